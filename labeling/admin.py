@@ -1,0 +1,58 @@
+from django.contrib import admin
+
+from labeling.models import Assignment, Candidate, Judgment, Membership, Pair, Project, Prompt
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    raw_id_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "overlap", "lease_minutes", "gold_rate", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "project", "role"]
+    list_filter = ["role", "project"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "external_id", "created_at"]
+    list_filter = ["project"]
+    search_fields = ["external_id"]
+
+
+@admin.register(Candidate)
+class CandidateAdmin(admin.ModelAdmin):
+    list_display = ["id", "prompt", "source", "created_at"]
+    raw_id_fields = ["prompt"]
+    search_fields = ["source"]
+
+
+@admin.register(Pair)
+class PairAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "priority", "is_gold", "judgment_count", "taken", "is_full"]
+    list_filter = ["project", "is_gold", "is_full"]
+    raw_id_fields = ["prompt", "candidate_a", "candidate_b"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "pair", "annotator", "status", "expires_at"]
+    list_filter = ["status", "project"]
+    raw_id_fields = ["pair", "annotator"]
+
+
+@admin.register(Judgment)
+class JudgmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "pair", "annotator", "source", "choice", "strength", "created_at"]
+    list_filter = ["project", "choice", "source"]
+    raw_id_fields = ["pair", "annotator", "assignment"]

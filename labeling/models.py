@@ -1,0 +1,235 @@
+"""The human side: projects, what is compared, who compares it and what they said."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    instructions = models.TextField(blank=True, help_text="Markdown, shown to annotators.")
+    overlap = models.PositiveSmallIntegerField(
+        default=1, help_text="Judgments wanted per pair (different annotators)."
+    )
+    lease_minutes = models.PositiveIntegerField(
+        default=15, help_text="How long an annotator holds a pair before it returns to the pool."
+    )
+    allow_tie = models.BooleanField(default=True)
+    allow_both_bad = models.BooleanField(default=True)
+    ask_strength = models.BooleanField(default=False, help_text="Ask how much better (1-3).")
+    ask_rationale = models.BooleanField(default=False, help_text="Offer a free-text reason.")
+    gold_rate = models.FloatField(
+        default=0.0, help_text="Share of served pairs that are gold pairs (known answer), 0-1."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ANNOTATOR = "annotator"
+        MANAGER = "manager"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "project"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == self.Role.MANAGER
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    # A conversation: [{"role": "system"|"user"|"assistant", "content": "..."}, ...]
+    messages = models.JSONField()
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="prompt_unique_external_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id or f"prompt {self.pk}"
+
+    @property
+    def is_single_turn(self) -> bool:
+        return len(self.messages) == 1 and self.messages[0]["role"] == "user"
+
+    @property
+    def text(self) -> str:
+        """The prompt as one string: the user's message for a single turn, else the turns."""
+        if self.is_single_turn:
+            return str(self.messages[0]["content"])
+        return "\n\n".join(f"{m['role']}: {m['content']}" for m in self.messages)
+
+
+class Candidate(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="candidates")
+    text = models.TextField()
+    source = models.CharField(
+        max_length=200, default="imported", help_text="Model name, artifact, 'imported' or 'human'."
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"candidate {self.pk} ({self.source})"
+
+
+class Choice(models.TextChoices):
+    """A judgment's answer, about the pair's canonical candidates a and b."""
+
+    A = "a", "A is better"
+    B = "b", "B is better"
+    TIE = "tie", "Tie"
+    BOTH_BAD = "both_bad", "Both bad"
+
+
+class Pair(models.Model):
+    """Two candidates of one prompt, stored with candidate_a.id < candidate_b.id.
+
+    `taken` counts judgments plus live leases and is changed only under the row's lock;
+    `is_full` (taken >= overlap) keeps the queue of open pairs in one small partial index.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="pairs")
+    candidate_a = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
+    candidate_b = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
+    priority = models.FloatField(default=0.0)
+    gold_choice = models.CharField(max_length=16, choices=Choice.choices, null=True, blank=True)
+    is_gold = models.BooleanField(default=False)
+    judgment_count = models.PositiveIntegerField(default=0)
+    taken = models.PositiveIntegerField(default=0)
+    is_full = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["candidate_a", "candidate_b"], name="pair_unique_candidates"
+            ),
+            models.CheckConstraint(
+                condition=Q(candidate_a__lt=models.F("candidate_b")), name="pair_canonical_order"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                "project",
+                models.F("priority").desc(),
+                "id",
+                name="pair_open_queue",
+                condition=Q(is_full=False, is_gold=False),
+            ),
+            models.Index(fields=["project", "is_gold"], name="pair_project_gold"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pair {self.pk}"
+
+
+class Assignment(models.Model):
+    """A lease: one annotator may judge one pair until expires_at."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased"
+        DONE = "done"
+        SKIPPED = "skipped"
+        EXPIRED = "expired"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED)
+    left_is_a = models.BooleanField(help_text="Whether candidate a was shown on the left.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "annotator"], name="assignment_unique_annotator")
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                name="assignment_live_expiry",
+                condition=Q(status="leased"),
+            ),
+            models.Index(
+                fields=["annotator", "project"],
+                name="assignment_live_by_annotator",
+                condition=Q(status="leased"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} ({self.status})"
+
+    @property
+    def left(self) -> Candidate:
+        return self.pair.candidate_a if self.left_is_a else self.pair.candidate_b
+
+    @property
+    def right(self) -> Candidate:
+        return self.pair.candidate_b if self.left_is_a else self.pair.candidate_a
+
+
+class Judgment(models.Model):
+    class Source(models.TextChoices):
+        ANNOTATOR = "annotator"
+        IMPORTED = "imported"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments")
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments")
+    # Null for judgments imported from an existing dataset.
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.PROTECT, null=True, blank=True, related_name="judgment"
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.ANNOTATOR)
+    choice = models.CharField(max_length=16, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1-3")
+    rationale = models.TextField(blank=True)
+    left_is_a = models.BooleanField(null=True, help_text="Whether candidate a was shown left.")
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pair", "annotator"],
+                name="judgment_unique_annotator",
+                condition=Q(annotator__isnull=False),
+            ),
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | Q(strength__gte=1, strength__lte=3),
+                name="judgment_strength_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "created_at"], name="judgment_project_time")]
+
+    def __str__(self) -> str:
+        return f"judgment {self.pk}: {self.choice}"

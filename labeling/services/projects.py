@@ -1,0 +1,26 @@
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from labeling.models import Membership, Project
+
+
+def project_create(*, name: str, slug: str, **options: object) -> Project:
+    return Project.objects.create(name=name, slug=slug, **options)
+
+
+def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def user_ensure(*, username: str, password: str, is_staff: bool = False) -> AbstractBaseUser:
+    """Create the user, or reset the password of an existing one (demo and test logins)."""
+    with transaction.atomic():
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.set_password(password)
+        user.is_staff = user.is_superuser = is_staff
+        user.save()
+    return user

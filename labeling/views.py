@@ -1,0 +1,152 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from labeling.forms import ExportForm, ImportForm, JudgmentForm
+from labeling.models import Assignment, Membership, Project
+from labeling.selectors import (
+    judgments_per_annotator,
+    live_leases_count,
+    membership_get,
+    preference_rows,
+    project_progress,
+    projects_for_user,
+)
+from labeling.services.assignment import assignment_next, assignment_skip
+from labeling.services.exporting import jsonl_lines
+from labeling.services.importing import ImportFailed, data_import
+from labeling.services.judgment import JudgmentRefused, judgment_record
+
+
+def _get_membership(request: HttpRequest, slug: str) -> Membership:
+    membership = membership_get(user=request.user, project_slug=slug)
+    if membership is None:
+        raise Http404("No such project")
+    return membership
+
+
+def _get_project_for_manager(request: HttpRequest, slug: str) -> Project:
+    membership = _get_membership(request, slug)
+    if not membership.is_manager:
+        raise Http404("No such project")
+    return membership.project
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "labeling/home.html", {"projects": projects_for_user(user=request.user)})
+
+
+def _render_work(
+    request: HttpRequest, project: Project, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    """The labelling page, or only its work partial for htmx requests."""
+    assignment = assignment_next(project=project, annotator=request.user)
+    context = {"project": project, "assignment": assignment, "error": error,
+               "form": JudgmentForm(project=project)}
+    template = "labeling/partials/_work.html" if request.htmx else "labeling/label.html"
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_GET
+def label(request: HttpRequest, slug: str) -> HttpResponse:
+    return _render_work(request, _get_membership(request, slug).project)
+
+
+@login_required
+@require_POST
+def label_submit(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _get_membership(request, slug).project
+    form = JudgmentForm(request.POST, project=project)
+    if not form.is_valid():
+        return _answer(request, project, error=form.error_text(), status=400)
+    try:
+        judgment_record(annotator=request.user, **form.cleaned_data)
+    except JudgmentRefused as refused:
+        return _answer(request, project, error=str(refused), status=409)
+    return _answer(request, project)
+
+
+@login_required
+@require_POST
+def label_skip(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _get_membership(request, slug).project
+    assignment = Assignment.objects.filter(
+        pk=request.POST.get("assignment_id") or 0, annotator=request.user, project=project
+    ).first()
+    if assignment is not None:
+        assignment_skip(assignment=assignment)
+    return _answer(request, project)
+
+
+def _answer(
+    request: HttpRequest, project: Project, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    if request.htmx:
+        return _render_work(request, project, error=error, status=status)
+    if error:
+        messages.error(request, error)
+    return redirect("label", slug=project.slug)
+
+
+@login_required
+@require_GET
+def manage(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _get_project_for_manager(request, slug)
+    context = {
+        "project": project,
+        "progress": project_progress(project=project),
+        "live_leases": live_leases_count(project=project),
+        "annotators": judgments_per_annotator(project=project),
+        "import_form": ImportForm(),
+        "export_form": ExportForm(),
+    }
+    return render(request, "labeling/manage.html", context)
+
+
+@login_required
+@require_POST
+def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _get_project_for_manager(request, slug)
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, form.error_text())
+        return redirect("manage", slug=slug)
+    upload = form.cleaned_data["file"]
+    try:
+        result = data_import(
+            project=project, fileobj=upload.file, filename=upload.name,
+            format=form.cleaned_data["format"],
+        )
+    except ImportFailed as failed:
+        return render(request, "labeling/import_failed.html",
+                      {"project": project, "errors": failed.errors, "filename": upload.name},
+                      status=400)
+    messages.success(
+        request,
+        f"Imported {result.prompts} prompts, {result.candidates} responses, {result.pairs} pairs"
+        + (f"; {result.skipped_existing} rows were already there" if result.skipped_existing else ""),
+    )
+    return redirect("manage", slug=slug)
+
+
+@login_required
+@require_GET
+def export_download(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _get_project_for_manager(request, slug)
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse(form.error_text(), status=400, content_type="text/plain")
+    options = form.cleaned_data
+    rows = preference_rows(
+        project=project, aggregate=options["aggregate"],
+        conversational=options["conversational"], with_margin=options["margin"],
+    )
+    response = StreamingHttpResponse(jsonl_lines(rows), content_type="application/jsonl")
+    filename = f"{project.slug}-{options['aggregate']}.jsonl"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,0 +1,50 @@
+"""`make run`: the web server, a Celery worker and beat in one terminal; Ctrl-C stops all three.
+
+Assumes migrations and the demo data are in place (the Makefile runs them first).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = os.environ.get("PORT", "8000")
+
+
+def main() -> int:
+    python = sys.executable
+    celery = [python, "-m", "celery", "-A", "prefapp"]
+    commands = {
+        "worker": celery + ["worker", "-Q", "default,training", "--concurrency", "1",
+                            "--loglevel", "INFO"],
+        "beat": celery + ["beat", "--loglevel", "INFO"],
+        "web": [python, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
+    }
+    children = {name: subprocess.Popen(cmd, start_new_session=True)
+                for name, cmd in commands.items()}
+    print(f"\nprefapp is running at http://{HOST}:{PORT}/  (Ctrl-C stops it)", flush=True)
+    print("  logins: manager / manager-demo-pass, alice / alice-demo-pass, "
+          "bob / bob-demo-pass\n", flush=True)
+    try:
+        while all(child.poll() is None for child in children.values()):
+            time.sleep(0.5)
+        stopped = [name for name, child in children.items() if child.poll() is not None]
+        print(f"{', '.join(stopped)} stopped; stopping the rest", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
