@@ -1,0 +1,159 @@
+"""Run one training job described by a JSON file: `python -m training.ml RUN_CONFIG.json`.
+
+    {"kind": "reward",                       # sft | reward | dpo | ppo | rloo | grpo
+     "base_model": "<hub id or local dir>",
+     "reward_model": "<dir>",                # ppo, rloo and grpo only
+     "train_file": "<preference jsonl>",
+     "eval_file": "<preference jsonl>" | null,
+     "output_dir": "<final artifact dir>",   # must not exist yet
+     "config": {...fields of the kind's dataclass in config.py...}}
+
+The model is written to `output_dir + ".tmp"` and renamed to `output_dir` only after training
+succeeded, so a crashed or killed run never leaves an artifact that looks finished. The artifact
+also holds `prefapp_artifact.json`: {"kind": "policy"|"reward", "run_kind", "base_model",
+"metrics", "config"}. Progress goes to stdout as events (events.py); exit status 0 = success,
+2 = refused config, 1 = failed run. Works under `accelerate launch -m training.ml cfg.json`:
+every rank trains, rank 0 alone prints events and moves the artifact into place.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import events
+from .config import NEEDS_REWARD_MODEL, REWARD_KINDS, ConfigError, config_to_dict, validate_config
+
+ARTIFACT_FILE = "prefapp_artifact.json"
+RUN_KEYS = ("kind", "base_model", "reward_model", "train_file", "eval_file", "output_dir", "config")
+
+
+@dataclass
+class RunSpec:
+    kind: str
+    base_model: str
+    reward_model: str | None
+    train_file: str
+    eval_file: str | None
+    output_dir: str
+    config: Any  # the kind's dataclass from config.py
+
+
+def _required_str(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: required (a non-empty string)")
+    return value
+
+
+def _optional_str(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string or null")
+    return value
+
+
+def parse_run_spec(raw: Any) -> RunSpec:
+    """Validate a run description (the JSON object) without touching any model."""
+    if not isinstance(raw, dict):
+        raise ConfigError("run config: expected a JSON object")
+    unknown = sorted(set(raw) - set(RUN_KEYS))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown run-config key; expected {', '.join(RUN_KEYS)}")
+    kind = _required_str(raw, "kind")
+    config = validate_config(kind, raw.get("config") or {})
+    spec = RunSpec(kind=kind, base_model=_required_str(raw, "base_model"),
+                   reward_model=_optional_str(raw, "reward_model"),
+                   train_file=_required_str(raw, "train_file"), eval_file=_optional_str(raw, "eval_file"),
+                   output_dir=_required_str(raw, "output_dir"), config=config)
+    if kind in NEEDS_REWARD_MODEL and spec.reward_model is None:
+        raise ConfigError(f"reward_model: required for kind {kind!r}")
+    for key in ("train_file", "eval_file"):
+        path = getattr(spec, key)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{key}: no such file {path!r}")
+    if os.path.exists(spec.output_dir):
+        raise ConfigError(f"output_dir: {spec.output_dir!r} already exists")
+    return spec
+
+
+def train(spec: RunSpec, work_dir: str) -> dict[str, float]:
+    """Train `spec` into `work_dir`; returns the final metrics. Heavy imports live down here."""
+    if spec.kind == "ppo":
+        from . import ppo
+
+        return ppo.train_ppo(spec.config, spec.base_model, spec.reward_model or "", spec.train_file,
+                             work_dir)
+    from . import trl_adapter
+
+    if spec.kind == "sft":
+        return trl_adapter.train_sft(spec.config, spec.base_model, spec.train_file, spec.eval_file, work_dir)
+    if spec.kind == "reward":
+        return trl_adapter.train_reward(spec.config, spec.base_model, spec.train_file, spec.eval_file,
+                                        work_dir)
+    if spec.kind == "dpo":
+        return trl_adapter.train_dpo(spec.config, spec.base_model, spec.train_file, spec.eval_file, work_dir)
+    return trl_adapter.train_online(spec.kind, spec.config, spec.base_model, spec.reward_model or "",
+                                    spec.train_file, work_dir)
+
+
+def write_artifact_info(directory: str, spec: RunSpec, metrics: dict[str, float]) -> None:
+    info = {
+        "kind": "reward" if spec.kind in REWARD_KINDS else "policy",
+        "run_kind": spec.kind,
+        "base_model": spec.base_model,
+        "metrics": metrics,
+        "config": config_to_dict(spec.config),
+    }
+    Path(directory, ARTIFACT_FILE).write_text(json.dumps(events._json_safe(info), indent=2) + "\n")
+
+
+def execute(spec: RunSpec) -> dict[str, float]:
+    """Train into the temporary sibling directory, then rename it into place (rank 0)."""
+    work_dir = spec.output_dir.rstrip("/") + ".tmp"
+    main = events.is_main_process()
+    if main and os.path.exists(work_dir):
+        shutil.rmtree(work_dir)  # left over from a killed run: it was never an artifact
+    try:
+        events.emit("log", message=f"{spec.kind} run from {spec.base_model} into {spec.output_dir}")
+        metrics = train(spec, work_dir)
+        if main:
+            write_artifact_info(work_dir, spec, metrics)
+            os.replace(work_dir, spec.output_dir)
+        return metrics
+    except BaseException:
+        if main:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.ml", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_config", help="path of the run-config JSON file")
+    args = parser.parse_args(argv)
+    try:
+        raw = json.loads(Path(args.run_config).read_text(encoding="utf-8"))
+        spec = parse_run_spec(raw)
+    except (ConfigError, OSError, ValueError) as exc:
+        events.emit("error", message=f"refused: {exc}")
+        return 2
+    try:
+        metrics = execute(spec)
+    except Exception as exc:  # the parent needs a message, the log needs the traceback
+        traceback.print_exc()
+        events.emit("error", message=f"{type(exc).__name__}: {exc}")
+        return 1
+    events.emit("done", output_dir=spec.output_dir, metrics=metrics)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The only module that imports TRL: build and run its SFT, reward, DPO, RLOO and GRPO trainers.
+
+When TRL moves an API, this file changes and nothing else. Each `train_<kind>` function reads
+top to bottom like TRL's own scripts: load data, load tokenizer, build the trainer, train, save
+into `output_dir`, return the final metrics. Settings that make a run safe on any machine are
+forced here (see `_common_arguments`); the run config carries only what a manager may choose.
+"""
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoTokenizer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from . import data, events
+from .config import DPORunConfig, OnlineRunConfig, OptimisationConfig, RewardRunConfig, SFTRunConfig
+from .scorer import RewardScorer, Scorer, pairwise_accuracy
+
+
+def _common_arguments(config: OptimisationConfig, output_dir: str, has_eval: bool) -> dict[str, Any]:
+    """TrainingArguments shared by every kind; the forced values keep runs CPU-safe and quiet."""
+    on_gpu = torch.cuda.is_available()
+    return {
+        "output_dir": output_dir,
+        "learning_rate": config.learning_rate,
+        "num_train_epochs": config.num_train_epochs,
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.per_device_train_batch_size,
+        "per_device_eval_batch_size": config.per_device_train_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "warmup_steps": config.warmup_steps,
+        "weight_decay": config.weight_decay,
+        "lr_scheduler_type": config.lr_scheduler_type,
+        "max_grad_norm": config.max_grad_norm,
+        "logging_steps": config.logging_steps,
+        "seed": config.seed,
+        # TRL defaults to bf16 and gradient checkpointing; neither suits a CPU or a tiny model.
+        "bf16": on_gpu and torch.cuda.is_bf16_supported(),
+        "use_cpu": not on_gpu,
+        "gradient_checkpointing": False,
+        "report_to": "none",
+        "save_strategy": "no",  # the run saves once, at the end, into a temporary directory
+        "eval_strategy": "epoch" if has_eval else "no",
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+    }
+
+
+def _numeric(logs: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in logs.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))}
+
+
+@dataclass
+class EventCallback(TrainerCallback):
+    """Turns Trainer progress and logs into protocol events, and keeps the last value of each metric."""
+
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            events.emit("start", total_steps=state.max_steps)
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            events.emit("progress", step=state.global_step, total_steps=state.max_steps)
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        values = _numeric(logs or {})
+        self.last_metrics.update(values)
+        if state.is_world_process_zero and values:
+            events.emit("metrics", step=state.global_step, values=values)
+
+
+def load_tokenizer(model_path: str) -> Any:
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:  # Llama-style tokenizers ship without one
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _finish(trainer: Any, callback: EventCallback, output_dir: str) -> dict[str, float]:
+    """Save model + tokenizer and collect the metrics of the whole run."""
+    result = trainer.train()
+    trainer.save_model(output_dir)  # all ranks must call it (FSDP/DeepSpeed gather); rank 0 writes
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(output_dir)
+    metrics = dict(callback.last_metrics)
+    metrics.update(_numeric(result.metrics))
+    return metrics
+
+
+def train_sft(config: SFTRunConfig, base_model: str, train_file: str, eval_file: str | None,
+              output_dir: str) -> dict[str, float]:
+    from trl import SFTConfig, SFTTrainer
+
+    train_dataset = data.load_sft_dataset(train_file)
+    eval_dataset = data.load_sft_dataset(eval_file) if eval_file else None
+    args = SFTConfig(**_common_arguments(config, output_dir, eval_dataset is not None),
+                     max_length=config.max_length, completion_only_loss=config.completion_only_loss)
+    callback = EventCallback()
+    trainer = SFTTrainer(model=base_model, args=args, train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, processing_class=load_tokenizer(base_model),
+                         callbacks=[callback])
+    return _finish(trainer, callback, output_dir)
+
+
+def train_reward(config: RewardRunConfig, base_model: str, train_file: str, eval_file: str | None,
+                 output_dir: str) -> dict[str, float]:
+    from trl import RewardConfig, RewardTrainer
+
+    train_dataset = data.load_preference_dataset(train_file, use_margin=config.use_margin)
+    args = RewardConfig(**_common_arguments(config, output_dir, has_eval=False),
+                        max_length=config.max_length,
+                        center_rewards_coefficient=config.center_rewards_coefficient)
+    callback = EventCallback()
+    trainer = RewardTrainer(model=base_model, args=args, train_dataset=train_dataset,
+                            processing_class=load_tokenizer(base_model), callbacks=[callback])
+    metrics = _finish(trainer, callback, output_dir)
+    if eval_file and trainer.accelerator.is_main_process:
+        # Held-out accuracy through the same scorer every consumer of this model will use.
+        held_out = pairwise_accuracy(RewardScorer(output_dir, max_length=config.max_length),
+                                     data.read_preference_rows(eval_file))
+        metrics.update({f"eval_{k}": float(v) for k, v in held_out.items()})
+        events.emit("metrics", step=trainer.state.global_step,
+                    values={f"eval_{k}": float(v) for k, v in held_out.items()})
+    return metrics
+
+
+def train_dpo(config: DPORunConfig, base_model: str, train_file: str, eval_file: str | None,
+              output_dir: str) -> dict[str, float]:
+    from trl import DPOConfig, DPOTrainer
+
+    train_dataset = data.load_preference_dataset(train_file, use_margin=False)
+    eval_dataset = data.load_preference_dataset(eval_file, use_margin=False) if eval_file else None
+    args = DPOConfig(**_common_arguments(config, output_dir, eval_dataset is not None),
+                     max_length=config.max_length, beta=config.beta, loss_type=[config.loss_type],
+                     label_smoothing=config.label_smoothing,
+                     precompute_ref_log_probs=config.precompute_ref_log_probs)
+    callback = EventCallback()
+    trainer = DPOTrainer(model=base_model, args=args, train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, processing_class=load_tokenizer(base_model),
+                         callbacks=[callback])
+    metrics = _finish(trainer, callback, output_dir)
+    # rewards/* are β·log(π/π_ref); divide by β for the chosen/rejected log-prob ratios themselves.
+    for prefix in ("", "eval_"):
+        for side in ("chosen", "rejected"):
+            key = f"{prefix}rewards/{side}"
+            if key in metrics:
+                metrics[f"{prefix}logratio/{side}"] = metrics[key] / config.beta
+    return metrics
+
+
+def reward_function(scorer: Scorer, eos_token_id: int, missing_eos_penalty: float | None):
+    """A TRL reward function: the scorer's score, minus a penalty when the sample never ended."""
+
+    def reward_model_score(prompts: list[Any], completions: list[Any],
+                           completion_ids: list[list[int]], **kwargs: Any) -> list[float]:
+        scores = scorer.score(prompts, completions)
+        if missing_eos_penalty:
+            scores = [s - missing_eos_penalty if eos_token_id not in ids else s
+                      for s, ids in zip(scores, completion_ids, strict=True)]
+        return scores
+
+    return reward_model_score
+
+
+def train_online(kind: str, config: OnlineRunConfig, base_model: str, reward_model: str,
+                 train_file: str, output_dir: str) -> dict[str, float]:
+    """RLOO or GRPO, both rewarded by the project's scorer (see scorer.py for why not TRL's)."""
+    from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
+
+    config_cls, trainer_cls = {"rloo": (RLOOConfig, RLOOTrainer), "grpo": (GRPOConfig, GRPOTrainer)}[kind]
+    prompts = data.load_prompt_dataset(train_file)
+    tokenizer = load_tokenizer(base_model)
+    # TRL pads prompts on the left for generation; its trainer sets this, we only make sure.
+    tokenizer.padding_side = "left"
+    scorer = RewardScorer(reward_model)
+    args = config_cls(**_common_arguments(config, output_dir, has_eval=False),
+                      num_generations=config.num_generations,
+                      max_completion_length=config.max_completion_length,
+                      temperature=config.temperature, num_iterations=config.num_iterations,
+                      epsilon=config.epsilon, beta=config.beta)
+    callback = EventCallback()
+    trainer = trainer_cls(model=base_model, reward_funcs=[
+        reward_function(scorer, tokenizer.eos_token_id, config.missing_eos_penalty)],
+        args=args, train_dataset=prompts, processing_class=tokenizer, callbacks=[callback])
+    metrics = _finish(trainer, callback, output_dir)
+    if trainer.accelerator.is_main_process:
+        tokenizer.padding_side = "right"  # what a later fine-tune or scorer expects by default
+        tokenizer.save_pretrained(output_dir)
+    return metrics
+
+
+def output_is_written(output_dir: str) -> bool:
+    return (Path(output_dir) / "config.json").is_file()
