@@ -188,7 +188,9 @@ else:
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"training.tasks.*": {"queue": "training"}}
+# Only the training run itself goes to the training workers; the light training tasks (dead-run
+# detection, schedule checks) must not wait behind an hours-long run.
+CELERY_TASK_ROUTES = {"training.tasks.run_training": {"queue": "training"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
@@ -198,7 +200,18 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "labeling.tasks.reclaim_expired_leases",
         "schedule": 60.0,
     },
+    "training-detect-dead-runs": {
+        "task": "training.tasks.detect_dead_runs",
+        "schedule": 60.0,
+    },
+    "training-check-schedules": {
+        "task": "training.tasks.check_training_schedules",
+        "schedule": float(envint("PREFAPP_SCHEDULE_CHECK_SECONDS", "300")),
+    },
 }
+# A running run whose worker has not reported for this long is marked failed (the worker
+# reports every few seconds while the training child runs).
+PREFAPP_RUN_HEARTBEAT_TIMEOUT = envint("PREFAPP_RUN_HEARTBEAT_TIMEOUT", "120")
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}

@@ -1,0 +1,276 @@
+"""The machine side: frozen datasets, training runs, their metrics and the models they made.
+
+Files live under settings.PREFAPP_DATA_DIR:
+    snapshots/<id>/train.jsonl, eval.jsonl     a DatasetSnapshot's rows (read-only once written)
+    runs/<id>/config.json, output.log          what the training child was given and printed
+    artifacts/run-<id>/                        a succeeded run's model + tokenizer
+"""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from labeling.models import Project
+
+
+def data_dir() -> Path:
+    return Path(settings.PREFAPP_DATA_DIR)
+
+
+class DatasetSnapshot(models.Model):
+    """Preference rows taken from a project's judgments at one moment, split once, never changed."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="snapshots")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The arguments given to labeling.selectors.preference_rows (aggregate, conversational, ...).
+    filters = models.JSONField(default=dict)
+    content_hash = models.CharField(
+        max_length=64, help_text="sha256 of train.jsonl followed by eval.jsonl."
+    )
+    train_rows = models.PositiveIntegerField()
+    eval_rows = models.PositiveIntegerField()
+    seed = models.IntegerField(default=0)
+    eval_fraction = models.FloatField(default=0.1)
+    # The newest judgment the rows could include: the schedule counts new judgments after it.
+    last_judgment_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.pk} ({self.train_rows}+{self.eval_rows} rows)"
+
+    @property
+    def directory(self) -> Path:
+        return data_dir() / "snapshots" / str(self.pk)
+
+    @property
+    def train_path(self) -> Path:
+        return self.directory / "train.jsonl"
+
+    @property
+    def eval_path(self) -> Path | None:
+        return self.directory / "eval.jsonl" if self.eval_rows else None
+
+    @property
+    def rows(self) -> int:
+        return self.train_rows + self.eval_rows
+
+
+class TrainingKind(models.TextChoices):
+    SFT = "sft", "SFT"
+    REWARD = "reward", "Reward model"
+    DPO = "dpo", "DPO"
+    PPO = "ppo", "PPO"
+    RLOO = "rloo", "RLOO"
+    GRPO = "grpo", "GRPO"
+
+
+# Kinds that score their samples with a trained reward model.
+KINDS_NEEDING_REWARD = frozenset({TrainingKind.PPO, TrainingKind.RLOO, TrainingKind.GRPO})
+
+
+class TrainingRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    Kind = TrainingKind
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_runs")
+    kind = models.CharField(max_length=16, choices=TrainingKind.choices)
+    # Exactly one of these names the starting weights: a hub id or local path, or an artifact.
+    base_model = models.CharField(max_length=500, blank=True)
+    base_artifact = models.ForeignKey(
+        "ModelArtifact", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reward_artifact = models.ForeignKey(
+        "ModelArtifact", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The reward model that scores samples (ppo, rloo, grpo).",
+    )
+    config = models.JSONField(default=dict, help_text="The kind's full config, validated.")
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    log_tail = models.TextField(blank=True, help_text="The last lines the training child printed.")
+    final_metrics = models.JSONField(default=dict, blank=True)
+    # After this run succeeds, queue a run of this kind (set by the training schedule).
+    follow_up_kind = models.CharField(max_length=16, blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    worker_hostname = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    child_pid = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["project", "kind", "created_at"], name="run_project_kind_time"),
+            models.Index(fields=["status"], name="run_unfinished",
+                         condition=Q(status__in=["queued", "running"])),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(base_model="") | Q(base_artifact__isnull=False),
+                name="run_has_base",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.kind}, {self.status})"
+
+    @property
+    def directory(self) -> Path:
+        return data_dir() / "runs" / str(self.pk)
+
+    @property
+    def output_dir(self) -> Path:
+        """Where the child writes the model; it exists only after a successful run."""
+        return data_dir() / "artifacts" / f"run-{self.pk}"
+
+    @property
+    def base_path(self) -> str:
+        """What the training process loads: the base artifact's directory, or the hub id/path."""
+        return self.base_artifact.path if self.base_artifact_id else self.base_model
+
+    @property
+    def base_label(self) -> str:
+        return f"artifact {self.base_artifact_id}" if self.base_artifact_id else self.base_model
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.total_steps:
+            return 0
+        return min(100, round(100 * self.step / self.total_steps))
+
+    # State changes are conditional updates, so a worker and a cancelling manager never
+    # overwrite each other: each returns whether it applied.
+
+    def _transition(self, allowed: tuple[str, ...], **fields: object) -> bool:
+        updated = TrainingRun.objects.filter(pk=self.pk, status__in=allowed).update(**fields)
+        if updated:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(updated)
+
+    def mark_running(self, *, hostname: str, pid: int, task_id: str = "") -> bool:
+        now = timezone.now()
+        return self._transition(
+            (self.Status.QUEUED,), status=self.Status.RUNNING, started_at=now, heartbeat_at=now,
+            worker_hostname=hostname, worker_pid=pid, celery_task_id=task_id,
+        )
+
+    def mark_succeeded(self, *, metrics: dict) -> bool:
+        return self._transition(
+            (self.Status.RUNNING,), status=self.Status.SUCCEEDED, finished_at=timezone.now(),
+            final_metrics=metrics, error="",
+        )
+
+    def mark_failed(self, error: str) -> bool:
+        return self._transition(
+            (self.Status.QUEUED, self.Status.RUNNING), status=self.Status.FAILED,
+            finished_at=timezone.now(), error=error,
+        )
+
+    def mark_cancelled(self) -> bool:
+        return self._transition(
+            (self.Status.QUEUED, self.Status.RUNNING), status=self.Status.CANCELLED,
+            finished_at=timezone.now(),
+        )
+
+
+class MetricPoint(models.Model):
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="metric_points")
+    step = models.PositiveIntegerField()
+    name = models.CharField(max_length=100)
+    value = models.FloatField()
+
+    class Meta:
+        # The dashboard polls "points of run R after id X".
+        indexes = [models.Index(fields=["run", "id"], name="metric_run_after_id")]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.step}={self.value:g}"
+
+
+class ModelArtifact(models.Model):
+    class Kind(models.TextChoices):
+        POLICY = "policy"
+        REWARD = "reward"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="artifacts")
+    run = models.OneToOneField(TrainingRun, on_delete=models.PROTECT, related_name="artifact")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    path = models.CharField(max_length=1000, help_text="Directory with the model and tokenizer.")
+    metrics = models.JSONField(default=dict, blank=True)
+    is_current = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "kind"], condition=Q(is_current=True),
+                name="artifact_one_current_per_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} artifact {self.pk} (run {self.run_id})"
+
+
+class TrainingSchedule(models.Model):
+    """Periodic training for one project (Celery beat calls schedule_check)."""
+
+    class FollowUp(models.TextChoices):
+        NONE = "none", "Nothing"
+        DPO = "dpo", "DPO of the current policy"
+        PPO = "ppo", "PPO of the current policy"
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="training_schedule"
+    )
+    enabled = models.BooleanField(default=False)
+    min_new_judgments = models.PositiveIntegerField(
+        default=100, help_text="Queue a reward-model run once this many judgments are new."
+    )
+    reward_base_model = models.CharField(
+        max_length=500, help_text="Hub id or local directory the reward model starts from."
+    )
+    reward_config = models.JSONField(default=dict, blank=True)
+    follow_up = models.CharField(max_length=16, choices=FollowUp.choices, default=FollowUp.NONE)
+    policy_base_model = models.CharField(
+        max_length=500, blank=True,
+        help_text="Starting policy for the follow-up run when the project has no current policy.",
+    )
+    follow_up_config = models.JSONField(default=dict, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_message = models.TextField(blank=True, help_text="What the last check or follow-up did.")
+
+    def __str__(self) -> str:
+        return f"training schedule of {self.project}"

@@ -1,0 +1,36 @@
+"""Celery tasks of the training side: thin wrappers around services (ids in, one call)."""
+
+import socket
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from training.services.execution import run_execute
+from training.services.runs import runs_detect_dead, runs_fail_orphaned
+from training.services.schedule import schedule_check
+
+
+# acks_late: a message is acknowledged only once the run has ended, so a run whose worker
+# vanished before starting it is delivered again (run_execute ignores runs that are not queued).
+@shared_task(bind=True, acks_late=True, queue="training", name="training.tasks.run_training")
+def run_training(self, run_id: int) -> str:
+    return run_execute(run_id=run_id, hostname=self.request.hostname or socket.gethostname(),
+                       task_id=self.request.id or "")
+
+
+@shared_task(name="training.tasks.detect_dead_runs")
+def detect_dead_runs() -> int:
+    return runs_detect_dead()
+
+
+@shared_task(name="training.tasks.check_training_schedules")
+def check_training_schedules() -> list[int]:
+    return [run.pk for run in schedule_check()]
+
+
+@worker_ready.connect
+def fail_runs_of_previous_worker(sender=None, **kwargs) -> None:
+    """A worker that starts cannot be running anything: runs it held before a crash are lost."""
+    hostname = getattr(sender, "hostname", None)
+    if hostname:
+        runs_fail_orphaned(hostname=hostname)
