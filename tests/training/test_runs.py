@@ -1,0 +1,149 @@
+"""Creating, refusing, cancelling and reaping runs (no worker: nothing here trains)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.training.conftest import judge_pairs
+from training.models import DatasetSnapshot, ModelArtifact, TrainingRun
+from training.services.artifacts import artifact_make_current, artifact_register
+from training.services.runs import (
+    TrainingRefused,
+    base_resolve,
+    run_cancel,
+    run_create,
+    runs_detect_dead,
+    runs_fail_orphaned,
+)
+
+pytestmark = pytest.mark.training
+
+
+@pytest.fixture
+def judged(project, data_dir):
+    judge_pairs(project, pairs=6)
+    return project
+
+
+def _create(project, tiny_models, **overrides):
+    arguments = dict(project=project, kind="reward", base=str(tiny_models["policy"]),
+                     config_values={"max_steps": "2"}, created_by=None)
+    arguments.update(overrides)
+    return run_create(**arguments)
+
+
+def test_it_queues_a_validated_run_after_commit(judged, tiny_models, manager,
+                                                django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        run = _create(judged, tiny_models, created_by=manager)
+
+    assert len(callbacks) == 1  # the task is sent only once the run is committed
+    assert run.status == TrainingRun.Status.QUEUED
+    assert run.config["max_steps"] == 2 and run.config["learning_rate"] == 1e-5
+    assert run.snapshot.train_rows + run.snapshot.eval_rows == 6
+    assert run.base_model == str(tiny_models["policy"].resolve())
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"config_values": {"max_step": 2}}, "config: max_step: unknown field"),
+    ({"config_values": {"learning_rate": "fast"}}, "config: learning_rate: expected a number"),
+    ({"base": "/no/such/model"}, "base: no model directory at '/no/such/model'"),
+    ({"base": ""}, "base: a hub id"),
+    ({"kind": "ppo"}, "reward_artifact: a ppo run needs a trained reward model"),
+    ({"kind": "telepathy"}, "kind: unknown training kind"),
+])
+def test_it_refuses_a_bad_run_before_queueing_anything(
+    judged, tiny_models, overrides, message, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks, \
+            pytest.raises(TrainingRefused) as refused:
+        _create(judged, tiny_models, **overrides)
+
+    assert message in str(refused.value)
+    assert callbacks == []
+    assert not TrainingRun.objects.exists()
+    assert not DatasetSnapshot.objects.exists()
+
+
+def test_it_refuses_a_project_without_rows(project, data_dir, tiny_models,
+                                           django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks, \
+            pytest.raises(TrainingRefused, match="snapshot: project .* has no preference rows"):
+        _create(project, tiny_models)
+
+    assert callbacks == [] and not TrainingRun.objects.exists()
+
+
+def test_it_refuses_a_hub_id_missing_from_the_offline_cache(judged, tiny_models, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    with pytest.raises(TrainingRefused, match="not in the local cache"):
+        _create(judged, tiny_models, base="prefapp-tests/no-such-model")
+
+
+def _succeeded_run(project, tiny_models, kind="reward"):
+    run = _create(project, tiny_models, kind=kind, config_values={})
+    run.output_dir.mkdir(parents=True)
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING)
+    run.refresh_from_db()
+    assert run.mark_succeeded(metrics={"eval_accuracy": 0.5})
+    return artifact_register(run=run, metrics=run.final_metrics)
+
+
+def test_it_makes_the_first_artifact_of_a_kind_current_and_switches_on_request(
+    judged, tiny_models
+):
+    first = _succeeded_run(judged, tiny_models)
+    second = _succeeded_run(judged, tiny_models)
+    assert (first.is_current, second.is_current) == (True, False)
+
+    artifact_make_current(artifact=second)
+
+    current = ModelArtifact.objects.filter(project=judged, is_current=True)
+    assert list(current) == [second]
+
+
+def test_it_refuses_a_reward_artifact_as_a_policy_base(judged, tiny_models):
+    reward = _succeeded_run(judged, tiny_models)
+
+    with pytest.raises(TrainingRefused, match="base: artifact .* is a reward model"):
+        _create(judged, tiny_models, kind="dpo", base=reward)
+    assert base_resolve(project=judged, text=f"artifact:{reward.pk}") == reward
+    with pytest.raises(TrainingRefused, match="has no artifact 999"):
+        base_resolve(project=judged, text="999")
+
+
+def test_it_cancels_a_queued_run_once(judged, tiny_models):
+    run = _create(judged, tiny_models)
+
+    assert run_cancel(run=run) is True
+    assert run_cancel(run=run) is False
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.CANCELLED and run.finished_at is not None
+
+
+def test_it_fails_running_runs_whose_worker_went_silent(judged, tiny_models):
+    stale, fresh = _create(judged, tiny_models), _create(judged, tiny_models)
+    for run in (stale, fresh):
+        assert run.mark_running(hostname="celery@gone", pid=1)
+    TrainingRun.objects.filter(pk=stale.pk).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=10))
+
+    assert runs_detect_dead() == 1
+
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stale.status == TrainingRun.Status.FAILED and "stopped reporting" in stale.error
+    assert fresh.status == TrainingRun.Status.RUNNING
+
+
+def test_it_fails_the_runs_of_a_restarted_worker(judged, tiny_models):
+    mine, other = _create(judged, tiny_models), _create(judged, tiny_models)
+    mine.mark_running(hostname="celery@a", pid=1)
+    other.mark_running(hostname="celery@b", pid=1)
+
+    assert runs_fail_orphaned(hostname="celery@a") == 1
+
+    other.refresh_from_db()
+    assert other.status == TrainingRun.Status.RUNNING
