@@ -69,6 +69,11 @@ def projects_for_user(*, user: AbstractBaseUser) -> list[MyProject]:
     return [MyProject(membership=m, judged=judged.get(m.project_id, 0)) for m in memberships]
 
 
+def judged_count(*, project: Project, annotator: AbstractBaseUser) -> int:
+    """How many pairs this annotator has judged in the project (their own progress only)."""
+    return Judgment.objects.filter(project=project, annotator=annotator).count()
+
+
 def judgments_per_annotator(*, project: Project) -> QuerySet:
     return (
         Judgment.objects.filter(project=project, annotator__isnull=False)

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.forms import ExportForm, ImportForm, JudgmentForm
 from labeling.models import Assignment, Membership, Project
 from labeling.selectors import (
+    judged_count,
     judgments_per_annotator,
     live_leases_count,
     membership_get,
@@ -43,10 +44,14 @@ def home(request: HttpRequest) -> HttpResponse:
 def _render_work(
     request: HttpRequest, project: Project, *, error: str = "", status: int = 200
 ) -> HttpResponse:
-    """The labelling page, or only its work partial for htmx requests."""
+    """The labelling page, or only its work partial for htmx requests.
+
+    A refused submission (409) still answers with the next pair, so the annotator reads why
+    and carries on without reloading.
+    """
     assignment = assignment_next(project=project, annotator=request.user)
     context = {"project": project, "assignment": assignment, "error": error,
-               "form": JudgmentForm(project=project)}
+               "judged": judged_count(project=project, annotator=request.user)}
     template = "labeling/partials/_work.html" if request.htmx else "labeling/label.html"
     return render(request, template, context, status=status)
 
@@ -126,11 +131,11 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "labeling/import_failed.html",
                       {"project": project, "errors": failed.errors, "filename": upload.name},
                       status=400)
-    messages.success(
-        request,
-        f"Imported {result.prompts} prompts, {result.candidates} responses, {result.pairs} pairs"
-        + (f"; {result.skipped_existing} rows were already there" if result.skipped_existing else ""),
-    )
+    summary = (f"Imported {result.prompts} prompts, {result.candidates} responses, "
+               f"{result.pairs} pairs")
+    if result.skipped_existing:
+        summary += f"; {result.skipped_existing} rows were already there"
+    messages.success(request, summary)
     return redirect("manage", slug=slug)
 
 

@@ -12,6 +12,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 at production strength costs ~0.3 s per login; tests log in hundreds of times."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def project(db):
     return ProjectFactory()
@@ -35,7 +41,8 @@ def outsider(db):
     return MembershipFactory(user=UserFactory(username="outsider")).user
 
 
-def client_for(user) -> Client:
-    client = Client()
+def client_for(user, **client_options) -> Client:
+    """A logged-in test client; `enforce_csrf_checks=True` makes it check CSRF like a browser."""
+    client = Client(**client_options)
     assert client.login(username=user.username, password=PASSWORD)
     return client

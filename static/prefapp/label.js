@@ -1,33 +1,56 @@
 // Keyboard labelling: 1 left, 2 right, 3 tie, 4 both bad, Z/X/C strength, Enter submits,
-// S skips. Keys typed into the rationale box are left alone (Ctrl+Enter submits from there).
+// S skips, I folds the instructions. Keys typed into the rationale box are left alone
+// (Ctrl+Enter submits from there, Esc leaves it).
 (function () {
   let shownAt = performance.now();
   const form = () => document.getElementById("judgment-form");
   const sides = { "1": "left", "2": "right", "3": "tie", "4": "both_bad" };
   const strengths = { z: "1", x: "2", c: "3" };
 
+  function hint(text) {
+    const el = document.getElementById("work-hint");
+    if (el) el.textContent = text;
+  }
+
   function pick(name, value) {
     const input = form()?.querySelector(`input[name="${name}"][value="${value}"]`);
-    if (input) input.checked = true;
+    if (input) { input.checked = true; hint(""); }
+  }
+
+  function stamp(f) {
+    f.querySelector('input[name="time_spent_ms"]').value = Math.round(performance.now() - shownAt);
   }
 
   function submit(f) {
     if (f.dataset.sent) return; // one submission per pair; the server is idempotent anyway
-    if (!f.querySelector('input[name="side"]:checked')) return;
+    if (!f.querySelector('input[name="side"]:checked')) {
+      hint("Pick an answer first: 1, 2" + (f.querySelector('input[value="tie"]') ? ", 3" : "") +
+           (f.querySelector('input[value="both_bad"]') ? ", 4" : "") + ".");
+      return;
+    }
     f.dataset.sent = "1";
-    f.querySelector('input[name="time_spent_ms"]').value = Math.round(performance.now() - shownAt);
+    stamp(f);
     f.requestSubmit();
   }
 
   document.addEventListener("keydown", (event) => {
     const f = form();
-    if (!f || event.altKey || event.metaKey) return;
-    const typing = event.target.matches("textarea, input[type=text]");
+    if (event.altKey || event.metaKey || event.isComposing) return;
+    const typing = event.target.matches("textarea, input[type=text], input[type=password], select");
     if (typing) {
+      if (!f) return;
       if (event.key === "Enter" && event.ctrlKey) { event.preventDefault(); submit(f); }
+      else if (event.key === "Escape") event.target.blur();
       return;
     }
+    if (event.ctrlKey) return;
     const key = event.key.toLowerCase();
+    if (key === "i") {
+      const details = document.getElementById("instructions");
+      if (details) { details.open = !details.open; event.preventDefault(); }
+      return;
+    }
+    if (!f) return;
     if (sides[key]) { pick("side", sides[key]); event.preventDefault(); }
     else if (strengths[key]) { pick("strength", strengths[key]); event.preventDefault(); }
     else if (key === "enter") { event.preventDefault(); submit(f); }
@@ -38,11 +61,20 @@
     }
   });
 
+  // Submissions by mouse get the time spent too.
   document.addEventListener("submit", (event) => {
-    const f = event.target;
-    if (f.id === "judgment-form") {
-      f.querySelector('input[name="time_spent_ms"]').value = Math.round(performance.now() - shownAt);
-    }
+    if (event.target.id === "judgment-form") stamp(event.target);
   }, true);
+
+  // A dropped connection or a server error leaves the pair on screen: say so and allow a
+  // retry (resubmitting the same lease stores one judgment, never two).
+  function failed() {
+    const f = form();
+    if (!f) return;
+    delete f.dataset.sent;
+    hint("Could not reach the server; nothing changed on this page. Press Enter to try again.");
+  }
+  document.addEventListener("htmx:sendError", failed);
+  document.addEventListener("htmx:responseError", failed);
   document.addEventListener("htmx:afterSwap", () => { shownAt = performance.now(); });
 })();

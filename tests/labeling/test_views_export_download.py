@@ -1,0 +1,82 @@
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from labeling.services.assignment import assignment_next
+from labeling.services.judgment import judgment_record
+from tests.conftest import client_for
+from tests.factories import MembershipFactory, make_pairs
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(project):
+    return reverse("export_download", args=[project.slug])
+
+
+def _rows(response):
+    assert response.status_code == 200
+    text = b"".join(response.streaming_content).decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def judged(project, annotator):
+    """Two annotators agree on pair 1 (strength 2 and 3); one tie on pair 2 is left out."""
+    project.overlap = 2
+    project.ask_strength = True
+    project.save()
+    first, second = make_pairs(project, 2)
+    other = MembershipFactory(project=project).user
+    for user, strength in ((annotator, 2), (other, 3)):
+        lease = assignment_next(project=project, annotator=user)
+        assert lease.pair_id == first.pk
+        side = "left" if lease.left_is_a else "right"  # both prefer candidate a
+        judgment_record(assignment_id=lease.pk, annotator=user, side=side, strength=strength)
+    lease = assignment_next(project=project, annotator=annotator)
+    judgment_record(assignment_id=lease.pk, annotator=annotator, side="tie")
+    return first
+
+
+def test_it_downloads_one_row_per_judgment(project, manager, judged):
+    response = client_for(manager).get(_url(project))
+    assert response["Content-Disposition"] == f'attachment; filename="{project.slug}-all.jsonl"'
+    rows = _rows(response)
+    expected = {"prompt": judged.prompt.messages[0]["content"],
+                "chosen": judged.candidate_a.text, "rejected": judged.candidate_b.text}
+    assert rows == [expected, expected]
+
+
+def test_it_downloads_the_majority_with_a_margin(project, manager, judged):
+    rows = _rows(client_for(manager).get(_url(project), {"aggregate": "majority",
+                                                         "margin": "on"}))
+    assert len(rows) == 1
+    assert rows[0]["margin"] == 2.5
+
+
+def test_it_downloads_conversational_rows(project, manager, judged):
+    rows = _rows(client_for(manager).get(_url(project), {"conversational": "on"}))
+    assert rows[0]["prompt"] == judged.prompt.messages
+    assert rows[0]["chosen"] == [{"role": "assistant", "content": judged.candidate_a.text}]
+
+
+def test_it_refuses_an_unknown_aggregate(project, manager):
+    response = client_for(manager).get(_url(project), {"aggregate": "median"})
+    assert response.status_code == 400
+    assert "aggregate" in response.content.decode()
+
+
+def test_it_hides_the_export_from_annotators(project, annotator):
+    assert client_for(annotator).get(_url(project)).status_code == 404
+
+
+def test_it_hides_the_project_from_an_outsider(project, outsider):
+    assert client_for(outsider).get(_url(project)).status_code == 404
+
+
+def test_it_redirects_anonymous_to_login(project):
+    response = Client().get(_url(project))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))

@@ -1,0 +1,182 @@
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from labeling.models import Assignment, Choice, Judgment
+from labeling.services.assignment import assignment_next
+from tests.conftest import client_for
+from tests.factories import MembershipFactory, make_pairs
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HX-Request": "true"}
+
+
+def _url(project):
+    return reverse("label_submit", args=[project.slug])
+
+
+def _lease(project, user):
+    return assignment_next(project=project, annotator=user)
+
+
+def test_it_records_the_judgment_and_swaps_in_the_next_pair(project, annotator):
+    make_pairs(project, 2)
+    lease = _lease(project, annotator)
+    response = client_for(annotator).post(
+        _url(project), {"assignment_id": lease.pk, "side": "left", "time_spent_ms": "1500"},
+        headers=HTMX,
+    )
+    assert response.status_code == 200
+    judgment = Judgment.objects.get()
+    assert judgment.choice == (Choice.A if lease.left_is_a else Choice.B)
+    assert judgment.time_spent_ms == 1500
+    assert Assignment.objects.get(pk=lease.pk).status == Assignment.Status.DONE
+    body = response.content.decode()
+    assert "<html" not in body  # only the partial
+    following = Assignment.objects.get(annotator=annotator, status=Assignment.Status.LEASED)
+    assert f'name="assignment_id" value="{following.pk}"' in body
+    assert '<strong id="judged-count">1</strong>' in body
+
+
+def test_it_redirects_to_the_label_page_without_htmx(project, annotator):
+    make_pairs(project, 1)
+    lease = _lease(project, annotator)
+    response = client_for(annotator).post(_url(project), {"assignment_id": lease.pk,
+                                                          "side": "right"})
+    assert response.status_code == 302
+    assert response.url == reverse("label", args=[project.slug])
+    assert Judgment.objects.count() == 1
+
+
+def test_it_stores_one_judgment_when_submitted_twice(project, annotator):
+    make_pairs(project, 2)
+    lease = _lease(project, annotator)
+    client = client_for(annotator)
+    for side in ("left", "right"):
+        response = client.post(_url(project), {"assignment_id": lease.pk, "side": side},
+                               headers=HTMX)
+        assert response.status_code == 200
+    assert Judgment.objects.count() == 1
+
+
+def test_it_stores_strength_and_rationale_when_the_project_asks(project, annotator):
+    project.ask_strength = project.ask_rationale = True
+    project.save()
+    make_pairs(project, 1)
+    lease = _lease(project, annotator)
+    client_for(annotator).post(
+        _url(project),
+        {"assignment_id": lease.pk, "side": "left", "strength": "3", "rationale": " clearer "},
+        headers=HTMX,
+    )
+    judgment = Judgment.objects.get()
+    assert (judgment.strength, judgment.rationale) == (3, "clearer")
+
+
+def test_it_ignores_strength_and_rationale_the_project_does_not_ask(project, annotator):
+    make_pairs(project, 1)
+    lease = _lease(project, annotator)
+    client_for(annotator).post(
+        _url(project),
+        {"assignment_id": lease.pk, "side": "left", "strength": "3", "rationale": "why"},
+        headers=HTMX,
+    )
+    judgment = Judgment.objects.get()
+    assert (judgment.strength, judgment.rationale) == (None, "")
+
+
+def test_it_refuses_an_expired_lease_with_a_message_and_the_next_pair(project, annotator):
+    make_pairs(project, 2)
+    lease = _lease(project, annotator)
+    Assignment.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = client_for(annotator).post(
+        _url(project), {"assignment_id": lease.pk, "side": "left"}, headers=HTMX
+    )
+    assert response.status_code == 409
+    body = response.content.decode()
+    assert 'id="work-error"' in body and "ran out" in body
+    assert 'id="judgment-form"' in body  # the next pair is there too
+    assert not Judgment.objects.exists()
+
+
+def test_it_refuses_another_annotators_lease(project, annotator):
+    make_pairs(project, 1)
+    other = MembershipFactory(project=project).user
+    lease = _lease(project, other)
+    response = client_for(annotator).post(
+        _url(project), {"assignment_id": lease.pk, "side": "left"}, headers=HTMX
+    )
+    assert response.status_code == 409
+    assert "not assigned to you" in response.content.decode()
+    assert not Judgment.objects.exists()
+
+
+def test_it_refuses_a_tie_when_the_project_allows_none(project, annotator):
+    project.allow_tie = False
+    project.save()
+    make_pairs(project, 1)
+    lease = _lease(project, annotator)
+    response = client_for(annotator).post(
+        _url(project), {"assignment_id": lease.pk, "side": "tie"}, headers=HTMX
+    )
+    assert response.status_code == 409
+    assert not Judgment.objects.exists()
+
+
+def test_it_refuses_an_invalid_form_and_writes_nothing(project, annotator):
+    make_pairs(project, 1)
+    lease = _lease(project, annotator)
+    response = client_for(annotator).post(
+        _url(project), {"assignment_id": lease.pk, "side": "sideways"}, headers=HTMX
+    )
+    assert response.status_code == 400
+    assert "side" in response.content.decode()
+    assert not Judgment.objects.exists()
+    assert Assignment.objects.get(pk=lease.pk).status == Assignment.Status.LEASED
+
+
+def test_it_says_so_when_the_last_pair_was_judged(project, annotator):
+    make_pairs(project, 1)
+    lease = _lease(project, annotator)
+    response = client_for(annotator).post(
+        _url(project), {"assignment_id": lease.pk, "side": "both_bad"}, headers=HTMX
+    )
+    assert 'id="no-more-work"' in response.content.decode()
+
+
+def test_it_redirects_anonymous_to_login(project):
+    make_pairs(project, 1)
+    response = Client().post(_url(project), {"assignment_id": 1, "side": "left"})
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+    assert not Judgment.objects.exists()
+
+
+def test_it_hides_the_project_from_an_outsider(project, annotator, outsider):
+    make_pairs(project, 1)
+    lease = _lease(project, annotator)
+    response = client_for(outsider).post(_url(project), {"assignment_id": lease.pk,
+                                                         "side": "left"})
+    assert response.status_code == 404
+    assert not Judgment.objects.exists()
+
+
+def test_it_enforces_csrf(project, annotator):
+    make_pairs(project, 1)
+    lease = _lease(project, annotator)
+    client = client_for(annotator, enforce_csrf_checks=True)
+    data = {"assignment_id": lease.pk, "side": "left"}
+    assert client.post(_url(project), data).status_code == 403
+    assert not Judgment.objects.exists()
+    client.get(reverse("label", args=[project.slug]))  # sets the CSRF cookie, as a browser would
+    token = client.cookies["csrftoken"].value
+    response = client.post(_url(project), data, headers={**HTMX, "X-CSRFToken": token})
+    assert response.status_code == 200
+    assert Judgment.objects.count() == 1
+
+
+def test_it_refuses_get(project, annotator):
+    assert client_for(annotator).get(_url(project)).status_code == 405
