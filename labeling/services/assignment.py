@@ -5,9 +5,17 @@ Invariants, on PostgreSQL and SQLite alike:
 - a pair's judgments plus live leases never exceed the project's overlap (`Pair.taken`);
 - an expired lease gives its slot back.
 
-`Pair.taken` only changes while the pair row is locked: `SELECT ... FOR UPDATE SKIP LOCKED` on
-PostgreSQL, and on SQLite every transaction begins IMMEDIATE (see settings), which serialises
+`Pair.taken` only changes while the pair row is locked: `SELECT ... FOR NO KEY UPDATE SKIP LOCKED`
+on PostgreSQL, and on SQLite every transaction begins IMMEDIATE (see settings), which serialises
 writers for the whole database.
+
+Locking rules on PostgreSQL, which keep the request path free of deadlocks (see
+tests/labeling/test_concurrency.py):
+- lock only the rows a query is about (`of=("self",)`): `select_related` with a plain
+  `select_for_update` would also lock the joined project row, which every insert of an
+  assignment or judgment needs a KEY SHARE lock on at commit;
+- lock pairs `FOR NO KEY UPDATE`, which inserts referencing them (KEY SHARE) do not wait for;
+- a transaction holding a pair never waits for an assignment; several pairs are locked in id order.
 """
 
 import random
@@ -15,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from labeling.models import Assignment, Pair, Project
@@ -83,7 +91,7 @@ def _lease(
 
 def _lock_first(candidates) -> Pair | None:
     if connection.features.has_select_for_update_skip_locked:
-        return candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        return candidates.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
     # SQLite: the IMMEDIATE transaction around this already holds the database's write lock.
     return candidates.first()
 
@@ -108,10 +116,17 @@ def _create_lease(
 def assignment_skip(*, assignment: Assignment) -> None:
     """Give the pair back; the annotator is not offered it again."""
     with transaction.atomic():
-        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        locked = (
+            Assignment.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("project")
+            .get(pk=assignment.pk)
+        )
         if locked.status != Assignment.Status.LEASED:
             return
-        _close_lease(locked, Assignment.Status.SKIPPED)
+        Assignment.objects.filter(pk=locked.pk).update(
+            status=Assignment.Status.SKIPPED, closed_at=timezone.now()
+        )
+        _free_slots(pair_id=locked.pair_id, count=1, overlap=locked.project.overlap)
 
 
 def leases_reclaim_expired(
@@ -119,24 +134,36 @@ def leases_reclaim_expired(
 ) -> int:
     """Mark leases past their expiry as expired and give their slots back. Returns how many."""
     now = now or timezone.now()
-    reclaimed = 0
     with transaction.atomic():
         expired = Assignment.objects.filter(status=Assignment.Status.LEASED, expires_at__lte=now)
         if project is not None:
             expired = expired.filter(project=project)
         if connection.features.has_select_for_update_skip_locked:
-            expired = expired.select_for_update(skip_locked=True)
-        for assignment in expired.order_by("expires_at")[:limit]:
-            _close_lease(assignment, Assignment.Status.EXPIRED)
-            reclaimed += 1
-    return reclaimed
-
-
-def _close_lease(assignment: Assignment, status: str) -> None:
-    """Close a LEASED assignment and free its slot; the caller holds the assignment's lock."""
-    Assignment.objects.filter(pk=assignment.pk).update(status=status, closed_at=timezone.now())
-    pair = Pair.objects.select_for_update().select_related("project").get(pk=assignment.pair_id)
-    if not pair.is_gold:
-        Pair.objects.filter(pk=pair.pk).update(
-            taken=F("taken") - 1, is_full=pair.taken - 1 >= pair.project.overlap
+            # Leases being submitted right now are skipped: their submission settles them.
+            expired = expired.select_for_update(skip_locked=True, no_key=True, of=("self",))
+        leases = list(
+            expired.order_by("expires_at").values_list("pk", "pair_id", "project__overlap")[:limit]
         )
+        if not leases:
+            return 0
+        Assignment.objects.filter(pk__in=[pk for pk, _, _ in leases]).update(
+            status=Assignment.Status.EXPIRED, closed_at=now
+        )
+        freed: dict[int, tuple[int, int]] = {}
+        for _pk, pair_id, overlap in leases:
+            count, _ = freed.get(pair_id, (0, overlap))
+            freed[pair_id] = (count + 1, overlap)
+        # In id order, so that two reclaimers never wait for each other's pairs.
+        for pair_id in sorted(freed):
+            count, overlap = freed[pair_id]
+            _free_slots(pair_id=pair_id, count=count, overlap=overlap)
+    return len(leases)
+
+
+def _free_slots(*, pair_id: int, count: int, overlap: int) -> None:
+    """Give back `count` leased slots of a pair, in one UPDATE that reads and writes its row."""
+    # Gold pairs never count their leases (see _create_lease), so they have none to give back.
+    Pair.objects.filter(pk=pair_id, is_gold=False).update(
+        taken=F("taken") - count,
+        is_full=Case(When(taken__gte=overlap + count, then=Value(True)), default=Value(False)),
+    )

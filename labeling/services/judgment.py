@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from labeling.models import Assignment, Choice, Judgment, Pair
@@ -42,7 +43,9 @@ def judgment_record(
         raise JudgmentRefused("Strength must be 1, 2 or 3.")
     with transaction.atomic():
         assignment = (
-            Assignment.objects.select_for_update()
+            # Only the assignment's row: locking the joined project too would make every
+            # submission in the project wait for the others (see services/assignment.py).
+            Assignment.objects.select_for_update(no_key=True, of=("self",))
             .select_related("project")
             .filter(pk=assignment_id, annotator=annotator)
             .first()
@@ -75,9 +78,8 @@ def judgment_record(
         Assignment.objects.filter(pk=assignment.pk).update(
             status=Assignment.Status.DONE, closed_at=now
         )
-        pair = Pair.objects.select_for_update().get(pk=assignment.pair_id)
         # The lease's slot becomes the judgment's: `taken` is unchanged.
-        Pair.objects.filter(pk=pair.pk).update(judgment_count=pair.judgment_count + 1)
+        Pair.objects.filter(pk=assignment.pair_id).update(judgment_count=F("judgment_count") + 1)
     return Recorded(judgment=judgment, created=True)
 
 
