@@ -30,7 +30,15 @@
     }
     f.dataset.sent = "1";
     stamp(f);
+    ready(f);
     f.requestSubmit();
+  }
+
+  // htmx wires up swapped-in content when the swap settles, a moment after it appears; a key
+  // pressed in between would submit the bare form and reload the page. Wiring it up now is
+  // harmless (htmx skips elements it has processed) and keeps the submission an htmx one.
+  function ready(f) {
+    if (window.htmx) window.htmx.process(f);
   }
 
   document.addEventListener("keydown", (event) => {
@@ -57,6 +65,7 @@
     else if (key === "s" && !f.dataset.sent) {
       event.preventDefault();
       f.dataset.sent = "1";
+      ready(f);
       f.querySelector("button.skip").click();
     }
   });
