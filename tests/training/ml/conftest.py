@@ -1,0 +1,72 @@
+"""Fixtures for training/ml tests: tiny offline models and small preference files.
+
+No Django here; the models are built once per session by training/ml/tiny.py (a few seconds).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+for _name, _value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
+                      ("HF_DATASETS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false")):
+    os.environ.setdefault(_name, _value)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pyproject.toml registers these too; repeating them lets this folder run on its own.
+    config.addinivalue_line("markers", "training: trains a tiny model")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from training.ml.tiny import build_tiny_models
+
+    return build_tiny_models(tmp_path_factory.mktemp("tiny"))
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def standard_rows(n: int = 16) -> list[dict[str, Any]]:
+    return [{"prompt": f"Question {i}: how are you?", "chosen": " I am well, thank you.",
+             "rejected": " Go away.", "margin": 1.0 if i % 2 else 0.0} for i in range(n)]
+
+
+def conversational_rows(n: int = 16) -> list[dict[str, Any]]:
+    return [{"prompt": [{"role": "user", "content": f"Question {i}: how are you?"}],
+             "chosen": "I am well, thank you.", "rejected": "Go away."} for i in range(n)]
+
+
+@pytest.fixture
+def standard_file(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "standard.jsonl", standard_rows())
+
+
+@pytest.fixture
+def conversational_file(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "conversational.jsonl", conversational_rows())
+
+
+def run_cli(run_config: dict[str, Any], tmp_path: Path, timeout: int = 180) -> subprocess.CompletedProcess:
+    """`python -m training.ml cfg.json` in a child process, exactly as the worker runs it."""
+    cfg = tmp_path / f"run-{run_config.get('kind')}.json"
+    cfg.write_text(json.dumps(run_config))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run([sys.executable, "-m", "training.ml", str(cfg)], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def events_of(stdout: str) -> list[dict[str, Any]]:
+    from training.ml.events import parse_event
+
+    return [e for e in map(parse_event, stdout.splitlines()) if e is not None]
