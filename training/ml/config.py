@@ -19,10 +19,23 @@ class ConfigError(ValueError):
     """A run config was refused; the message names the offending field."""
 
 
-def _f(default: Any, help: str, *, min: float | None = None, max: float | None = None,
-       min_exclusive: bool = False, choices: tuple[str, ...] | None = None) -> Any:
+def _f(
+    default: Any,
+    help: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    min_exclusive: bool = False,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
     """A dataclass field whose metadata carries its help line, range and choices."""
-    meta = {"help": help, "min": min, "max": max, "min_exclusive": min_exclusive, "choices": choices}
+    meta = {
+        "help": help,
+        "min": min,
+        "max": max,
+        "min_exclusive": min_exclusive,
+        "choices": choices,
+    }
     return field(default=default, metadata=meta)
 
 
@@ -34,22 +47,32 @@ class OptimisationConfig:
     """Fields every Trainer-based kind shares (they map 1:1 onto transformers.TrainingArguments)."""
 
     learning_rate: float = _f(1e-5, "Peak AdamW learning rate.", min=0.0, min_exclusive=True)
-    num_train_epochs: float = _f(1.0, "Passes over the training set (ignored when max_steps > 0).",
-                                 min=0.0, min_exclusive=True)
+    num_train_epochs: float = _f(
+        1.0,
+        "Passes over the training set (ignored when max_steps > 0).",
+        min=0.0,
+        min_exclusive=True,
+    )
     max_steps: int = _f(-1, "Optimizer steps to run; -1 means use num_train_epochs.", min=-1)
     per_device_train_batch_size: int = _f(8, "Examples per device per optimizer micro-step.", min=1)
-    gradient_accumulation_steps: int = _f(1, "Micro-steps accumulated into one optimizer step.", min=1)
+    gradient_accumulation_steps: int = _f(
+        1, "Micro-steps accumulated into one optimizer step.", min=1
+    )
     warmup_steps: int = _f(0, "Linear warm-up steps for the learning rate.", min=0)
     weight_decay: float = _f(0.0, "AdamW weight decay.", min=0.0)
-    lr_scheduler_type: str = _f("linear", "Learning-rate schedule after warm-up.", choices=SCHEDULERS)
-    max_grad_norm: float = _f(1.0, "Clip the gradient norm to this value.", min=0.0, min_exclusive=True)
+    lr_scheduler_type: str = _f(
+        "linear", "Learning-rate schedule after warm-up.", choices=SCHEDULERS
+    )
+    max_grad_norm: float = _f(
+        1.0, "Clip the gradient norm to this value.", min=0.0, min_exclusive=True
+    )
     logging_steps: int = _f(1, "Emit a metrics event every this many optimizer steps.", min=1)
     seed: int = _f(42, "Random seed (data order, head initialisation, sampling).", min=0)
 
 
 @dataclass
 class SFTRunConfig(OptimisationConfig):
-    """Supervised fine-tuning on (prompt, chosen) pairs: maximum likelihood of the preferred answer."""
+    """Supervised fine-tuning on (prompt, chosen): maximum likelihood of the preferred answer."""
 
     learning_rate: float = _f(2e-5, "Peak AdamW learning rate.", min=0.0, min_exclusive=True)
     max_length: int = _f(1024, "Truncate prompt+response to this many tokens.", min=8)
@@ -61,11 +84,17 @@ class RewardRunConfig(OptimisationConfig):
     """Bradley–Terry reward model: loss -log σ(r(x, y_w) - r(x, y_l) [- margin])."""
 
     learning_rate: float = _f(1e-5, "Peak AdamW learning rate.", min=0.0, min_exclusive=True)
-    max_length: int = _f(1024, "Pairs longer than this (prompt+response tokens) are dropped.", min=8)
+    max_length: int = _f(
+        1024, "Pairs longer than this (prompt+response tokens) are dropped.", min=8
+    )
     center_rewards_coefficient: float | None = _f(
-        None, "Weight of the (r_w + r_l)^2 term that keeps rewards centred on 0 (e.g. 0.01); empty = off.",
-        min=0.0)
-    use_margin: bool = _f(True, "Subtract each row's `margin` (preference strength) inside the sigmoid.")
+        None,
+        "Weight of the (r_w + r_l)^2 term keeping rewards centred on 0 (e.g. 0.01); empty = off.",
+        min=0.0,
+    )
+    use_margin: bool = _f(
+        True, "Subtract each row's `margin` (preference strength) inside the sigmoid."
+    )
 
 
 @dataclass
@@ -74,46 +103,71 @@ class DPORunConfig(OptimisationConfig):
 
     learning_rate: float = _f(1e-6, "Peak AdamW learning rate.", min=0.0, min_exclusive=True)
     max_length: int = _f(1024, "Truncate prompt+response to this many tokens.", min=8)
-    beta: float = _f(0.1, "Strength of the implicit KL constraint to the reference model.",
-                     min=0.0, min_exclusive=True)
-    loss_type: str = _f("sigmoid", "DPO loss variant.", choices=("sigmoid", "ipo", "hinge", "robust"))
-    label_smoothing: float = _f(0.0, "Assumed label-noise rate for the robust loss, in [0, 0.5).",
-                                min=0.0, max=0.499)
+    beta: float = _f(
+        0.1,
+        "Strength of the implicit KL constraint to the reference model.",
+        min=0.0,
+        min_exclusive=True,
+    )
+    loss_type: str = _f(
+        "sigmoid", "DPO loss variant.", choices=("sigmoid", "ipo", "hinge", "robust")
+    )
+    label_smoothing: float = _f(
+        0.0, "Assumed label-noise rate for the robust loss, in [0, 0.5).", min=0.0, max=0.499
+    )
     precompute_ref_log_probs: bool = _f(
-        False, "Compute reference log-probs once before training (saves memory, frees the ref model).")
+        False,
+        "Compute reference log-probs once before training (saves memory, frees the ref model).",
+    )
 
 
 @dataclass
 class PPORunConfig:
     """The project's own PPO (training/ml/ppo.py): maximise E[r(x, y)] - β KL(π || π_ref)."""
 
-    learning_rate: float = _f(1e-5, "Peak AdamW learning rate (policy and value head).",
-                              min=0.0, min_exclusive=True)
-    max_steps: int = _f(100, "Rollout+update iterations (ignored when total_episodes is set).", min=1)
-    total_episodes: int | None = _f(None, "Responses to sample in total; sets the number of iterations.",
-                                    min=1)
+    learning_rate: float = _f(
+        1e-5, "Peak AdamW learning rate (policy and value head).", min=0.0, min_exclusive=True
+    )
+    max_steps: int = _f(
+        100, "Rollout+update iterations (ignored when total_episodes is set).", min=1
+    )
+    total_episodes: int | None = _f(
+        None, "Responses to sample in total; sets the number of iterations.", min=1
+    )
     rollout_batch_size: int = _f(64, "Prompts sampled per iteration (one response each).", min=1)
     num_mini_batches: int = _f(1, "Minibatches each rollout is split into for the updates.", min=1)
     ppo_epochs: int = _f(4, "Optimisation passes over each rollout.", min=1)
     max_prompt_length: int = _f(512, "Prompts are left-truncated to this many tokens.", min=1)
     response_length: int = _f(53, "Maximum new tokens per sampled response.", min=1)
-    temperature: float = _f(0.7, "Sampling temperature (log-probs are computed at the same temperature).",
-                            min=0.0, min_exclusive=True)
+    temperature: float = _f(
+        0.7,
+        "Sampling temperature (log-probs are computed at the same temperature).",
+        min=0.0,
+        min_exclusive=True,
+    )
     beta: float = _f(0.05, "KL penalty coefficient (initial value if adaptive_kl).", min=0.0)
     adaptive_kl: bool = _f(False, "Adapt beta towards target_kl (Ziegler et al. 2019).")
-    target_kl: float = _f(6.0, "Target sequence KL (nats) for the adaptive controller.",
-                          min=0.0, min_exclusive=True)
+    target_kl: float = _f(
+        6.0, "Target sequence KL (nats) for the adaptive controller.", min=0.0, min_exclusive=True
+    )
     kl_horizon: int = _f(10000, "Horizon of the adaptive KL controller, in episodes.", min=1)
     gamma: float = _f(1.0, "Discount factor for GAE.", min=0.0, max=1.0)
     lam: float = _f(0.95, "GAE λ (bias/variance trade-off).", min=0.0, max=1.0)
-    cliprange: float = _f(0.2, "PPO ratio clip ε for the policy surrogate.", min=0.0, min_exclusive=True)
-    cliprange_value: float = _f(0.2, "Clip range for value updates around the rollout values.",
-                                min=0.0, min_exclusive=True)
+    cliprange: float = _f(
+        0.2, "PPO ratio clip ε for the policy surrogate.", min=0.0, min_exclusive=True
+    )
+    cliprange_value: float = _f(
+        0.2, "Clip range for value updates around the rollout values.", min=0.0, min_exclusive=True
+    )
     vf_coef: float = _f(0.1, "Weight of the value loss in the total loss.", min=0.0)
     missing_eos_penalty: float | None = _f(
-        None, "Subtract this from the score of responses that never emit EOS (e.g. 1.0); empty = off.",
-        min=0.0)
-    max_grad_norm: float = _f(1.0, "Clip the gradient norm to this value.", min=0.0, min_exclusive=True)
+        None,
+        "Subtract this from the score of responses that never emit EOS (e.g. 1.0); empty = off.",
+        min=0.0,
+    )
+    max_grad_norm: float = _f(
+        1.0, "Clip the gradient norm to this value.", min=0.0, min_exclusive=True
+    )
     logging_steps: int = _f(1, "Emit a metrics event every this many iterations.", min=1)
     seed: int = _f(42, "Random seed (prompt order, sampling, value-head initialisation).", min=0)
 
@@ -129,8 +183,10 @@ class OnlineRunConfig(OptimisationConfig):
     num_iterations: int = _f(1, "Optimisation passes over each generated batch (μ).", min=1)
     epsilon: float = _f(0.2, "Ratio clip ε.", min=0.0, min_exclusive=True)
     missing_eos_penalty: float | None = _f(
-        None, "Subtract this from the score of responses that never emit EOS (e.g. 1.0); empty = off.",
-        min=0.0)
+        None,
+        "Subtract this from the score of responses that never emit EOS (e.g. 1.0); empty = off.",
+        min=0.0,
+    )
 
 
 @dataclass
@@ -144,7 +200,9 @@ class RLOORunConfig(OnlineRunConfig):
 class GRPORunConfig(OnlineRunConfig):
     """Group relative policy optimisation (TRL GRPOTrainer) with the project's reward model."""
 
-    beta: float = _f(0.0, "KL coefficient to the reference model (0 = no reference model kept).", min=0.0)
+    beta: float = _f(
+        0.0, "KL coefficient to the reference model (0 = no reference model kept).", min=0.0
+    )
 
 
 CONFIG_CLASSES: dict[str, type] = {
@@ -179,7 +237,9 @@ def _config_class(kind: str) -> type:
     try:
         return CONFIG_CLASSES[kind]
     except KeyError:
-        raise ConfigError(f"kind: unknown training kind {kind!r}; expected one of {', '.join(KINDS)}") from None
+        raise ConfigError(
+            f"kind: unknown training kind {kind!r}; expected one of {', '.join(KINDS)}"
+        ) from None
 
 
 def _base_type(annotation: Any) -> tuple[type, bool]:
@@ -197,8 +257,18 @@ def config_fields(kind: str) -> list[ConfigField]:
     out = []
     for f in dataclasses.fields(cls):
         base, optional = _base_type(hints[f.name])
-        out.append(ConfigField(f.name, base, f.default, f.metadata["help"], f.metadata["choices"],
-                               optional, f.metadata["min"], f.metadata["max"]))
+        out.append(
+            ConfigField(
+                f.name,
+                base,
+                f.default,
+                f.metadata["help"],
+                f.metadata["choices"],
+                optional,
+                f.metadata["min"],
+                f.metadata["max"],
+            )
+        )
     return out
 
 
@@ -261,7 +331,9 @@ def _validate_ranges(cls: type, values: dict[str, Any]) -> None:
         value = values[f.name]
         meta = f.metadata
         if meta["choices"] is not None and value not in meta["choices"]:
-            raise ConfigError(f"{f.name}: must be one of {', '.join(meta['choices'])}, got {value!r}")
+            raise ConfigError(
+                f"{f.name}: must be one of {', '.join(meta['choices'])}, got {value!r}"
+            )
         if value is None or isinstance(value, bool | str):
             continue
         low, high = meta["min"], meta["max"]
@@ -281,9 +353,13 @@ def _check_cross_field(kind: str, config: Any) -> None:
         if generation_batch % config.num_generations:
             raise ConfigError(
                 f"num_generations: per_device_train_batch_size × gradient_accumulation_steps "
-                f"({generation_batch}) must be a multiple of num_generations ({config.num_generations})")
+                f"({generation_batch}) must be a multiple of num_generations "
+                f"({config.num_generations})"
+            )
     if kind == "ppo" and config.rollout_batch_size % config.num_mini_batches:
-        raise ConfigError(f"num_mini_batches: must divide rollout_batch_size ({config.rollout_batch_size})")
+        raise ConfigError(
+            f"num_mini_batches: must divide rollout_batch_size ({config.rollout_batch_size})"
+        )
 
 
 def validate_config(kind: str, values: dict[str, Any] | None) -> Any:
@@ -305,7 +381,7 @@ def validate_config(kind: str, values: dict[str, Any] | None) -> Any:
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """The JSON-safe dict of a config (what a TrainingRun stores and `validate_config` reads back)."""
+    """The JSON-safe dict of a config (what a run stores and `validate_config` reads back)."""
     return dataclasses.asdict(config)
 
 

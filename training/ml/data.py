@@ -47,10 +47,14 @@ def _normalise_row(raw: Any, where: str) -> dict[str, Any]:
             if isinstance(value, str):
                 value = [{"role": "assistant", "content": value}]
             if not _is_messages(value) or not value:
-                raise DataError(f"{where}: {key!r} must be text or a list of {{role, content}} messages")
+                raise DataError(
+                    f"{where}: {key!r} must be text or a list of {{role, content}} messages"
+                )
             row[key] = [{"role": m["role"], "content": m["content"]} for m in value]
     else:
-        raise DataError(f"{where}: 'prompt' must be text or a non-empty list of {{role, content}} messages")
+        raise DataError(
+            f"{where}: 'prompt' must be text or a non-empty list of {{role, content}} messages"
+        )
     if raw.get("margin") is not None:
         margin = raw["margin"]
         if isinstance(margin, bool) or not isinstance(margin, int | float):
@@ -90,7 +94,7 @@ def is_conversational_rows(rows: list[dict[str, Any]]) -> bool:
 
 
 def load_preference_dataset(path: str | Path, use_margin: bool = True):  # -> datasets.Dataset
-    """Preference rows as a Dataset with prompt/chosen/rejected (and margin when asked and present)."""
+    """Preference rows as a Dataset: prompt/chosen/rejected (+ margin when asked and present)."""
     from datasets import Dataset
 
     rows = read_preference_rows(path)

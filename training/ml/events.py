@@ -24,7 +24,7 @@ EVENT_TYPES = frozenset({"start", "progress", "metrics", "log", "done", "error"}
 
 
 def is_main_process() -> bool:
-    """True in a single process and in rank 0 of a distributed launch (torchrun/accelerate set RANK)."""
+    """True in a single process and in rank 0 of a launch (torchrun/accelerate set RANK)."""
     return int(os.environ.get("RANK", "0")) == 0
 
 

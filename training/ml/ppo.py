@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import PreTrainedModel
 
 from . import data, events
 from .config import PPORunConfig
@@ -47,8 +48,13 @@ def masked_whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -
     return (values - mean) * torch.rsqrt(var + eps) * mask
 
 
-def kl_penalised_rewards(scores: torch.Tensor, logprobs: torch.Tensor, ref_logprobs: torch.Tensor,
-                         mask: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def kl_penalised_rewards(
+    scores: torch.Tensor,
+    logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor,
+    mask: torch.Tensor,
+    beta: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token rewards [B, T]: -β·(log π − log π_ref) everywhere, + score on the last valid token.
 
     Returns (rewards, kl) where kl is the per-token log-ratio (zero on padding).
@@ -62,8 +68,9 @@ def kl_penalised_rewards(scores: torch.Tensor, logprobs: torch.Tensor, ref_logpr
     return rewards, kl
 
 
-def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float,
-                lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+def compute_gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over right-padded sequences [B, T].
 
     δ_t = r_t + γ·V_{t+1} − V_t (V after the last valid token is 0: the episode ended),
@@ -84,8 +91,13 @@ def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
     return advantages, returns
 
 
-def clipped_surrogate_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
-                           mask: torch.Tensor, cliprange: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def clipped_surrogate_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    cliprange: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PPO policy loss mean(max(−A·ρ, −A·clip(ρ, 1−ε, 1+ε))), ρ = π/π_old.
 
     Returns (loss, clip fraction, approximate KL(π_old || π) = mean(½(log ρ)²)).
@@ -96,14 +108,24 @@ def clipped_surrogate_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, a
     clipped = -advantages * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)
     loss = masked_mean(torch.maximum(unclipped, clipped), mask)
     clipfrac = masked_mean((clipped > unclipped).float(), mask)
-    approx_kl = 0.5 * masked_mean(log_ratio ** 2, mask)
+    approx_kl = 0.5 * masked_mean(log_ratio**2, mask)
     return loss, clipfrac, approx_kl
 
 
-def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
-                       mask: torch.Tensor, cliprange_value: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """½·mean(max((V − R)², (V_clip − R)²)), V_clip = V_old + clip(V − V_old, ±c). Returns (loss, clipfrac)."""
-    clipped_values = old_values + torch.clamp(values - old_values, -cliprange_value, cliprange_value)
+def clipped_value_loss(
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    cliprange_value: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """½·mean(max((V − R)², (V_clip − R)²)), V_clip = V_old + clip(V − V_old, ±c).
+
+    Returns (loss, clip fraction).
+    """
+    clipped_values = old_values + torch.clamp(
+        values - old_values, -cliprange_value, cliprange_value
+    )
     unclipped_loss = (values - returns) ** 2
     clipped_loss = (clipped_values - returns) ** 2
     loss = 0.5 * masked_mean(torch.maximum(unclipped_loss, clipped_loss), mask)
@@ -132,17 +154,24 @@ class KLController:
 class PolicyWithValueHead(nn.Module):
     """A causal LM plus a scalar value head reading the same final hidden state."""
 
-    def __init__(self, policy: nn.Module) -> None:
+    policy: PreTrainedModel
+
+    def __init__(self, policy: PreTrainedModel) -> None:
         super().__init__()
         self.policy = policy
         self.value_head = nn.Linear(policy.config.get_text_config().hidden_size, 1)
         nn.init.zeros_(self.value_head.weight)
         nn.init.zeros_(self.value_head.bias)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.policy.base_model(input_ids=input_ids, attention_mask=attention_mask,
-                                        position_ids=_position_ids(attention_mask),
-                                        use_cache=False).last_hidden_state
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.policy.base_model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=_position_ids(attention_mask),
+            use_cache=False,
+        ).last_hidden_state
         logits = self.policy.get_output_embeddings()(hidden)
         values = self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
         return logits, values
@@ -153,8 +182,9 @@ def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
-def _response_logprobs(logits: torch.Tensor, responses: torch.Tensor, query_length: int,
-                       temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _response_logprobs(
+    logits: torch.Tensor, responses: torch.Tensor, query_length: int, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs of the response tokens (and entropy) at the sampling temperature."""
     response_logits = logits[:, query_length - 1 : -1].float() / temperature
     logp_all = F.log_softmax(response_logits, dim=-1)
@@ -168,8 +198,11 @@ def encode_prompt(tokenizer: Any, prompt: Prompt, max_length: int) -> list[int]:
     if isinstance(prompt, str):
         ids = list(tokenizer(text=prompt)["input_ids"])
     else:
-        ids = list(tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True,
-                                                 return_dict=True)["input_ids"])
+        ids = list(
+            tokenizer.apply_chat_template(
+                prompt, tokenize=True, add_generation_prompt=True, return_dict=True
+            )["input_ids"]
+        )
     return ids[-max_length:]
 
 
@@ -178,36 +211,52 @@ def encode_prompt(tokenizer: Any, prompt: Prompt, max_length: int) -> list[int]:
 
 @dataclass
 class Rollout:
-    input_ids: torch.Tensor       # [B, Q+T] query (left-padded) + response (right-padded)
+    input_ids: torch.Tensor  # [B, Q+T] query (left-padded) + response (right-padded)
     attention_mask: torch.Tensor  # [B, Q+T]
-    query_length: int             # Q
-    responses: torch.Tensor       # [B, T]
-    mask: torch.Tensor            # [B, T] 1 on response tokens up to and including EOS
-    scores: torch.Tensor          # [B] reward-model score (after the missing-EOS penalty)
-    has_eos: torch.Tensor         # [B] bool
+    query_length: int  # Q
+    responses: torch.Tensor  # [B, T]
+    mask: torch.Tensor  # [B, T] 1 on response tokens up to and including EOS
+    scores: torch.Tensor  # [B] reward-model score (after the missing-EOS penalty)
+    has_eos: torch.Tensor  # [B] bool
 
 
 @torch.no_grad()
-def sample_rollout(model: PolicyWithValueHead, tokenizer: Any, prompts: Sequence[Prompt], scorer: Scorer,
-                   config: PPORunConfig, device: torch.device) -> Rollout:
+def sample_rollout(
+    model: PolicyWithValueHead,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    scorer: Scorer,
+    config: PPORunConfig,
+    device: torch.device,
+) -> Rollout:
     pad_id, eos_id = tokenizer.pad_token_id, tokenizer.eos_token_id
     encoded = [encode_prompt(tokenizer, p, config.max_prompt_length) for p in prompts]
     width = max(len(ids) for ids in encoded)
     query = torch.full((len(encoded), width), pad_id, dtype=torch.long)
     query_mask = torch.zeros_like(query)
     for row, ids in enumerate(encoded):  # left padding, so every response starts at column `width`
-        query[row, width - len(ids):] = torch.tensor(ids)
-        query_mask[row, width - len(ids):] = 1
+        query[row, width - len(ids) :] = torch.tensor(ids)
+        query_mask[row, width - len(ids) :] = 1
     query, query_mask = query.to(device), query_mask.to(device)
-    output = model.policy.generate(
-        input_ids=query, attention_mask=query_mask, do_sample=True, temperature=config.temperature,
-        top_k=0, top_p=1.0, max_new_tokens=config.response_length, eos_token_id=eos_id,
-        pad_token_id=pad_id)
+    output = model.policy.generate(  # type: ignore[operator]  # nn.Module __getattr__ typing
+        input_ids=query,
+        attention_mask=query_mask,
+        do_sample=True,
+        temperature=config.temperature,
+        top_k=0,
+        top_p=1.0,
+        max_new_tokens=config.response_length,
+        eos_token_id=eos_id,
+        pad_token_id=pad_id,
+    )
     responses = output[:, width:]
     is_eos = responses == eos_id
     has_eos = is_eos.any(dim=1)
-    first_eos = torch.where(has_eos, is_eos.int().argmax(dim=1),
-                            torch.full_like(has_eos, responses.size(1), dtype=torch.long))
+    first_eos = torch.where(
+        has_eos,
+        is_eos.int().argmax(dim=1),
+        torch.full_like(has_eos, responses.size(1), dtype=torch.long),
+    )
     positions = torch.arange(responses.size(1), device=device).unsqueeze(0)
     mask = (positions <= first_eos.unsqueeze(1)).long()
     responses = torch.where(mask.bool(), responses, torch.full_like(responses, pad_id))
@@ -215,63 +264,100 @@ def sample_rollout(model: PolicyWithValueHead, tokenizer: Any, prompts: Sequence
     scores = torch.tensor(scorer.score(list(prompts), texts), dtype=torch.float32, device=device)
     if config.missing_eos_penalty:
         scores = torch.where(has_eos, scores, scores - config.missing_eos_penalty)
-    return Rollout(torch.cat([query, responses], dim=1), torch.cat([query_mask, mask], dim=1), width,
-                   responses, mask, scores, has_eos)
+    return Rollout(
+        torch.cat([query, responses], dim=1),
+        torch.cat([query_mask, mask], dim=1),
+        width,
+        responses,
+        mask,
+        scores,
+        has_eos,
+    )
 
 
-def ppo_step(model: PolicyWithValueHead, reference: nn.Module, optimizer: torch.optim.Optimizer,
-             rollout: Rollout, config: PPORunConfig, kl_ctl: KLController) -> dict[str, float]:
+def ppo_step(
+    model: PolicyWithValueHead,
+    reference: PreTrainedModel,
+    optimizer: torch.optim.Optimizer,
+    rollout: Rollout,
+    config: PPORunConfig,
+    kl_ctl: KLController,
+) -> dict[str, float]:
     """Steps 2–6 of the module docstring for one rollout; returns the iteration's statistics."""
     mask = rollout.mask.float()
     with torch.no_grad():
         logits, old_values = model(rollout.input_ids, rollout.attention_mask)
-        old_logprobs, _ = _response_logprobs(logits, rollout.responses, rollout.query_length,
-                                             config.temperature)
-        ref_logits = reference(input_ids=rollout.input_ids, attention_mask=rollout.attention_mask,
-                               position_ids=_position_ids(rollout.attention_mask), use_cache=False).logits
-        ref_logprobs, _ = _response_logprobs(ref_logits, rollout.responses, rollout.query_length,
-                                             config.temperature)
+        old_logprobs, _ = _response_logprobs(
+            logits, rollout.responses, rollout.query_length, config.temperature
+        )
+        ref_logits = reference(
+            input_ids=rollout.input_ids,
+            attention_mask=rollout.attention_mask,
+            position_ids=_position_ids(rollout.attention_mask),
+            use_cache=False,
+        ).logits
+        ref_logprobs, _ = _response_logprobs(
+            ref_logits, rollout.responses, rollout.query_length, config.temperature
+        )
         old_values = old_values[:, rollout.query_length - 1 : -1].float() * mask
-        rewards, kl = kl_penalised_rewards(rollout.scores, old_logprobs, ref_logprobs, mask, kl_ctl.value)
+        rewards, kl = kl_penalised_rewards(
+            rollout.scores, old_logprobs, ref_logprobs, mask, kl_ctl.value
+        )
         advantages, returns = compute_gae(rewards, old_values, mask, config.gamma, config.lam)
         advantages = masked_whiten(advantages, mask)
 
     batch = rollout.responses.size(0)
     minibatch = batch // config.num_mini_batches
-    totals: dict[str, float] = {"pg_loss": 0.0, "vf_loss": 0.0, "pg_clipfrac": 0.0, "vf_clipfrac": 0.0,
-                                "approx_kl": 0.0, "entropy": 0.0}
+    totals: dict[str, float] = {
+        "pg_loss": 0.0,
+        "vf_loss": 0.0,
+        "pg_clipfrac": 0.0,
+        "vf_clipfrac": 0.0,
+        "approx_kl": 0.0,
+        "entropy": 0.0,
+    }
     updates = 0
     for _ in range(config.ppo_epochs):
         for idx in torch.randperm(batch, device=mask.device).split(minibatch):
             logits, values = model(rollout.input_ids[idx], rollout.attention_mask[idx])
-            logprobs, entropy = _response_logprobs(logits, rollout.responses[idx], rollout.query_length,
-                                                   config.temperature)
+            logprobs, entropy = _response_logprobs(
+                logits, rollout.responses[idx], rollout.query_length, config.temperature
+            )
             values = values[:, rollout.query_length - 1 : -1].float()
             pg_loss, pg_clipfrac, approx_kl = clipped_surrogate_loss(
-                logprobs, old_logprobs[idx], advantages[idx], mask[idx], config.cliprange)
-            vf_loss, vf_clipfrac = clipped_value_loss(values, old_values[idx], returns[idx], mask[idx],
-                                                      config.cliprange_value)
+                logprobs, old_logprobs[idx], advantages[idx], mask[idx], config.cliprange
+            )
+            vf_loss, vf_clipfrac = clipped_value_loss(
+                values, old_values[idx], returns[idx], mask[idx], config.cliprange_value
+            )
             loss = pg_loss + config.vf_coef * vf_loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
-            for key, value in (("pg_loss", pg_loss), ("vf_loss", vf_loss), ("pg_clipfrac", pg_clipfrac),
-                               ("vf_clipfrac", vf_clipfrac), ("approx_kl", approx_kl),
-                               ("entropy", masked_mean(entropy.detach(), mask[idx]))):
+            for key, value in (
+                ("pg_loss", pg_loss),
+                ("vf_loss", vf_loss),
+                ("pg_clipfrac", pg_clipfrac),
+                ("vf_clipfrac", vf_clipfrac),
+                ("approx_kl", approx_kl),
+                ("entropy", masked_mean(entropy.detach(), mask[idx])),
+            ):
                 totals[key] += float(value.detach())
             updates += 1
 
     sequence_kl = float(kl.sum(dim=1).mean())
     stats = {key: value / updates for key, value in totals.items()}
-    stats.update({
-        "score": float(rollout.scores.mean()),
-        "kl": sequence_kl,
-        "non_score_reward": float((-kl_ctl.value * kl).sum(dim=1).mean()),
-        "beta": kl_ctl.value,
-        "response_length": float(mask.sum(dim=1).mean()),
-        "eos_fraction": float(rollout.has_eos.float().mean()),
-    })
+    stats.update(
+        {
+            "score": float(rollout.scores.mean()),
+            "kl": sequence_kl,
+            "non_score_reward": float((-kl_ctl.value * kl).sum(dim=1).mean()),
+            "beta": kl_ctl.value,
+            "response_length": float(mask.sum(dim=1).mean()),
+            "eos_fraction": float(rollout.has_eos.float().mean()),
+        }
+    )
     kl_ctl.update(sequence_kl, batch)
     return stats
 
@@ -282,8 +368,14 @@ def total_iterations(config: PPORunConfig) -> int:
     return config.max_steps
 
 
-def run_ppo(config: PPORunConfig, policy: nn.Module, tokenizer: Any, prompts: Sequence[Prompt],
-            scorer: Scorer, on_step: Callable[[int, dict[str, float]], None] | None = None) -> list[dict[str, float]]:
+def run_ppo(
+    config: PPORunConfig,
+    policy: PreTrainedModel,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    scorer: Scorer,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> list[dict[str, float]]:
     """Train `policy` in place with PPO; returns one stats dict per iteration."""
     import copy
 
@@ -294,12 +386,14 @@ def run_ppo(config: PPORunConfig, policy: nn.Module, tokenizer: Any, prompts: Se
     model = PolicyWithValueHead(policy).to(device)
     model.eval()  # no dropout: log-probs of the rollout and of the update must be comparable
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, eps=1e-5)
-    kl_ctl = KLController(config.beta, config.target_kl if config.adaptive_kl else None, config.kl_horizon)
+    kl_ctl = KLController(
+        config.beta, config.target_kl if config.adaptive_kl else None, config.kl_horizon
+    )
 
     order: list[int] = []
     history = []
     for step in range(1, total_iterations(config) + 1):
-        batch_prompts = []
+        batch_prompts: list[Prompt] = []
         while len(batch_prompts) < config.rollout_batch_size:  # cycle through shuffled prompts
             if not order:
                 order = random.sample(range(len(prompts)), len(prompts))
@@ -312,8 +406,9 @@ def run_ppo(config: PPORunConfig, policy: nn.Module, tokenizer: Any, prompts: Se
     return history
 
 
-def train_ppo(config: PPORunConfig, base_model: str, reward_model: str, train_file: str,
-              output_dir: str) -> dict[str, float]:
+def train_ppo(
+    config: PPORunConfig, base_model: str, reward_model: str, train_file: str, output_dir: str
+) -> dict[str, float]:
     """The `ppo` run kind: load, train with the reward model's scorer, save the policy."""
     from transformers import AutoModelForCausalLM
 
@@ -321,11 +416,14 @@ def train_ppo(config: PPORunConfig, base_model: str, reward_model: str, train_fi
     from .trl_adapter import load_tokenizer
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise RuntimeError("ppo runs in a single process; launch it without several accelerate processes")
+        raise RuntimeError(
+            "ppo runs in a single process; launch it without several accelerate processes"
+        )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     prompts = data.load_prompt_dataset(train_file)["prompt"]
     tokenizer = load_tokenizer(base_model)
-    policy = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32).to(device)
+    policy = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32)
+    policy.to(device)  # type: ignore[arg-type]  # transformers' stub types .to() oddly
     scorer = RewardScorer(reward_model, device=str(device))
     total = total_iterations(config)
     events.emit("start", total_steps=total)

@@ -69,10 +69,15 @@ def parse_run_spec(raw: Any) -> RunSpec:
         raise ConfigError(f"{unknown[0]}: unknown run-config key; expected {', '.join(RUN_KEYS)}")
     kind = _required_str(raw, "kind")
     config = validate_config(kind, raw.get("config") or {})
-    spec = RunSpec(kind=kind, base_model=_required_str(raw, "base_model"),
-                   reward_model=_optional_str(raw, "reward_model"),
-                   train_file=_required_str(raw, "train_file"), eval_file=_optional_str(raw, "eval_file"),
-                   output_dir=_required_str(raw, "output_dir"), config=config)
+    spec = RunSpec(
+        kind=kind,
+        base_model=_required_str(raw, "base_model"),
+        reward_model=_optional_str(raw, "reward_model"),
+        train_file=_required_str(raw, "train_file"),
+        eval_file=_optional_str(raw, "eval_file"),
+        output_dir=_required_str(raw, "output_dir"),
+        config=config,
+    )
     if kind in NEEDS_REWARD_MODEL and spec.reward_model is None:
         raise ConfigError(f"reward_model: required for kind {kind!r}")
     for key in ("train_file", "eval_file"):
@@ -89,19 +94,26 @@ def train(spec: RunSpec, work_dir: str) -> dict[str, float]:
     if spec.kind == "ppo":
         from . import ppo
 
-        return ppo.train_ppo(spec.config, spec.base_model, spec.reward_model or "", spec.train_file,
-                             work_dir)
+        return ppo.train_ppo(
+            spec.config, spec.base_model, spec.reward_model or "", spec.train_file, work_dir
+        )
     from . import trl_adapter
 
     if spec.kind == "sft":
-        return trl_adapter.train_sft(spec.config, spec.base_model, spec.train_file, spec.eval_file, work_dir)
+        return trl_adapter.train_sft(
+            spec.config, spec.base_model, spec.train_file, spec.eval_file, work_dir
+        )
     if spec.kind == "reward":
-        return trl_adapter.train_reward(spec.config, spec.base_model, spec.train_file, spec.eval_file,
-                                        work_dir)
+        return trl_adapter.train_reward(
+            spec.config, spec.base_model, spec.train_file, spec.eval_file, work_dir
+        )
     if spec.kind == "dpo":
-        return trl_adapter.train_dpo(spec.config, spec.base_model, spec.train_file, spec.eval_file, work_dir)
-    return trl_adapter.train_online(spec.kind, spec.config, spec.base_model, spec.reward_model or "",
-                                    spec.train_file, work_dir)
+        return trl_adapter.train_dpo(
+            spec.config, spec.base_model, spec.train_file, spec.eval_file, work_dir
+        )
+    return trl_adapter.train_online(
+        spec.kind, spec.config, spec.base_model, spec.reward_model or "", spec.train_file, work_dir
+    )
 
 
 def write_artifact_info(directory: str, spec: RunSpec, metrics: dict[str, float]) -> None:
@@ -135,8 +147,11 @@ def execute(spec: RunSpec) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.ml", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.ml",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("run_config", help="path of the run-config JSON file")
     args = parser.parse_args(argv)
     try:

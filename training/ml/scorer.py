@@ -53,8 +53,13 @@ def reward_model_input_ids(tokenizer: Any, prompt: Prompt, response: Response) -
 class RewardScorer:
     """A reward-model directory (model + tokenizer) that scores (prompt, response) pairs."""
 
-    def __init__(self, model_dir: str | Path, device: str | None = None, batch_size: int = 16,
-                 max_length: int | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        device: str | None = None,
+        batch_size: int = 16,
+        max_length: int | None = None,
+    ) -> None:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -63,19 +68,24 @@ class RewardScorer:
         # RewardTrainer pads with the pad token, or EOS when there is none; so do we.
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, dtype=torch.float32
+        )
         self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.model.to(self.device).eval()
         self.batch_size = batch_size
         # Training dropped pairs longer than max_length; at scoring time we keep the *last*
         # tokens instead, because the score is read from the final token.
-        self.max_length = max_length or _artifact_max_length(model_dir) or getattr(
-            self.model.config, "max_position_embeddings", None)
+        self.max_length = (
+            max_length
+            or _artifact_max_length(model_dir)
+            or getattr(self.model.config, "max_position_embeddings", None)
+        )
 
     def input_ids(self, prompt: Prompt, response: Response) -> list[int]:
         ids = reward_model_input_ids(self.tokenizer, prompt, response)
         if self.max_length is not None and len(ids) > self.max_length:
-            ids = ids[-self.max_length:]
+            ids = ids[-self.max_length :]
         return ids
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[Response]) -> list[float]:
@@ -86,9 +96,14 @@ class RewardScorer:
         scores: list[float] = []
         pad_id = self.tokenizer.pad_token_id
         for start in range(0, len(prompts), self.batch_size):
-            batch = [self.input_ids(p, r) for p, r in
-                     zip(prompts[start:start + self.batch_size], responses[start:start + self.batch_size],
-                         strict=True)]
+            batch = [
+                self.input_ids(p, r)
+                for p, r in zip(
+                    prompts[start : start + self.batch_size],
+                    responses[start : start + self.batch_size],
+                    strict=True,
+                )
+            ]
             width = max(len(ids) for ids in batch)
             input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
             attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -96,12 +111,16 @@ class RewardScorer:
                 input_ids[row, : len(ids)] = torch.tensor(ids)
                 attention_mask[row, : len(ids)] = 1
             with torch.inference_mode():
-                logits = self.model(input_ids=input_ids.to(self.device),
-                                    attention_mask=attention_mask.to(self.device)).logits
+                logits = self.model(
+                    input_ids=input_ids.to(self.device),
+                    attention_mask=attention_mask.to(self.device),
+                ).logits
             scores.extend(logits[:, 0].float().cpu().tolist())
         return scores
 
-    def score_pair(self, prompt: Prompt, response_a: Response, response_b: Response) -> dict[str, float]:
+    def score_pair(
+        self, prompt: Prompt, response_a: Response, response_b: Response
+    ) -> dict[str, float]:
         """Scores of two responses and the Bradley–Terry probability that A is preferred."""
         a, b = self.score([prompt, prompt], [response_a, response_b])
         return {"score_a": a, "score_b": b, "p_a_preferred": 1.0 / (1.0 + math.exp(b - a))}
@@ -114,7 +133,11 @@ def pairwise_accuracy(scorer: Scorer, rows: Sequence[dict[str, Any]]) -> dict[st
     rejected = scorer.score(prompts, [r["rejected"] for r in rows])
     wins = sum(c > r for c, r in zip(chosen, rejected, strict=True))
     margins = [c - r for c, r in zip(chosen, rejected, strict=True)]
-    return {"accuracy": wins / len(rows), "mean_margin": sum(margins) / len(rows), "num_pairs": len(rows)}
+    return {
+        "accuracy": wins / len(rows),
+        "mean_margin": sum(margins) / len(rows),
+        "num_pairs": len(rows),
+    }
 
 
 def _artifact_max_length(model_dir: str | Path) -> int | None:

@@ -94,8 +94,10 @@ def _llama_config(tokenizer, **overrides):  # -> LlamaConfig
     )
 
 
-def build_tiny_models(out_dir: str | Path, corpus: str | None = None, seed: int = 0) -> dict[str, Path]:
-    """Write `out_dir/policy` (causal LM) and `out_dir/reward` (1-label classifier); return both paths."""
+def build_tiny_models(
+    out_dir: str | Path, corpus: str | None = None, seed: int = 0
+) -> dict[str, Path]:
+    """Write `out_dir/policy` (causal LM) and `out_dir/reward` (1-label classifier)."""
     import torch
     from transformers import GenerationConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
@@ -120,9 +122,13 @@ def build_tiny_models(out_dir: str | Path, corpus: str | None = None, seed: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("out_dir", help="directory that receives policy/ and reward/")
-    parser.add_argument("--corpus", help="train the tokenizer on this text file instead of the built-in one")
+    parser.add_argument(
+        "--corpus", help="train the tokenizer on this text file instead of the built-in one"
+    )
     args = parser.parse_args(argv)
     corpus = Path(args.corpus).read_text(encoding="utf-8") if args.corpus else None
     paths = build_tiny_models(args.out_dir, corpus=corpus)

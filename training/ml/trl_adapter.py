@@ -12,14 +12,29 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoTokenizer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import (
+    AutoTokenizer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
 from . import data, events
-from .config import DPORunConfig, OnlineRunConfig, OptimisationConfig, RewardRunConfig, SFTRunConfig
+from .config import (
+    DPORunConfig,
+    GRPORunConfig,
+    OptimisationConfig,
+    RewardRunConfig,
+    RLOORunConfig,
+    SFTRunConfig,
+)
 from .scorer import RewardScorer, Scorer, pairwise_accuracy
 
 
-def _common_arguments(config: OptimisationConfig, output_dir: str, has_eval: bool) -> dict[str, Any]:
+def _common_arguments(
+    config: OptimisationConfig, output_dir: str, has_eval: bool
+) -> dict[str, Any]:
     """TrainingArguments shared by every kind; the forced values keep runs CPU-safe and quiet."""
     on_gpu = torch.cuda.is_available()
     return {
@@ -49,28 +64,39 @@ def _common_arguments(config: OptimisationConfig, output_dir: str, has_eval: boo
 
 
 def _numeric(logs: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in logs.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))}
+    return {
+        k: float(v)
+        for k, v in logs.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+    }
 
 
 @dataclass
 class EventCallback(TrainerCallback):
-    """Turns Trainer progress and logs into protocol events, and keeps the last value of each metric."""
+    """Turns Trainer progress and logs into events; keeps the last value of each metric."""
 
     last_metrics: dict[str, float] = field(default_factory=dict)
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-                       **kwargs: Any) -> None:
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         if state.is_world_process_zero:
             events.emit("start", total_steps=state.max_steps)
 
-    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-                    **kwargs: Any) -> None:
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         if state.is_world_process_zero:
             events.emit("progress", step=state.global_step, total_steps=state.max_steps)
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-               logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         values = _numeric(logs or {})
         self.last_metrics.update(values)
         if state.is_world_process_zero and values:
@@ -95,57 +121,93 @@ def _finish(trainer: Any, callback: EventCallback, output_dir: str) -> dict[str,
     return metrics
 
 
-def train_sft(config: SFTRunConfig, base_model: str, train_file: str, eval_file: str | None,
-              output_dir: str) -> dict[str, float]:
+def train_sft(
+    config: SFTRunConfig, base_model: str, train_file: str, eval_file: str | None, output_dir: str
+) -> dict[str, float]:
     from trl import SFTConfig, SFTTrainer
 
     train_dataset = data.load_sft_dataset(train_file)
     eval_dataset = data.load_sft_dataset(eval_file) if eval_file else None
-    args = SFTConfig(**_common_arguments(config, output_dir, eval_dataset is not None),
-                     max_length=config.max_length, completion_only_loss=config.completion_only_loss)
+    args = SFTConfig(
+        **_common_arguments(config, output_dir, eval_dataset is not None),
+        max_length=config.max_length,
+        completion_only_loss=config.completion_only_loss,
+    )
     callback = EventCallback()
-    trainer = SFTTrainer(model=base_model, args=args, train_dataset=train_dataset,
-                         eval_dataset=eval_dataset, processing_class=load_tokenizer(base_model),
-                         callbacks=[callback])
+    trainer = SFTTrainer(
+        model=base_model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=load_tokenizer(base_model),
+        callbacks=[callback],
+    )
     return _finish(trainer, callback, output_dir)
 
 
-def train_reward(config: RewardRunConfig, base_model: str, train_file: str, eval_file: str | None,
-                 output_dir: str) -> dict[str, float]:
+def train_reward(
+    config: RewardRunConfig,
+    base_model: str,
+    train_file: str,
+    eval_file: str | None,
+    output_dir: str,
+) -> dict[str, float]:
     from trl import RewardConfig, RewardTrainer
 
     train_dataset = data.load_preference_dataset(train_file, use_margin=config.use_margin)
-    args = RewardConfig(**_common_arguments(config, output_dir, has_eval=False),
-                        max_length=config.max_length,
-                        center_rewards_coefficient=config.center_rewards_coefficient)
+    args = RewardConfig(
+        **_common_arguments(config, output_dir, has_eval=False),
+        max_length=config.max_length,
+        center_rewards_coefficient=config.center_rewards_coefficient,
+    )
     callback = EventCallback()
-    trainer = RewardTrainer(model=base_model, args=args, train_dataset=train_dataset,
-                            processing_class=load_tokenizer(base_model), callbacks=[callback])
+    trainer = RewardTrainer(
+        model=base_model,
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=load_tokenizer(base_model),
+        callbacks=[callback],
+    )
     metrics = _finish(trainer, callback, output_dir)
     if eval_file and trainer.accelerator.is_main_process:
         # Held-out accuracy through the same scorer every consumer of this model will use.
-        held_out = pairwise_accuracy(RewardScorer(output_dir, max_length=config.max_length),
-                                     data.read_preference_rows(eval_file))
+        held_out = pairwise_accuracy(
+            RewardScorer(output_dir, max_length=config.max_length),
+            data.read_preference_rows(eval_file),
+        )
         metrics.update({f"eval_{k}": float(v) for k, v in held_out.items()})
-        events.emit("metrics", step=trainer.state.global_step,
-                    values={f"eval_{k}": float(v) for k, v in held_out.items()})
+        events.emit(
+            "metrics",
+            step=trainer.state.global_step,
+            values={f"eval_{k}": float(v) for k, v in held_out.items()},
+        )
     return metrics
 
 
-def train_dpo(config: DPORunConfig, base_model: str, train_file: str, eval_file: str | None,
-              output_dir: str) -> dict[str, float]:
+def train_dpo(
+    config: DPORunConfig, base_model: str, train_file: str, eval_file: str | None, output_dir: str
+) -> dict[str, float]:
     from trl import DPOConfig, DPOTrainer
 
     train_dataset = data.load_preference_dataset(train_file, use_margin=False)
     eval_dataset = data.load_preference_dataset(eval_file, use_margin=False) if eval_file else None
-    args = DPOConfig(**_common_arguments(config, output_dir, eval_dataset is not None),
-                     max_length=config.max_length, beta=config.beta, loss_type=[config.loss_type],
-                     label_smoothing=config.label_smoothing,
-                     precompute_ref_log_probs=config.precompute_ref_log_probs)
+    args = DPOConfig(
+        **_common_arguments(config, output_dir, eval_dataset is not None),
+        max_length=config.max_length,
+        beta=config.beta,
+        loss_type=[config.loss_type],
+        label_smoothing=config.label_smoothing,
+        precompute_ref_log_probs=config.precompute_ref_log_probs,
+    )
     callback = EventCallback()
-    trainer = DPOTrainer(model=base_model, args=args, train_dataset=train_dataset,
-                         eval_dataset=eval_dataset, processing_class=load_tokenizer(base_model),
-                         callbacks=[callback])
+    trainer = DPOTrainer(
+        model=base_model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=load_tokenizer(base_model),
+        callbacks=[callback],
+    )
     metrics = _finish(trainer, callback, output_dir)
     # rewards/* are β·log(π/π_ref); divide by β for the chosen/rejected log-prob ratios themselves.
     for prefix in ("", "eval_"):
@@ -159,37 +221,58 @@ def train_dpo(config: DPORunConfig, base_model: str, train_file: str, eval_file:
 def reward_function(scorer: Scorer, eos_token_id: int, missing_eos_penalty: float | None):
     """A TRL reward function: the scorer's score, minus a penalty when the sample never ended."""
 
-    def reward_model_score(prompts: list[Any], completions: list[Any],
-                           completion_ids: list[list[int]], **kwargs: Any) -> list[float]:
+    def reward_model_score(
+        prompts: list[Any], completions: list[Any], completion_ids: list[list[int]], **kwargs: Any
+    ) -> list[float]:
         scores = scorer.score(prompts, completions)
         if missing_eos_penalty:
-            scores = [s - missing_eos_penalty if eos_token_id not in ids else s
-                      for s, ids in zip(scores, completion_ids, strict=True)]
+            scores = [
+                s - missing_eos_penalty if eos_token_id not in ids else s
+                for s, ids in zip(scores, completion_ids, strict=True)
+            ]
         return scores
 
     return reward_model_score
 
 
-def train_online(kind: str, config: OnlineRunConfig, base_model: str, reward_model: str,
-                 train_file: str, output_dir: str) -> dict[str, float]:
+def train_online(
+    kind: str,
+    config: RLOORunConfig | GRPORunConfig,
+    base_model: str,
+    reward_model: str,
+    train_file: str,
+    output_dir: str,
+) -> dict[str, float]:
     """RLOO or GRPO, both rewarded by the project's scorer (see scorer.py for why not TRL's)."""
     from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
-    config_cls, trainer_cls = {"rloo": (RLOOConfig, RLOOTrainer), "grpo": (GRPOConfig, GRPOTrainer)}[kind]
+    config_cls, trainer_cls = {
+        "rloo": (RLOOConfig, RLOOTrainer),
+        "grpo": (GRPOConfig, GRPOTrainer),
+    }[kind]
     prompts = data.load_prompt_dataset(train_file)
     tokenizer = load_tokenizer(base_model)
     # TRL pads prompts on the left for generation; its trainer sets this, we only make sure.
     tokenizer.padding_side = "left"
     scorer = RewardScorer(reward_model)
-    args = config_cls(**_common_arguments(config, output_dir, has_eval=False),
-                      num_generations=config.num_generations,
-                      max_completion_length=config.max_completion_length,
-                      temperature=config.temperature, num_iterations=config.num_iterations,
-                      epsilon=config.epsilon, beta=config.beta)
+    args = config_cls(
+        **_common_arguments(config, output_dir, has_eval=False),
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature,
+        num_iterations=config.num_iterations,
+        epsilon=config.epsilon,
+        beta=config.beta,
+    )
     callback = EventCallback()
-    trainer = trainer_cls(model=base_model, reward_funcs=[
-        reward_function(scorer, tokenizer.eos_token_id, config.missing_eos_penalty)],
-        args=args, train_dataset=prompts, processing_class=tokenizer, callbacks=[callback])
+    trainer = trainer_cls(
+        model=base_model,
+        reward_funcs=[reward_function(scorer, tokenizer.eos_token_id, config.missing_eos_penalty)],
+        args=args,
+        train_dataset=prompts,
+        processing_class=tokenizer,
+        callbacks=[callback],
+    )
     metrics = _finish(trainer, callback, output_dir)
     if trainer.accelerator.is_main_process:
         tokenizer.padding_side = "right"  # what a later fine-tune or scorer expects by default

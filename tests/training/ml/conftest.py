@@ -12,8 +12,12 @@ from typing import Any
 
 import pytest
 
-for _name, _value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
-                      ("HF_DATASETS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false")):
+for _name, _value in (
+    ("HF_HUB_OFFLINE", "1"),
+    ("TRANSFORMERS_OFFLINE", "1"),
+    ("HF_DATASETS_OFFLINE", "1"),
+    ("TOKENIZERS_PARALLELISM", "false"),
+):
     os.environ.setdefault(_name, _value)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -38,13 +42,26 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def standard_rows(n: int = 16) -> list[dict[str, Any]]:
-    return [{"prompt": f"Question {i}: how are you?", "chosen": " I am well, thank you.",
-             "rejected": " Go away.", "margin": 1.0 if i % 2 else 0.0} for i in range(n)]
+    return [
+        {
+            "prompt": f"Question {i}: how are you?",
+            "chosen": " I am well, thank you.",
+            "rejected": " Go away.",
+            "margin": 1.0 if i % 2 else 0.0,
+        }
+        for i in range(n)
+    ]
 
 
 def conversational_rows(n: int = 16) -> list[dict[str, Any]]:
-    return [{"prompt": [{"role": "user", "content": f"Question {i}: how are you?"}],
-             "chosen": "I am well, thank you.", "rejected": "Go away."} for i in range(n)]
+    return [
+        {
+            "prompt": [{"role": "user", "content": f"Question {i}: how are you?"}],
+            "chosen": "I am well, thank you.",
+            "rejected": "Go away.",
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -57,13 +74,22 @@ def conversational_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "conversational.jsonl", conversational_rows())
 
 
-def run_cli(run_config: dict[str, Any], tmp_path: Path, timeout: int = 180) -> subprocess.CompletedProcess:
+def run_cli(
+    run_config: dict[str, Any], tmp_path: Path, timeout: int = 180
+) -> subprocess.CompletedProcess:
     """`python -m training.ml cfg.json` in a child process, exactly as the worker runs it."""
     cfg = tmp_path / f"run-{run_config.get('kind')}.json"
     cfg.write_text(json.dumps(run_config))
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-m", "training.ml", str(cfg)], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    # One thread per child: the models are tiny and the test machine is shared.
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "training.ml", str(cfg)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def events_of(stdout: str) -> list[dict[str, Any]]:

@@ -41,8 +41,9 @@ def test_it_computes_gae_backwards():
 
 def test_it_ends_the_episode_at_the_last_valid_token():
     # The value 9.9 sits on padding: it must not leak into the advantage of the last real token.
-    advantages, returns = compute_gae(t([[0.0, 2.0, 0.0]]), t([[0.1, 0.3, 9.9]]), t([[1, 1, 0]]),
-                                      gamma=1.0, lam=1.0)
+    advantages, returns = compute_gae(
+        t([[0.0, 2.0, 0.0]]), t([[0.1, 0.3, 9.9]]), t([[1, 1, 0]]), gamma=1.0, lam=1.0
+    )
     # A1 = 2 − 0.3 = 1.7; A0 = (0.3 − 0.1) + 1.7 = 1.9; returns = A + V = [2, 2, 0 (pad)]
     assert torch.allclose(advantages, t([[1.9, 1.7, 0.0]]), atol=1e-6)
     assert torch.allclose(returns, t([[2.0, 2.0, 0.0]]), atol=1e-6)
@@ -51,8 +52,11 @@ def test_it_ends_the_episode_at_the_last_valid_token():
 def test_it_clips_the_surrogate():
     ratios = t([[1.5, 0.5, 1.1, 0.7]])
     advantages, mask = t([[1.0, 1.0, -1.0, -1.0]]), t([[1, 1, 1, 1]])
-    loss, clipfrac, _ = clipped_surrogate_loss(ratios.log(), torch.zeros_like(ratios), advantages, mask, 0.2)
-    # per token max(−Aρ, −A·clip(ρ, 0.8, 1.2)): max(−1.5, −1.2) = −1.2 (clipped); max(−0.5, −0.8) = −0.5;
+    loss, clipfrac, _ = clipped_surrogate_loss(
+        ratios.log(), torch.zeros_like(ratios), advantages, mask, 0.2
+    )
+    # per token max(−Aρ, −A·clip(ρ, 0.8, 1.2)):
+    # max(−1.5, −1.2) = −1.2 (clipped); max(−0.5, −0.8) = −0.5;
     # max(1.1, 1.1) = 1.1; max(0.7, 0.8) = 0.8 (clipped) -> mean 0.2/4 = 0.05, clip fraction 2/4.
     assert loss.item() == pytest.approx(0.05, abs=1e-6)
     assert clipfrac.item() == pytest.approx(0.5)
@@ -60,8 +64,11 @@ def test_it_clips_the_surrogate():
 
 def test_it_clips_the_value_loss():
     values, old_values, returns = t([[1.0, 0.0, 0.6]]), t([[0.5, 0.5, 0.5]]), t([[2.0, 0.0, 0.0]])
-    loss, clipfrac = clipped_value_loss(values, old_values, returns, t([[1, 1, 1]]), cliprange_value=0.2)
-    # clipped values [0.7, 0.3, 0.6]; max((V−R)², (Vc−R)²) = [max(1, 1.69), max(0, 0.09), max(0.36, 0.36)]
+    loss, clipfrac = clipped_value_loss(
+        values, old_values, returns, t([[1, 1, 1]]), cliprange_value=0.2
+    )
+    # clipped values [0.7, 0.3, 0.6];
+    # max((V−R)², (Vc−R)²) = [max(1, 1.69), max(0, 0.09), max(0.36, 0.36)]
     # loss = ½·(1.69 + 0.09 + 0.36)/3 = 0.356667; clipped loss larger on 2 of 3 tokens.
     assert loss.item() == pytest.approx(0.356667, abs=1e-5)
     assert clipfrac.item() == pytest.approx(2 / 3)

@@ -11,10 +11,20 @@ from training.ml.trl_adapter import load_tokenizer
 def _trl_reward_trainer(model_dir, path, tmp_path):
     from trl import RewardConfig, RewardTrainer
 
-    args = RewardConfig(output_dir=str(tmp_path / "rm"), report_to="none", use_cpu=True, bf16=False,
-                        gradient_checkpointing=False, per_device_train_batch_size=4)
-    return RewardTrainer(model=str(model_dir), args=args, train_dataset=load_preference_dataset(path),
-                         processing_class=load_tokenizer(str(model_dir)))
+    args = RewardConfig(
+        output_dir=str(tmp_path / "rm"),
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        per_device_train_batch_size=4,
+    )
+    return RewardTrainer(
+        model=str(model_dir),
+        args=args,
+        train_dataset=load_preference_dataset(path),
+        processing_class=load_tokenizer(str(model_dir)),
+    )
 
 
 @pytest.mark.parametrize("data_file", ["standard_file", "conversational_file"])
@@ -24,8 +34,14 @@ def test_it_formats_exactly_as_the_reward_trainer(tiny_models, data_file, tmp_pa
     tokenizer = load_tokenizer(str(tiny_models["reward"]))
     rows = read_preference_rows(path)
     for row, tokenized in zip(rows, trainer.train_dataset, strict=True):
-        assert reward_model_input_ids(tokenizer, row["prompt"], row["chosen"]) == tokenized["chosen_ids"]
-        assert reward_model_input_ids(tokenizer, row["prompt"], row["rejected"]) == tokenized["rejected_ids"]
+        assert (
+            reward_model_input_ids(tokenizer, row["prompt"], row["chosen"])
+            == tokenized["chosen_ids"]
+        )
+        assert (
+            reward_model_input_ids(tokenizer, row["prompt"], row["rejected"])
+            == tokenized["rejected_ids"]
+        )
     # The end of every sequence is EOS: the reward head reads a closed answer.
     assert tokenized["chosen_ids"][-1] == tokenizer.eos_token_id
 
@@ -34,17 +50,26 @@ def test_it_scores_like_the_trained_model_in_training(tiny_models, conversationa
     trainer = _trl_reward_trainer(tiny_models["reward"], conversational_file, tmp_path)
     batch = next(iter(trainer.get_train_dataloader()))  # [chosen…, rejected…], right-padded by TRL
     with torch.no_grad():
-        trl_scores = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, 0]
+        trl_scores = trainer.model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).logits[:, 0]
     scorer = RewardScorer(tiny_models["reward"], device="cpu")
     rows = read_preference_rows(conversational_file)
     # The dataloader shuffles; match rows by their token ids.
     by_ids = {tuple(scorer.input_ids(r["prompt"], r["chosen"])): r for r in rows}
     half = batch["input_ids"].size(0) // 2
     for i in range(half):
-        ids = tuple(t for t, m in zip(batch["input_ids"][i].tolist(), batch["attention_mask"][i].tolist(),
-                                      strict=True) if m)
+        ids = tuple(
+            t
+            for t, m in zip(
+                batch["input_ids"][i].tolist(), batch["attention_mask"][i].tolist(), strict=True
+            )
+            if m
+        )
         row = by_ids[ids]
-        assert scorer.score([row["prompt"]], [row["chosen"]])[0] == pytest.approx(trl_scores[i].item(), abs=1e-5)
+        assert scorer.score([row["prompt"]], [row["chosen"]])[0] == pytest.approx(
+            trl_scores[i].item(), abs=1e-5
+        )
 
 
 def test_it_scores_a_pair_and_accuracy(tiny_models, standard_file):

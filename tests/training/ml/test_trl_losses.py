@@ -18,15 +18,24 @@ def _sigmoid_nll(x: float) -> float:
 def reward_trainer(tiny_models, standard_file, tmp_path):
     from trl import RewardConfig, RewardTrainer
 
-    args = RewardConfig(output_dir=str(tmp_path / "rm"), report_to="none", use_cpu=True, bf16=False,
-                        gradient_checkpointing=False, per_device_train_batch_size=2)
-    return RewardTrainer(model=str(tiny_models["reward"]), args=args,
-                         train_dataset=load_preference_dataset(standard_file),
-                         processing_class=load_tokenizer(str(tiny_models["reward"])))
+    args = RewardConfig(
+        output_dir=str(tmp_path / "rm"),
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        per_device_train_batch_size=2,
+    )
+    return RewardTrainer(
+        model=str(tiny_models["reward"]),
+        args=args,
+        train_dataset=load_preference_dataset(standard_file),
+        processing_class=load_tokenizer(str(tiny_models["reward"])),
+    )
 
 
 def _fixed_rewards(chosen: list[float], rejected: list[float]):
-    """A stand-in model whose scores we choose, so TRL's loss can be checked against hand numbers."""
+    """A stand-in model with chosen scores, so TRL's loss can be checked against hand numbers."""
     logits = torch.tensor(chosen + rejected).unsqueeze(-1)
     return lambda **inputs: SimpleNamespace(logits=logits)
 
@@ -52,7 +61,11 @@ def test_it_matches_trl_bradley_terry_loss(reward_trainer):
 def _completion_logps(model, batch) -> torch.Tensor:
     """Σ log π(token) over completion tokens, computed independently of TRL."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(2, batch["input_ids"][:, 1:, None]).squeeze(-1)
+    logp = (
+        torch.log_softmax(logits[:, :-1].float(), -1)
+        .gather(2, batch["input_ids"][:, 1:, None])
+        .squeeze(-1)
+    )
     return (logp * batch["completion_mask"][:, 1:]).sum(1)
 
 
@@ -60,12 +73,24 @@ def test_it_matches_trl_dpo_sigmoid_loss(tiny_models, standard_file, tmp_path):
     from trl import DPOConfig, DPOTrainer
 
     beta = 0.5
-    args = DPOConfig(output_dir=str(tmp_path / "dpo"), report_to="none", use_cpu=True, bf16=False,
-                     gradient_checkpointing=False, per_device_train_batch_size=2, beta=beta,
-                     loss_type=["sigmoid"], max_length=64)
+    args = DPOConfig(
+        output_dir=str(tmp_path / "dpo"),
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        per_device_train_batch_size=2,
+        beta=beta,
+        loss_type=["sigmoid"],
+        max_length=64,
+    )
     policy = str(tiny_models["policy"])
-    trainer = DPOTrainer(model=policy, args=args, train_dataset=load_preference_dataset(standard_file, False),
-                         processing_class=load_tokenizer(policy))
+    trainer = DPOTrainer(
+        model=policy,
+        args=args,
+        train_dataset=load_preference_dataset(standard_file, False),
+        processing_class=load_tokenizer(policy),
+    )
     torch.manual_seed(0)
     with torch.no_grad():  # move the policy away from the reference so the log-ratios are not zero
         for p in trainer.model.parameters():
