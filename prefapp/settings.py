@@ -34,7 +34,12 @@ def _secret_key() -> str:
     if key := os.environ.get("SECRET_KEY"):
         return key
     if not DEBUG:
-        raise RuntimeError("SECRET_KEY must be set in the environment when DEBUG is off")
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set in the environment when DEBUG is off; make one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
     # Development only: generate once and keep it, so sessions survive restarts.
     path = VAR_DIR / "secret_key"
     if not path.exists():
