@@ -1,7 +1,12 @@
-from django import forms
+from datetime import date, datetime, time, timedelta
 
-from labeling.importers import PARSERS
+from django import forms
+from django.utils import timezone
+
+from labeling.formats.parsers import PARSERS
 from labeling.models import Project
+from labeling.selectors_export import ExportFilters
+from labeling.services.exporting import ExportOptions
 from labeling.services.judgment import SIDES
 
 
@@ -33,15 +38,65 @@ class JudgmentForm(ErrorTextMixin, forms.Form):
 class ImportForm(ErrorTextMixin, forms.Form):
     format = forms.ChoiceField(choices=[(name, name) for name in PARSERS], initial="candidates")
     file = forms.FileField(help_text="JSONL, or CSV when the name ends in .csv")
+    skip_invalid = forms.BooleanField(
+        required=False, label="Leave out invalid rows",
+        help_text="Import the valid rows and list the others (otherwise nothing is imported).",
+    )
 
 
 class ExportForm(ErrorTextMixin, forms.Form):
+    """The manager's export: what, as which file, from which judgments."""
+
+    kind = forms.ChoiceField(
+        choices=[("trl", "TRL preference rows"), ("hh-rlhf", "HH-RLHF transcripts"),
+                 ("judgments", "raw judgments")], initial="trl", required=False)
+    file_format = forms.ChoiceField(
+        choices=[("jsonl", "JSONL"), ("csv", "CSV"), ("parquet", "Parquet"),
+                 ("hf", "Hugging Face datasets directory (zip)")], initial="jsonl", required=False)
     aggregate = forms.ChoiceField(
-        choices=[("all", "every judgment"), ("majority", "majority per pair")], initial="all",
-        required=False,
+        choices=[("all", "every judgment"), ("majority", "majority per pair"),
+                 ("dawid-skene", "crowd model (Dawid-Skene), with confidence")],
+        initial="all", required=False,
     )
     conversational = forms.BooleanField(required=False)
+    implicit_prompt = forms.BooleanField(
+        required=False, help_text="No prompt column: the prompt starts chosen and rejected.")
     margin = forms.BooleanField(required=False, help_text="Add a margin column from strength.")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="Up to the end of this day.")
+    annotators = forms.MultipleChoiceField(required=False, help_text="None selected: everyone.")
+    min_agreement = forms.FloatField(required=False, min_value=0, max_value=1,
+                                     help_text="Share of a pair's judgments on its top answer.")
+    min_quality = forms.FloatField(required=False, min_value=0, max_value=1,
+                                   help_text="Leave out annotators scoring below this.")
+    exclude_gold = forms.BooleanField(required=False, label="Leave out gold pairs")
+    exclude_imported = forms.BooleanField(required=False, label="Leave out imported judgments")
 
-    def clean_aggregate(self) -> str:
-        return self.cleaned_data.get("aggregate") or "all"
+    def __init__(self, *args, annotators: list[str] = (), **kwargs) -> None:  # type: ignore[assignment]
+        super().__init__(*args, **kwargs)
+        self.fields["annotators"].choices = [(name, name) for name in annotators]
+
+    def options(self) -> ExportOptions:
+        data = self.cleaned_data
+        day = timedelta(days=1)
+        filters = ExportFilters(
+            since=_midnight(data["since"]),
+            until=_midnight(data["until"] + day) if data["until"] else None,
+            annotators=tuple(data["annotators"]),
+            include_imported=not data["exclude_imported"],
+            include_gold=not data["exclude_gold"],
+            min_agreement=data["min_agreement"],
+            min_quality=data["min_quality"],
+        )
+        return ExportOptions(
+            kind=data["kind"] or "trl", file_format=data["file_format"] or "jsonl",
+            aggregate=data["aggregate"] or "all", conversational=data["conversational"],
+            implicit_prompt=data["implicit_prompt"], with_margin=data["margin"], filters=filters,
+        )
+
+
+def _midnight(day: date | None) -> datetime | None:
+    if day is None:
+        return None
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())

@@ -39,6 +39,9 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    # Set by a manager from the quality page: the judgments stay stored, but exports and
+    # training snapshots leave them out.
+    excluded_from_exports = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

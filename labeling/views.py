@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -11,13 +11,13 @@ from labeling.selectors import (
     judgments_per_annotator,
     live_leases_count,
     membership_get,
-    preference_rows,
+    project_annotator_names,
     project_progress,
     projects_for_user,
 )
 from labeling.services.assignment import assignment_next, assignment_skip
-from labeling.services.exporting import jsonl_lines
-from labeling.services.importing import ImportFailed, data_import
+from labeling.services.exporting import export_spooled, export_text_pieces
+from labeling.services.importing import ImportFailed, data_import, import_summary
 from labeling.services.judgment import JudgmentRefused, judgment_record
 
 
@@ -108,7 +108,7 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
         "live_leases": live_leases_count(project=project),
         "annotators": judgments_per_annotator(project=project),
         "import_form": ImportForm(),
-        "export_form": ExportForm(),
+        "export_form": ExportForm(annotators=project_annotator_names(project=project)),
     }
     return render(request, "labeling/manage.html", context)
 
@@ -125,17 +125,15 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         result = data_import(
             project=project, fileobj=upload.file, filename=upload.name,
-            format=form.cleaned_data["format"],
+            format=form.cleaned_data["format"], skip_invalid=form.cleaned_data["skip_invalid"],
         )
     except ImportFailed as failed:
         return render(request, "labeling/import_failed.html",
                       {"project": project, "errors": failed.errors, "filename": upload.name},
                       status=400)
-    summary = (f"Imported {result.prompts} prompts, {result.candidates} responses, "
-               f"{result.pairs} pairs")
-    if result.skipped_existing:
-        summary += f"; {result.skipped_existing} rows were already there"
-    messages.success(request, summary)
+    messages.success(request, import_summary(result))
+    for error in result.errors[:20]:
+        messages.warning(request, f"Left out {error}")
     return redirect("manage", slug=slug)
 
 
@@ -143,15 +141,20 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def export_download(request: HttpRequest, slug: str) -> HttpResponse:
     project = _get_project_for_manager(request, slug)
-    form = ExportForm(request.GET)
+    form = ExportForm(request.GET, annotators=project_annotator_names(project=project))
     if not form.is_valid():
         return HttpResponse(form.error_text(), status=400, content_type="text/plain")
-    options = form.cleaned_data
-    rows = preference_rows(
-        project=project, aggregate=options["aggregate"],
-        conversational=options["conversational"], with_margin=options["margin"],
-    )
-    response = StreamingHttpResponse(jsonl_lines(rows), content_type="application/jsonl")
-    filename = f"{project.slug}-{options['aggregate']}.jsonl"
+    options = form.options()
+    filename = f"{project.slug}-{options.kind}-{options.aggregate}.{options.extension}"
+    if options.kind != "judgments" and options.file_format in ("jsonl", "csv"):
+        # Text formats stream straight to the client, row by row.
+        response: HttpResponse = StreamingHttpResponse(
+            export_text_pieces(project=project, options=options),
+            content_type="application/jsonl" if options.file_format == "jsonl" else "text/csv",
+        )
+    else:
+        # Binary formats are written to an unnamed temporary file first, then sent.
+        response = FileResponse(export_spooled(project=project, options=options),
+                                content_type="application/octet-stream")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

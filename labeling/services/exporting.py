@@ -1,15 +1,214 @@
-"""Writing preference datasets to files."""
+"""Writing a project's judgments to files: TRL preference rows, HH-RLHF transcripts or raw
+judgments, as JSONL, CSV, Parquet or a Hugging Face `datasets` directory.
 
+Rows stream from `labeling.selectors_export` and are written as they come (Parquet in record
+batches), so memory stays flat. Raw judgments on PostgreSQL go through `COPY ... TO STDOUT`
+(labeling/services/export_copy.py): the database composes the rows, which is several times
+faster than building them in Python and gives the same rows.
+"""
+
+import csv
+import io
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
+from django.db import connection
+
+from labeling.models import Project
+from labeling.selectors_export import (
+    JUDGMENT_COLUMNS,
+    ExportFilters,
+    judgment_values,
+    preference_rows,
+)
+
+KINDS = ("trl", "hh-rlhf", "judgments")
+FILE_FORMATS = ("jsonl", "csv", "parquet", "hf")
+# Kept for callers of the first version: the TRL rows as JSONL.
 EXPORT_FORMATS = ("trl",)
+BATCH_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how; the same class serves the command, the form and snapshots."""
+
+    kind: str = "trl"
+    """trl (prompt, chosen, rejected), hh-rlhf (two transcripts) or judgments (one row each)."""
+    file_format: str = "jsonl"
+    """jsonl, csv, parquet, or hf (a `datasets.Dataset.save_to_disk` directory)."""
+    aggregate: str = "all"
+    """all (one row per judgment), majority, or dawid-skene (crowd model, with confidence)."""
+    conversational: bool = False
+    """TRL rows with lists of {role, content} messages instead of strings."""
+    implicit_prompt: bool = False
+    """TRL rows without a prompt column: the prompt is written into chosen and rejected."""
+    with_margin: bool = False
+    """Add a margin column from the judgments' strength (1-3)."""
+    filters: ExportFilters = field(default_factory=ExportFilters)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown export kind {self.kind!r}: use one of {', '.join(KINDS)}")
+        if self.file_format not in FILE_FORMATS:
+            raise ValueError(f"unknown file format {self.file_format!r}")
+
+    @property
+    def extension(self) -> str:
+        return {"hf": "zip"}.get(self.file_format, self.file_format)
+
+
+def export_rows(*, project: Project, options: ExportOptions) -> Iterator[dict[str, Any]]:
+    """The exported rows as dicts, in file order."""
+    if options.kind == "judgments":
+        for values in judgment_values(project=project, filters=options.filters).iterator(
+            chunk_size=BATCH_ROWS
+        ):
+            yield dict(zip(JUDGMENT_COLUMNS, values, strict=True))
+        return
+    yield from preference_rows(
+        project=project, aggregate=options.aggregate, conversational=options.conversational,
+        with_margin=options.with_margin, filters=options.filters,
+        implicit_prompt=options.implicit_prompt, style=options.kind,
+        with_confidence=options.aggregate != "all",
+    )
+
+
+def export_schema(options: ExportOptions):  # -> pyarrow.Schema
+    import pyarrow as pa
+
+    if options.kind == "judgments":
+        stamp = pa.timestamp("us", tz="UTC")
+        return pa.schema([
+            ("judgment_id", pa.int64()), ("pair_id", pa.int64()), ("prompt_id", pa.string()),
+            ("candidate_a_id", pa.int64()), ("candidate_b_id", pa.int64()),
+            ("annotator", pa.string()), ("source", pa.string()), ("choice", pa.string()),
+            ("strength", pa.int64()), ("rationale", pa.string()), ("shown_left", pa.string()),
+            ("time_spent_ms", pa.int64()), ("is_gold", pa.bool_()), ("assigned_at", stamp),
+            ("created_at", stamp),
+        ])
+    if options.kind == "hh-rlhf":
+        text = pa.string()
+        fields = [("chosen", text), ("rejected", text)]
+    else:
+        message = pa.struct([("role", pa.string()), ("content", pa.string())])
+        text = pa.list_(message) if options.conversational else pa.string()
+        fields = [] if options.implicit_prompt else [("prompt", text)]
+        fields += [("chosen", text), ("rejected", text)]
+        if options.with_margin:
+            fields.append(("margin", pa.float64()))
+    if options.aggregate != "all":
+        fields.append(("confidence", pa.float64()))
+    return pa.schema(fields)
+
+
+def export_text_pieces(*, project: Project, options: ExportOptions) -> Iterator[str]:
+    """JSONL or CSV text, piece by piece, for a streaming response."""
+    rows = export_rows(project=project, options=options)
+    if options.file_format == "csv":
+        return csv_lines(rows, export_schema(options).names)
+    return jsonl_lines(rows)
+
+
+def export_write_file(*, project: Project, options: ExportOptions, fileobj: IO[bytes]) -> int:
+    """Write the export into an open binary file; returns the number of rows."""
+    if options.file_format == "hf":
+        raise ValueError("a datasets directory is written with export_to_path")
+    if options.kind == "judgments" and connection.vendor == "postgresql":
+        from labeling.services.export_copy import judgments_copy
+
+        return judgments_copy(project=project, options=options, fileobj=fileobj)
+    rows = export_rows(project=project, options=options)
+    if options.file_format == "parquet":
+        return _write_parquet(rows, export_schema(options), fileobj)
+    text = io.TextIOWrapper(fileobj, encoding="utf-8", newline="", write_through=False)
+    try:
+        if options.file_format == "csv":
+            return _write_csv(rows, export_schema(options).names, text)
+        return export_write(rows=rows, fileobj=text)
+    finally:
+        text.flush()
+        text.detach()
+
+
+def export_to_path(*, project: Project, options: ExportOptions, path: Path) -> int:
+    """Write the export to `path` (a directory for hf), atomically: a failed export leaves
+    nothing behind and never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        if options.file_format == "hf":
+            count = _write_datasets_dir(project, options, tmp / "dataset")
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp / "dataset", path)
+        else:
+            with open(tmp / "export", "wb") as fileobj:
+                count = export_write_file(project=project, options=options, fileobj=fileobj)
+            os.replace(tmp / "export", path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return count
+
+
+def export_to_archive(*, project: Project, options: ExportOptions, fileobj: IO[bytes]) -> int:
+    """A datasets directory as a zip (for downloads)."""
+    import zipfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "dataset"
+        count = _write_datasets_dir(project, options, directory)
+        with zipfile.ZipFile(fileobj, "w", zipfile.ZIP_DEFLATED) as archive:
+            for item in sorted(directory.rglob("*")):
+                if item.is_file():
+                    archive.write(item, Path(project.slug) / item.relative_to(directory))
+    return count
+
+
+def export_spooled(*, project: Project, options: ExportOptions) -> IO[bytes]:
+    """The export in an unnamed temporary file, rewound (a zip for hf); deleted on close."""
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it (FileResponse)
+    if options.file_format == "hf":
+        export_to_archive(project=project, options=options, fileobj=spool)
+    else:
+        export_write_file(project=project, options=options, fileobj=spool)
+    spool.seek(0)
+    return spool
+
+
+def _write_datasets_dir(project: Project, options: ExportOptions, directory: Path) -> int:
+    """Parquet first (streamed), then `datasets` turns it into its Arrow directory."""
+    import datasets
+
+    parquet_options = ExportOptions(**{**vars(options), "file_format": "parquet"})
+    with tempfile.TemporaryDirectory(dir=directory.parent) as tmp:
+        parquet = Path(tmp) / "rows.parquet"
+        with open(parquet, "wb") as fileobj:
+            count = export_write_file(project=project, options=parquet_options, fileobj=fileobj)
+        dataset = datasets.Dataset.from_parquet(str(parquet), cache_dir=str(Path(tmp) / "cache"))
+        dataset.save_to_disk(str(directory))
+    return count
+
+
+# --- writers --------------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def jsonl_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     for row in rows:
-        yield json.dumps(row, ensure_ascii=False) + "\n"
+        yield json.dumps(row, ensure_ascii=False, default=_json_default) + "\n"
 
 
 def export_write(*, rows: Iterable[dict[str, Any]], fileobj: IO[str]) -> int:
@@ -18,4 +217,57 @@ def export_write(*, rows: Iterable[dict[str, Any]], fileobj: IO[str]) -> int:
     for line in jsonl_lines(rows):
         fileobj.write(line)
         count += 1
+    return count
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def csv_lines(rows: Iterable[dict[str, Any]], columns: list[str]) -> Iterator[str]:
+    """CSV text in pieces; conversations are JSON in their cell, None an empty cell."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(name)) for name in columns])
+        if buffer.tell() > 64 * 1024:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _write_csv(rows: Iterable[dict[str, Any]], columns: list[str], fileobj: IO[str]) -> int:
+    count = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield row
+
+    for piece in csv_lines(counted(), columns):
+        fileobj.write(piece)
+    return count
+
+
+def _write_parquet(rows: Iterable[dict[str, Any]], schema, fileobj: IO[bytes]) -> int:
+    import itertools
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    count = 0
+    iterator = iter(rows)
+    with pq.ParquetWriter(fileobj, schema, compression="zstd") as writer:
+        while batch := list(itertools.islice(iterator, BATCH_ROWS)):
+            writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+            count += len(batch)
     return count

@@ -2,20 +2,27 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from labeling.importers import PARSERS
+from labeling.formats.parsers import PARSERS
 from labeling.models import Project
-from labeling.services.importing import ImportFailed, data_import
+from labeling.services.importing import ImportFailed, data_import, import_summary
 
 
 class Command(BaseCommand):
-    help = "Import a JSONL or CSV file into a project. All rows are validated before any is written."
+    help = (
+        "Import a JSONL or CSV file into a project. All rows are validated before any is "
+        "written. Formats: prompts, candidates, trl, hh-rlhf, arena (see README)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--format", default="candidates", choices=sorted(PARSERS))
+        parser.add_argument("--skip-invalid", action="store_true",
+                            help="import the valid rows and list the invalid ones "
+                                 "(default: an invalid row stops the whole import)")
 
-    def handle(self, *args, file: Path, project: str, format: str, **options) -> None:
+    def handle(self, *args, file: Path, project: str, format: str, skip_invalid: bool,
+               **options) -> None:
         target = Project.objects.filter(slug=project).first()
         if target is None:
             raise CommandError(f"No project with slug {project!r}")
@@ -24,13 +31,13 @@ class Command(BaseCommand):
         with file.open("rb") as fileobj:
             try:
                 result = data_import(
-                    project=target, fileobj=fileobj, filename=file.name, format=format
+                    project=target, fileobj=fileobj, filename=file.name, format=format,
+                    skip_invalid=skip_invalid,
                 )
             except ImportFailed as failed:
                 for error in failed.errors:
                     self.stderr.write(f"{file}: {error}")
                 raise CommandError(f"{file} was not imported; nothing was changed") from None
-        self.stdout.write(
-            f"Imported {result.prompts} prompts, {result.candidates} responses and "
-            f"{result.pairs} pairs into {target.slug}; {result.skipped_existing} rows already there"
-        )
+        for error in result.errors:
+            self.stderr.write(f"{file}: left out {error}")
+        self.stdout.write(f"{import_summary(result)} (project {target.slug})")

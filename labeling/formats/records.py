@@ -1,0 +1,155 @@
+"""Reading import files into rows, with every problem named by line and field.
+
+Parsing writes nothing: `services.importing.data_import` first parses the whole file with
+these functions and writes only when no row had an error.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+MAX_TEXT_CHARS = 100_000
+# A line longer than this is refused before it is parsed (one huge line must not exhaust memory).
+MAX_LINE_CHARS = 2_000_000
+MAX_ERRORS = 50
+ROLES = ("system", "user", "assistant")
+# What an imported judgment says, about the row's responses by index.
+IMPORTED_CHOICES = ("first", "second", "tie", "both_bad")
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "file"
+        if self.field:
+            return f"{where}, {self.field}: {self.message}"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ImportedJudgment:
+    """A preference that came with the data: responses[first] vs responses[second]."""
+
+    first: int
+    second: int
+    choice: str  # one of IMPORTED_CHOICES
+
+
+@dataclass
+class ImportRow:
+    line: int
+    external_id: str | None
+    messages: list[dict[str, str]]
+    # (text, source) per response
+    responses: list[tuple[str, str]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # Rows of preference datasets carry their judgments; their pairs are exactly those judged.
+    judgments: list[ImportedJudgment] = field(default_factory=list)
+    # Preference datasets rarely have ids: the importer then derives one from the content, so
+    # importing the same file twice adds nothing.
+    derive_id: bool = False
+
+
+class RowInvalid(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def read_records(fileobj: IO[bytes], *, filename: str) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, record) from JSONL, or from CSV when the name ends in .csv.
+
+    A line that is not JSON, or is too long, yields a RowInvalid instead of a record.
+    """
+    text = io.TextIOWrapper(fileobj, encoding="utf-8-sig", errors="strict", newline="")
+    if filename.lower().endswith(".csv"):
+        csv.field_size_limit(MAX_LINE_CHARS)
+        reader = csv.DictReader(text, strict=True)
+        try:
+            for record in reader:
+                if None in record:
+                    yield reader.line_num, RowInvalid("", "has more cells than the header")
+                    continue
+                yield reader.line_num, record
+        except csv.Error as error:
+            yield reader.line_num, RowInvalid("", f"not valid CSV ({error})")
+        return
+    for number, line in enumerate(text, start=1):
+        if len(line) > MAX_LINE_CHARS:
+            yield number, RowInvalid(
+                "", f"is {len(line):,} characters, over the {MAX_LINE_CHARS:,}-character line limit"
+            )
+            continue
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as error:
+            yield number, RowInvalid("", f"not valid JSON ({error.msg} at column {error.colno})")
+
+
+def as_text(value: Any, field_name: str, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise RowInvalid(field_name, f"must be a string, got {type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise RowInvalid(field_name, "is empty")
+    if len(value) > MAX_TEXT_CHARS:
+        raise RowInvalid(
+            field_name, f"is {len(value):,} characters, over the {MAX_TEXT_CHARS:,} limit"
+        )
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL; say so here rather than fail half-way through writing.
+        raise RowInvalid(field_name, "contains a NUL character")
+    return value
+
+
+def as_messages(value: Any, field_name: str) -> list[dict[str, str]]:
+    """A prompt given as a string or as a conversation [{role, content}, ...]."""
+    if isinstance(value, str):
+        return [{"role": "user", "content": as_text(value, field_name)}]
+    if not isinstance(value, list) or not value:
+        raise RowInvalid(field_name, "must be a string or a non-empty list of {role, content}")
+    return [as_message(message, f"{field_name}[{index}]") for index, message in enumerate(value)]
+
+
+def as_message(message: Any, where: str) -> dict[str, str]:
+    if not isinstance(message, dict):
+        raise RowInvalid(where, "must be an object with role and content")
+    role = message.get("role")
+    if role not in ROLES:
+        raise RowInvalid(f"{where}.role", f"must be one of {', '.join(ROLES)}, got {role!r}")
+    return {"role": role, "content": as_text(message.get("content"), f"{where}.content")}
+
+
+def as_external_id(value: Any, field_name: str = "id") -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise RowInvalid(field_name, f"must be a string or an integer, got {type(value).__name__}")
+    if len(str(value)) > 200:
+        raise RowInvalid(field_name, "is longer than 200 characters")
+    return str(value)
+
+
+def as_metadata(record: dict[str, Any]) -> dict[str, Any]:
+    metadata = record.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise RowInvalid("metadata", "must be an object")
+    return metadata
+
+
+def require_object(record: Any, *fields: str) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise RowInvalid("", "must be a JSON object")
+    for name in fields:
+        if name not in record or record[name] is None:
+            raise RowInvalid(name, "is missing")
+    return record
