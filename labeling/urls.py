@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import views
+from labeling import views, views_quality
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,4 +10,7 @@ urlpatterns = [
     path("p/<slug:slug>/manage/", views.manage, name="manage"),
     path("p/<slug:slug>/import/", views.import_upload, name="import_upload"),
     path("p/<slug:slug>/export/", views.export_download, name="export_download"),
+    path("p/<slug:slug>/quality/", views_quality.quality, name="quality"),
+    path("p/<slug:slug>/quality/exclude/", views_quality.quality_exclude, name="quality_exclude"),
+    path("p/<slug:slug>/quality/include/", views_quality.quality_include, name="quality_include"),
 ]

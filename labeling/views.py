@@ -145,7 +145,8 @@ def export_download(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return HttpResponse(form.error_text(), status=400, content_type="text/plain")
     options = form.options()
-    filename = f"{project.slug}-{options.kind}-{options.aggregate}.{options.extension}"
+    kind = "" if options.kind == "trl" else f"-{options.kind}"
+    filename = f"{project.slug}{kind}-{options.aggregate}.{options.extension}"
     if options.kind != "judgments" and options.file_format in ("jsonl", "csv"):
         # Text formats stream straight to the client, row by row.
         response: HttpResponse = StreamingHttpResponse(
