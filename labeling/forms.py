@@ -62,6 +62,8 @@ class ExportForm(ErrorTextMixin, forms.Form):
     implicit_prompt = forms.BooleanField(
         required=False, help_text="No prompt column: the prompt starts chosen and rejected.")
     margin = forms.BooleanField(required=False, help_text="Add a margin column from strength.")
+    confidence = forms.BooleanField(
+        required=False, help_text="Add a per-pair confidence column (always with the crowd model).")
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
                             help_text="Up to the end of this day.")
@@ -92,7 +94,8 @@ class ExportForm(ErrorTextMixin, forms.Form):
         return ExportOptions(
             kind=data["kind"] or "trl", file_format=data["file_format"] or "jsonl",
             aggregate=data["aggregate"] or "all", conversational=data["conversational"],
-            implicit_prompt=data["implicit_prompt"], with_margin=data["margin"], filters=filters,
+            implicit_prompt=data["implicit_prompt"], with_margin=data["margin"],
+            with_confidence=data["confidence"] or None, filters=filters,
         )
 
 

@@ -52,6 +52,9 @@ class ExportOptions:
     """TRL rows without a prompt column: the prompt is written into chosen and rejected."""
     with_margin: bool = False
     """Add a margin column from the judgments' strength (1-3)."""
+    with_confidence: bool | None = None
+    """Add a per-pair confidence column (share of votes for majority, the model's
+    probability for dawid-skene); None: only for dawid-skene."""
     filters: ExportFilters = field(default_factory=ExportFilters)
 
     def __post_init__(self) -> None:
@@ -59,6 +62,12 @@ class ExportOptions:
             raise ValueError(f"unknown export kind {self.kind!r}: use one of {', '.join(KINDS)}")
         if self.file_format not in FILE_FORMATS:
             raise ValueError(f"unknown file format {self.file_format!r}")
+
+    @property
+    def confidence(self) -> bool:
+        if self.with_confidence is None:
+            return self.aggregate == "dawid-skene"
+        return self.with_confidence and self.aggregate != "all"
 
     @property
     def extension(self) -> str:
@@ -77,7 +86,7 @@ def export_rows(*, project: Project, options: ExportOptions) -> Iterator[dict[st
         project=project, aggregate=options.aggregate, conversational=options.conversational,
         with_margin=options.with_margin, filters=options.filters,
         implicit_prompt=options.implicit_prompt, style=options.kind,
-        with_confidence=options.aggregate != "all",
+        with_confidence=options.confidence,
     )
 
 
@@ -104,7 +113,7 @@ def export_schema(options: ExportOptions):  # -> pyarrow.Schema
         fields += [("chosen", text), ("rejected", text)]
         if options.with_margin:
             fields.append(("margin", pa.float64()))
-    if options.aggregate != "all":
+    if options.confidence:
         fields.append(("confidence", pa.float64()))
     return pa.schema(fields)
 

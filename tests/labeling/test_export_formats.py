@@ -170,13 +170,16 @@ def test_it_aggregates_by_majority_and_by_crowd_model(project, tmp_path):
             add_judgment(pair, user, Choice.A, strength=2)
         add_judgment(pair, users[4], Choice.B)
     for aggregate in ("majority", "dawid-skene"):
-        rows = _export(project, tmp_path, aggregate=aggregate, with_margin=True)
+        rows = _export(project, tmp_path, aggregate=aggregate, with_margin=True,
+                       with_confidence=True)
         assert len(rows) == 12
         for row, pair in zip(rows, pairs, strict=True):
             assert row["chosen"] == pair.candidate_a.text
             assert row["margin"] == 2.0
             assert 0.75 <= row["confidence"] <= 1.0
-    assert _export(project, tmp_path, aggregate="majority")[0]["confidence"] == 0.8
+    assert _export(project, tmp_path, aggregate="majority", with_confidence=True)[0][
+        "confidence"] == 0.8
+    assert "confidence" not in _export(project, tmp_path, aggregate="majority")[0]
 
 
 def test_it_exports_from_the_command_line(project, tmp_path, capsys):

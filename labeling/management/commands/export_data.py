@@ -35,6 +35,8 @@ class Command(BaseCommand):
                             help="no prompt column: the prompt starts chosen and rejected")
         parser.add_argument("--margin", action="store_true",
                             help="add a margin column from the judgments' strength")
+        parser.add_argument("--confidence", action="store_true", default=None,
+                            help="add a per-pair confidence column (always with dawid-skene)")
         parser.add_argument("--since", type=_moment, help="judgments made at or after (ISO)")
         parser.add_argument("--until", type=_moment, help="judgments made before (ISO)")
         parser.add_argument("--annotators", default="",
@@ -65,7 +67,7 @@ class Command(BaseCommand):
         options = ExportOptions(
             kind=o["format"], file_format=file_format, aggregate=o["aggregate"],
             conversational=o["conversational"], implicit_prompt=o["implicit_prompt"],
-            with_margin=o["margin"], filters=filters,
+            with_margin=o["margin"], with_confidence=o["confidence"], filters=filters,
         )
         count = export_to_path(project=target, options=options, path=output)
         self.stdout.write(f"Wrote {count} rows to {output} ({options.kind}, {file_format})")
