@@ -70,6 +70,14 @@ def wait_for_run(run: TrainingRun, statuses: tuple[str, ...], *, timeout: float 
         time.sleep(0.3)
 
 
+def wait_until(predicate, *, timeout: float = 60, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout}s")
+        time.sleep(0.3)
+
+
 def _test_database_url() -> str:
     parts = urlparse(os.environ["DATABASE_URL"])
     return urlunparse(parts._replace(path="/" + connection.settings_dict["NAME"]))
@@ -94,7 +102,9 @@ def celery_worker(django_db_setup, django_db_blocker, worker_data_dir: Path,
 
     with django_db_blocker.unblock():
         database_url = _test_database_url()
-    app.control.purge()  # messages left by earlier sessions name runs that no longer exist
+    with app.connection_for_write() as broker:
+        for queue in ("default", "training"):  # left by earlier sessions: runs long gone
+            broker.default_channel.queue_purge(queue)
     nodename = f"train-test-{uuid.uuid4().hex[:8]}@%h"
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     env = {**os.environ, "DATABASE_URL": database_url, "PREFAPP_DATA_DIR": str(worker_data_dir),

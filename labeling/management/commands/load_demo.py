@@ -5,6 +5,9 @@ from django.core.management.base import BaseCommand
 from labeling.models import Membership, Project
 from labeling.services.importing import data_import
 from labeling.services.projects import membership_set, project_create, user_ensure
+from training.selectors import schedule_get
+from training.services.demo import tiny_models_ensure
+from training.services.schedule import schedule_set
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "candidates.jsonl"
 LOGINS = [("manager", "manager-demo-pass", Membership.Role.MANAGER),
@@ -33,5 +36,12 @@ class Command(BaseCommand):
         with DEMO_FILE.open("rb") as fileobj:
             result = data_import(project=project, fileobj=fileobj, filename=DEMO_FILE.name)
         self.stdout.write(f"Demo project '{project.slug}': {result.pairs} new pairs")
+        # Tiny offline models, so the demo can train with no model hub; the (disabled) schedule
+        # names them as the starting points of reward and policy runs.
+        models = tiny_models_ensure()
+        if schedule_get(project=project) is None:
+            schedule_set(project=project, reward_base_model=str(models["reward"]),
+                         policy_base_model=str(models["policy"]), min_new_judgments=20)
+        self.stdout.write(f"  tiny models for training: {models['policy'].parent}")
         for username, password, role in LOGINS:
             self.stdout.write(f"  login {username} / {password}  ({role})")

@@ -1,0 +1,118 @@
+"""`manage.py train --project SLUG --kind reward [--base PATH_OR_ID] [--set k=v ...] [--wait]`"""
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from labeling.models import Project
+from training.ml.config import ConfigError, parse_set_options
+from training.models import KINDS_NEEDING_REWARD, DatasetSnapshot, TrainingKind, TrainingRun
+from training.selectors import artifact_current, schedule_get
+from training.services.runs import TrainingRefused, base_resolve, run_create
+
+POLL_SECONDS = 1.0
+
+
+class Command(BaseCommand):
+    help = "Queue a training run on a project's judgments (and with --wait, follow it)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--project", required=True, help="project slug")
+        parser.add_argument("--kind", required=True, choices=TrainingKind.values)
+        parser.add_argument("--base", help="hub id, local model directory, or artifact id "
+                            "(default: the current policy, else the schedule's base models)")
+        parser.add_argument("--reward-artifact", type=int,
+                            help="reward artifact id for ppo/rloo/grpo (default: the current one)")
+        parser.add_argument("--snapshot", type=int,
+                            help="train on this snapshot (default: a new one of all judgments)")
+        parser.add_argument("--eval-fraction", type=float, default=0.1,
+                            help="share of prompts held out, for a new snapshot")
+        parser.add_argument("--seed", type=int, default=0, help="split seed, for a new snapshot")
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="a config field (repeatable), e.g. --set max_steps=50")
+        parser.add_argument("--wait", action="store_true",
+                            help="follow the run, printing progress; fail unless it succeeds")
+        parser.add_argument("--timeout", type=float, default=0,
+                            help="with --wait, give up waiting after this many seconds (0: never)")
+
+    def handle(self, *args, **options) -> None:
+        project = Project.objects.filter(slug=options["project"]).first()
+        if project is None:
+            raise CommandError(f"--project: no project {options['project']!r}")
+        kind = options["kind"]
+        try:
+            config_values = parse_set_options(options["set"])
+            run = run_create(
+                project=project, kind=kind, base=self._base(project, options["base"], kind),
+                config_values=config_values, snapshot=self._snapshot(project, options["snapshot"]),
+                reward_artifact=self._reward_artifact(project, kind, options["reward_artifact"]),
+                created_by=None, eval_fraction=options["eval_fraction"], seed=options["seed"],
+            )
+        except (TrainingRefused, ConfigError) as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"Queued {kind} run {run.pk} on snapshot {run.snapshot_id} "
+                          f"({run.snapshot.train_rows} train + {run.snapshot.eval_rows} eval rows)")
+        if options["wait"]:
+            self._follow(run, timeout=options["timeout"])
+
+    def _base(self, project: Project, text: str | None, kind: str):
+        if text:
+            return base_resolve(project=project, text=text)
+        schedule = schedule_get(project=project)
+        if kind == TrainingKind.REWARD:
+            if schedule and schedule.reward_base_model:
+                return schedule.reward_base_model
+            raise TrainingRefused("--base: required (the project's training schedule names no "
+                                  "reward base model)")
+        current = artifact_current(project=project, kind="policy")
+        if current is not None:
+            return current
+        if schedule and schedule.policy_base_model:
+            return schedule.policy_base_model
+        raise TrainingRefused("--base: required (the project has no current policy and its "
+                              "schedule names no policy base model)")
+
+    def _reward_artifact(self, project: Project, kind: str, artifact_id: int | None):
+        if kind not in KINDS_NEEDING_REWARD:
+            if artifact_id is not None:
+                raise TrainingRefused(f"--reward-artifact: a {kind} run does not use one")
+            return None
+        if artifact_id is None:
+            current = artifact_current(project=project, kind="reward")
+            if current is None:
+                raise TrainingRefused("--reward-artifact: required, the project has no current "
+                                      "reward model")
+            return current
+        return base_resolve(project=project, text=str(artifact_id))
+
+    def _snapshot(self, project: Project, snapshot_id: int | None) -> DatasetSnapshot | None:
+        if snapshot_id is None:
+            return None
+        snapshot = DatasetSnapshot.objects.filter(project=project, pk=snapshot_id).first()
+        if snapshot is None:
+            raise TrainingRefused(f"--snapshot: project {project.slug!r} has no snapshot "
+                                  f"{snapshot_id}")
+        return snapshot
+
+    def _follow(self, run: TrainingRun, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout if timeout else None
+        shown = None
+        while True:
+            run.refresh_from_db()
+            state = (run.status, run.step, run.total_steps)
+            if state != shown:
+                total = run.total_steps if run.total_steps is not None else "?"
+                self.stdout.write(f"run {run.pk}: {run.status}, step {run.step}/{total}")
+                shown = state
+            if run.is_finished:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise CommandError(f"run {run.pk} is still {run.status} after {timeout:g}s "
+                                   "(it goes on; follow it on the dashboard)")
+            time.sleep(POLL_SECONDS)
+        if run.status != TrainingRun.Status.SUCCEEDED:
+            raise CommandError(f"run {run.pk} {run.status}: {run.error or 'cancelled'}")
+        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in sorted(run.final_metrics.items()))
+        self.stdout.write(f"run {run.pk} succeeded: artifact {run.artifact.pk} at "
+                          f"{run.artifact.path}" + (f"\n  {metrics}" if metrics else ""))
