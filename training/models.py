@@ -150,7 +150,7 @@ class TrainingRun(models.Model):
     @property
     def base_path(self) -> str:
         """What the training process loads: the base artifact's directory, or the hub id/path."""
-        return self.base_artifact.path if self.base_artifact_id else self.base_model
+        return self.base_artifact.path if self.base_artifact is not None else self.base_model
 
     @property
     def base_label(self) -> str:

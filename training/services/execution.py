@@ -55,7 +55,7 @@ def run_config_write(*, run: TrainingRun) -> Path:
     config = {
         "kind": run.kind,
         "base_model": run.base_path,
-        "reward_model": run.reward_artifact.path if run.reward_artifact_id else None,
+        "reward_model": run.reward_artifact.path if run.reward_artifact is not None else None,
         "train_file": str(snapshot.train_path),
         "eval_file": str(snapshot.eval_path) if snapshot.eval_path else None,
         "output_dir": str(output_dir),
@@ -105,8 +105,8 @@ class _Recorder:
         self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
         self.text_tail: collections.deque[str] = collections.deque(maxlen=ERROR_TAIL_LINES)
         self.points: list[MetricPoint] = []
-        self.step = run.step
-        self.total_steps = run.total_steps
+        self.step: int = run.step
+        self.total_steps: int | None = run.total_steps
         self.done: dict[str, Any] | None = None
         self.error_message = ""
         self.last_flush = time.monotonic()
@@ -127,7 +127,7 @@ class _Recorder:
             if isinstance(event.get("step"), int):
                 self.step = max(0, event["step"])
         elif name == "metrics":
-            step = event.get("step") if isinstance(event.get("step"), int) else self.step
+            step = event["step"] if isinstance(event.get("step"), int) else self.step
             for metric, value in (event.get("values") or {}).items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     self.points.append(MetricPoint(run_id=self.run.pk, step=max(0, step),

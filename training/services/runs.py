@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -89,7 +88,7 @@ def run_create(
     config_values: dict[str, Any] | None,
     snapshot: DatasetSnapshot | None = None,
     reward_artifact: ModelArtifact | None = None,
-    created_by: AbstractBaseUser | None,
+    created_by: Any,
     snapshot_filters: dict[str, Any] | None = None,
     eval_fraction: float = 0.1,
     seed: int = 0,

@@ -9,7 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
@@ -84,7 +83,7 @@ def snapshot_create(
     filters: dict[str, Any] | None = None,
     eval_fraction: float = 0.1,
     seed: int = 0,
-    created_by: AbstractBaseUser | None = None,
+    created_by: Any = None,
 ) -> DatasetSnapshot:
     """Freeze the project's preference rows now; refuse (writing nothing) if there are none."""
     full_filters = snapshot_filters(filters)

@@ -1,0 +1,31 @@
+"""`manage.py train` refusals (the --wait path runs in test_worker.py with a real worker)."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.training.conftest import judge_pairs
+from training.models import TrainingRun
+
+pytestmark = pytest.mark.training
+
+
+def test_it_refuses_a_bad_set_option_and_queues_nothing(project, data_dir, tiny_models):
+    judge_pairs(project, pairs=3)
+
+    with pytest.raises(CommandError, match="config: max_steps: expected an integer"):
+        call_command("train", "--project", project.slug, "--kind", "reward",
+                     "--base", str(tiny_models["policy"]), "--set", "max_steps=many")
+
+    assert not TrainingRun.objects.exists()
+
+
+def test_it_needs_a_base_when_the_project_has_none(project, data_dir):
+    judge_pairs(project, pairs=3)
+
+    with pytest.raises(CommandError, match="--base: required"):
+        call_command("train", "--project", project.slug, "--kind", "dpo")
+
+
+def test_it_names_an_unknown_project(db):
+    with pytest.raises(CommandError, match="--project: no project 'nope'"):
+        call_command("train", "--project", "nope", "--kind", "reward")
