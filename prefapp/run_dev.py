@@ -13,6 +13,10 @@ HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = os.environ.get("PORT", "8000")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "prefapp"]
@@ -22,6 +26,12 @@ def main() -> int:
         "beat": celery + ["beat", "--loglevel", "INFO"],
         "web": [python, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
     }
+    # Ctrl-C, `kill` and `timeout make run` all stop the three children: the children run in
+    # sessions of their own (a Ctrl-C reaches only this process), so stop them here on any of
+    # these signals. SIGINT is set explicitly because a shell starting us in the background
+    # would have us ignore it.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     children = {name: subprocess.Popen(cmd, start_new_session=True)
                 for name, cmd in commands.items()}
     print(f"\nprefapp is running at http://{HOST}:{PORT}/  (Ctrl-C stops it)", flush=True)
@@ -36,9 +46,11 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # SIGTERM to each main process only: Celery then shuts its pool down itself (a signal
+        # to the whole group kills the pool under it, which it reports as an error).
         for child in children.values():
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                child.terminate()
         for child in children.values():
             try:
                 child.wait(timeout=10)
