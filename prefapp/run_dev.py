@@ -1,4 +1,4 @@
-"""`make run`: the web server, a Celery worker and beat in one terminal; Ctrl-C stops all three.
+"""`make run`: the web server, Celery workers and beat in one terminal; Ctrl-C stops them all.
 
 Assumes migrations and the demo data are in place (the Makefile runs them first).
 """
@@ -21,8 +21,12 @@ def main() -> int:
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "prefapp"]
     commands = {
-        "worker": celery + ["worker", "-Q", "default,training", "--concurrency", "1",
+        # Two workers, as in production: a training run must not hold up the light tasks
+        # (lease reclaiming, dead-run detection, schedule checks).
+        "worker": celery + ["worker", "-Q", "default", "--concurrency", "1", "-n", "default@%h",
                             "--loglevel", "INFO"],
+        "training-worker": celery + ["worker", "-Q", "training", "--concurrency", "1",
+                                     "-n", "training@%h", "--loglevel", "INFO"],
         "beat": celery + ["beat", "--loglevel", "INFO"],
         "web": [python, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
     }
