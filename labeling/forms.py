@@ -35,6 +35,10 @@ class JudgmentForm(ErrorTextMixin, forms.Form):
         self.project = project
 
 
+class SkipForm(ErrorTextMixin, forms.Form):
+    assignment_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
 class ImportForm(ErrorTextMixin, forms.Form):
     format = forms.ChoiceField(choices=[(name, name) for name in PARSERS], initial="candidates")
     file = forms.FileField(help_text="JSONL, or CSV when the name ends in .csv")

@@ -70,6 +70,13 @@ def projects_for_user(*, user: AbstractBaseUser) -> list[MyProject]:
     return [MyProject(membership=m, judged=judged.get(m.project_id, 0)) for m in memberships]
 
 
+def assignment_of(
+    *, assignment_id: int, annotator: AbstractBaseUser, project: Project
+) -> Assignment | None:
+    """The annotator's own assignment in this project, or None (someone else's is never found)."""
+    return Assignment.objects.filter(pk=assignment_id, annotator=annotator, project=project).first()
+
+
 def judged_count(*, project: Project, annotator: AbstractBaseUser) -> int:
     """How many pairs this annotator has judged in the project (their own progress only)."""
     return Judgment.objects.filter(project=project, annotator=annotator).count()

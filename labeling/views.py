@@ -4,9 +4,10 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, Stream
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from labeling.forms import ExportForm, ImportForm, JudgmentForm
-from labeling.models import Assignment, Membership, Project
+from labeling.forms import ExportForm, ImportForm, JudgmentForm, SkipForm
+from labeling.models import Membership, Project
 from labeling.selectors import (
+    assignment_of,
     judged_count,
     judgments_per_annotator,
     live_leases_count,
@@ -80,9 +81,11 @@ def label_submit(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def label_skip(request: HttpRequest, slug: str) -> HttpResponse:
     project = _get_membership(request, slug).project
-    assignment = Assignment.objects.filter(
-        pk=request.POST.get("assignment_id") or 0, annotator=request.user, project=project
-    ).first()
+    form = SkipForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, project, error=form.error_text(), status=400)
+    assignment = assignment_of(assignment_id=form.cleaned_data["assignment_id"],
+                               annotator=request.user, project=project)
     if assignment is not None:
         assignment_skip(assignment=assignment)
     return _answer(request, project)

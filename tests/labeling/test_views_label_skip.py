@@ -81,3 +81,12 @@ def test_it_enforces_csrf(project, annotator):
 
 def test_it_refuses_get(project, annotator):
     assert client_for(annotator).get(_url(project)).status_code == 405
+
+
+def test_it_refuses_a_malformed_assignment_id(project, annotator):
+    make_pairs(project, 1)
+    lease = assignment_next(project=project, annotator=annotator)
+    response = client_for(annotator).post(_url(project), {"assignment_id": "abc"}, headers=HTMX)
+    assert response.status_code == 400
+    assert "assignment_id" in response.content.decode()
+    assert Assignment.objects.get(pk=lease.pk).status == Assignment.Status.LEASED
