@@ -1,0 +1,349 @@
+"""Load benchmark of labelling: simulated annotators against the app under gunicorn.
+
+    python bench/labeling_load.py --annotators 50 --pairs 50000 --seconds 30 --db postgres
+    python bench/labeling_load.py --mode scale --annotators 10 --seconds 20   # 10k vs 1M pairs
+
+It creates a throwaway database (PostgreSQL: `prefapp_bench_labeling` on the server of
+--pg-admin-url, dropped at the end; SQLite: the default file database in a temporary
+PREFAPP_VAR_DIR), migrates it, bulk-creates a project, starts gunicorn on 127.0.0.1, logs every
+annotator in over HTTP (one session each), and lets each loop "get next pair -> submit a
+judgment" for --seconds. It prints judgments per second and p50/p95/p99 latency per request
+kind, then checks on the database that every judgment the clients were told was stored is
+there, that nothing else is, and that no pair has more than `overlap` judgments.
+
+Request kinds (--flow split, the default): `next` is the htmx GET of the work partial, which
+leases the next pair; `submit` is the plain form POST, which records the judgment and answers
+with a redirect. --flow htmx submits as the browser page does: the POST's answer is the next
+pair, so each judgment is one request (`submit+next`).
+
+See bench/README.md for the numbers measured on the development machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import resource
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _http import Browser  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+BENCH_DB = "prefapp_bench_labeling"  # never the development database or a test database
+_ASSIGNMENT = re.compile(rb'name="assignment_id" value="(\d+)"')
+_LOGIN_CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+HTMX = {"HX-Request": "true"}
+
+
+# ---------------------------------------------------------------- the database and the server
+
+@contextlib.contextmanager
+def bench_environment(args: argparse.Namespace) -> Iterator[dict[str, str]]:
+    """Environment for the app's processes, pointing at a database made for this run only."""
+    var_dir = Path(tempfile.mkdtemp(prefix="prefapp-bench-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({
+        "PREFAPP_VAR_DIR": str(var_dir), "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(40),
+        "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false", "LOG_LEVEL": "WARNING",
+        "HF_HUB_OFFLINE": "1",
+    })
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
+    admin = None
+    try:
+        if args.db == "postgres":
+            import psycopg
+
+            admin = psycopg.connect(args.pg_admin_url, autocommit=True)
+            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {BENCH_DB}")
+            base = args.pg_admin_url.rsplit("/", 1)[0]
+            env["DATABASE_URL"] = f"{base}/{BENCH_DB}"
+        _run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env)
+        # DEBUG is off (as in production), so pages need the collected static manifest.
+        _run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], env)
+        yield env
+    finally:
+        if admin is not None and not args.keep_db:
+            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        if admin is not None:
+            admin.close()
+        if not args.keep_db:
+            shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def _run(command: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def setup(env: dict[str, str], *args: str) -> dict:
+    out = _run([PYTHON, "bench/labeling_setup.py", *args], env)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], *, workers: int, threads: int) -> Iterator[tuple[int, int]]:
+    """The app under gunicorn on a free loopback port; yields (port, pid)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(Path(PYTHON).parent / "gunicorn"), "prefapp.wsgi:application",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "gthread",
+         "--threads", str(threads), "--keep-alive", "60", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    try:
+        for _ in range(300):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if server.poll() is not None:
+                raise SystemExit("gunicorn exited while starting")
+            time.sleep(0.1)
+        yield port, server.pid
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (gunicorn's workers), from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    for p in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+# ---------------------------------------------------------------- the simulated annotators
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    statuses: dict[str, dict[int, int]] = field(default_factory=dict)
+    successes: list[tuple[int, int, str, float]] = field(default_factory=list)
+    refusals: list[tuple[int, int, str, float]] = field(default_factory=list)
+    no_work: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, seconds: float, status: int) -> None:
+        self.latencies.setdefault(kind, []).append(seconds)
+        by_status = self.statuses.setdefault(kind, {})
+        by_status[status] = by_status.get(status, 0) + 1
+
+
+async def log_in(browser: Browser, username: str, password: str) -> None:
+    page = await browser.get("/login/")
+    token = _LOGIN_CSRF.search(page.text)
+    if page.status != 200 or token is None:
+        raise SystemExit(f"login page answered {page.status}")
+    answer = await browser.post("/login/", {"username": username, "password": password,
+                                            "csrfmiddlewaretoken": token.group(1)})
+    if answer.status != 302 or "sessionid" not in browser.cookies:
+        raise SystemExit(f"login of {username} answered {answer.status}")
+
+
+async def annotate(browser: Browser, *, slug: str, user_id: int, flow: str, start: float,
+                   deadline: float, stats: Stats, rng: random.Random) -> None:
+    label, submit = f"/p/{slug}/label/", f"/p/{slug}/label/submit/"
+    await asyncio.sleep(max(0.0, start - time.perf_counter()))
+    body = b""
+    while time.perf_counter() < deadline:
+        found = _ASSIGNMENT.search(body) if flow == "htmx" else None
+        if found is None:
+            t0 = time.perf_counter()
+            page = await browser.get(label, HTMX)
+            stats.add("next", time.perf_counter() - t0, page.status)
+            found = _ASSIGNMENT.search(page.body)
+            if found is None:
+                stats.no_work += 1
+                await asyncio.sleep(0.1)
+                body = b""
+                continue
+        assignment_id = int(found.group(1))
+        side = rng.choice(("left", "right", "left", "right", "tie", "both_bad"))
+        headers = {"X-CSRFToken": browser.cookies["csrftoken"]}
+        if flow == "htmx":
+            headers.update(HTMX)
+        t0 = time.perf_counter()
+        answer = await browser.post(submit, {"assignment_id": assignment_id, "side": side},
+                                    headers)
+        elapsed = time.perf_counter() - t0
+        stats.add("submit+next" if flow == "htmx" else "submit", elapsed, answer.status)
+        entry = (assignment_id, user_id, side, t0)
+        ok = 200 if flow == "htmx" else 302
+        if answer.status == ok:
+            stats.successes.append(entry)
+        elif answer.status == 409:
+            stats.refusals.append(entry)
+        else:
+            stats.errors.append(f"submit answered {answer.status}: {answer.body[:300]!r}")
+        body = answer.body
+
+
+async def load(port: int, seeded: dict, args: argparse.Namespace, stats: Stats) -> float:
+    """Log everyone in, then run the annotators for args.seconds; returns the measured seconds."""
+    browsers = {name: Browser("127.0.0.1", port) for name in seeded["users"]}
+    gate = asyncio.Semaphore(4)  # logins hash a password each: not part of the measurement
+
+    async def guarded_login(name: str) -> None:
+        async with gate:
+            await log_in(browsers[name], name, seeded["password"])
+
+    await asyncio.gather(*(guarded_login(name) for name in browsers))
+    start = time.perf_counter() + 0.2
+    deadline = start + args.seconds
+    await asyncio.gather(*(
+        annotate(browser, slug=seeded["slug"], user_id=seeded["users"][name], flow=args.flow,
+                 start=start, deadline=deadline, stats=stats, rng=random.Random(name))
+        for name, browser in browsers.items()
+    ))
+    measured = time.perf_counter() - start
+    for browser in browsers.values():
+        await browser.close()
+    return measured
+
+
+# ---------------------------------------------------------------- reports
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def report(stats: Stats, seconds: float, extra: dict) -> dict:
+    summary = {"judgments": len(stats.successes), "seconds": round(seconds, 1),
+               "judgments_per_s": round(len(stats.successes) / seconds, 1),
+               "refused": len(stats.refusals), "no_work": stats.no_work,
+               "errors": len(stats.errors), **extra, "requests": {}}
+    print(f"  judgments/s: {summary['judgments_per_s']}  ({summary['judgments']} in "
+          f"{summary['seconds']} s, {summary['refused']} refused, {len(stats.errors)} errors)")
+    for kind, values in stats.latencies.items():
+        row = {q: round(1000 * percentile(values, p), 1)
+               for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))}
+        row.update(count=len(values), statuses=stats.statuses[kind])
+        summary["requests"][kind] = row
+        print(f"  {kind:>12}: n={len(values):6d}  p50 {row['p50']:7.1f} ms  p95 {row['p95']:7.1f} "
+              f"ms  p99 {row['p99']:7.1f} ms  max {row['max']:7.1f} ms  {stats.statuses[kind]}")
+    for error in stats.errors[:5]:
+        print("  error:", error)
+    return summary
+
+
+def run_once(env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug: str) -> dict:
+    seeded = setup(env, "seed", "--slug", slug, "--pairs", str(pairs), "--annotators",
+                   str(args.annotators), "--overlap", str(args.overlap))
+    print(f"seeded {seeded['pairs']:,} pairs and {len(seeded['users'])} annotators in "
+          f"{seeded['seed_seconds']} s")
+    stats = Stats()
+    with gunicorn(env, workers=args.workers, threads=args.threads) as (port, pid):
+        server_cpu0, client_cpu0 = _cpu_seconds(pid), _own_cpu()
+        measured = asyncio.run(load(port, seeded, args, stats))
+        server_cpu, client_cpu = _cpu_seconds(pid) - server_cpu0, _own_cpu() - client_cpu0
+    print(f"{args.db}, {args.annotators} annotators, {seeded['pairs']:,} pairs, flow "
+          f"{args.flow}, gunicorn {args.workers}x{args.threads} threads, load "
+          f"{os.getloadavg()[0]:.2f}")
+    summary = report(stats, measured, {
+        "db": args.db, "annotators": args.annotators, "pairs": seeded["pairs"],
+        "flow": args.flow, "workers": args.workers, "threads": args.threads,
+        "server_cpu_s": round(server_cpu, 1), "client_cpu_s": round(client_cpu, 1),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    })
+    print(f"  CPU: server {server_cpu:.1f} s, load generator {client_cpu:.1f} s "
+          f"(of {2 * measured:.0f} core-seconds on 2 cores)")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as answers:
+        json.dump({"successes": stats.successes, "refusals": stats.refusals}, answers)
+    try:
+        checked = setup(env, "check", "--slug", slug, "--answers", answers.name)
+    finally:
+        os.unlink(answers.name)
+    ok = not checked["problems"] and not stats.errors
+    print(f"  invariants: {'OK' if ok else 'BROKEN'} ({checked['judgments']} judgments stored, "
+          f"leases {checked['assignments']})")
+    for problem in checked["problems"][:20]:
+        print("   ", problem)
+    summary.update(invariants_ok=ok, problems=checked["problems"][:20])
+    return summary
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["load", "scale"], default="load",
+                        help="load: one run; scale: 'next' latency at --scale-pairs sizes")
+    parser.add_argument("--annotators", type=int, default=10)
+    parser.add_argument("--pairs", type=int, default=50_000)
+    parser.add_argument("--scale-pairs", default="10000,1000000",
+                        help="comma-separated project sizes for --mode scale")
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--overlap", type=int, default=3, help="judgments wanted per pair")
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--flow", choices=["split", "htmx"], default="split")
+    parser.add_argument("--pg-admin-url", default=os.environ.get(
+        "BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL URL allowed to create and drop the bench database")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", ""),
+                        help="Redis for the app's cache and sessions (PostgreSQL runs only); "
+                             "empty: the local-memory cache")
+    parser.add_argument("--keep-db", action="store_true", help="leave the bench database")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if args.db == "sqlite":
+        args.redis_url = ""  # the embedded default: no servers at all
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
+
+    results = []
+    with bench_environment(args) as env:
+        if args.mode == "load":
+            results.append(run_once(env, args, pairs=args.pairs, slug="bench"))
+        else:
+            for n, size in enumerate(int(s) for s in args.scale_pairs.split(",")):
+                results.append(run_once(env, args, pairs=size, slug=f"bench-{n}"))
+            base = results[0]["requests"]["next"]
+            for result in results[1:]:
+                now = result["requests"]["next"]
+                print(f"'next' at {result['pairs']:,} vs {results[0]['pairs']:,} pairs: "
+                      f"p50 x{now['p50'] / base['p50']:.2f}, p95 x{now['p95'] / base['p95']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0 if all(r["invariants_ok"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

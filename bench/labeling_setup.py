@@ -1,0 +1,143 @@
+"""The database side of bench/labeling_load.py, run as its own process against the bench database.
+
+    python bench/labeling_setup.py seed --slug S --pairs N --annotators K --overlap O
+    python bench/labeling_setup.py check --slug S --answers FILE.json
+
+`seed` bulk-creates a project (prompts with 4 responses each, so 6 pairs per prompt) and its
+annotators and prints them as JSON; `check` compares what the load generator was answered with
+the rows (the same invariants as tests/labeling/test_concurrency.py) and prints the problems.
+The load generator itself never imports Django, so its CPU goes to sending requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "bench-annotator-pass"  # noqa: S105 - throwaway logins in a throwaway database
+_CHUNK_PROMPTS = 5000
+
+_OPENINGS = [
+    "Here is a short answer.", "Good question!", "Let me explain step by step.",
+    "There are a few things to consider.", "In short: it depends.",
+]
+_BODY = [
+    "The main idea is that **each step** builds on the previous one.",
+    "You can check the result by running it on a small example first.",
+    "- first, read the input\n- then, validate it\n- finally, write the output",
+    "```python\ndef total(xs):\n    return sum(x for x in xs if x > 0)\n```",
+    "A common mistake is to forget the edge case where the list is *empty*.",
+    "See the documentation for the details of the `timeout` option.",
+    "| option | meaning |\n|---|---|\n| `-v` | verbose |\n| `-q` | quiet |",
+    "This works in most cases, but not when the data does not fit in memory.",
+]
+
+
+def _response_text(rng: random.Random, prompt_no: int, k: int) -> str:
+    body = "\n\n".join(rng.sample(_BODY, rng.randint(2, 4)))
+    return f"{rng.choice(_OPENINGS)} (answer {k} to question {prompt_no})\n\n{body}"
+
+
+def seed(*, slug: str, pairs: int, annotators: int, overlap: int) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.db import transaction
+
+    from labeling.models import Candidate, Membership, Pair, Project, Prompt
+
+    rng = random.Random(slug)
+    started = time.monotonic()
+    project = Project.objects.create(
+        name=f"Bench {slug}", slug=slug, overlap=overlap,
+        instructions="Pick the **more helpful** response. Ties are fine when neither is better.",
+    )
+    prompts_needed = -(-pairs // 6)
+    made = 0
+    for first in range(0, prompts_needed, _CHUNK_PROMPTS):
+        numbers = range(first, min(first + _CHUNK_PROMPTS, prompts_needed))
+        with transaction.atomic():
+            prompts = Prompt.objects.bulk_create(
+                Prompt(project=project, external_id=f"q{n}",
+                       messages=[{"role": "user", "content": f"Question {n}: how do I sum "
+                                  f"the positive numbers of a list, and why?"}])
+                for n in numbers
+            )
+            candidates = Candidate.objects.bulk_create(
+                Candidate(prompt=p, text=_response_text(rng, n, k), source=f"model-{k}")
+                for p, n in zip(prompts, numbers, strict=True) for k in range(4)
+            )
+            batch = []
+            for i in range(len(prompts)):
+                four = candidates[4 * i: 4 * i + 4]
+                for a, b in itertools.combinations(four, 2):
+                    if made < pairs:
+                        batch.append(Pair(project=project, prompt_id=prompts[i].pk,
+                                          candidate_a=a, candidate_b=b))
+                        made += 1
+            Pair.objects.bulk_create(batch, batch_size=5000)
+    hashed = make_password(PASSWORD)  # once: hashing is slow on purpose
+    users = get_user_model().objects.bulk_create(
+        get_user_model()(username=f"{slug}-annotator-{i}", password=hashed)
+        for i in range(annotators)
+    )
+    Membership.objects.bulk_create(Membership(user=u, project=project) for u in users)
+    return {"slug": slug, "pairs": made, "password": PASSWORD,
+            "users": {u.username: u.pk for u in users},
+            "seed_seconds": round(time.monotonic() - started, 1)}
+
+
+def check(*, slug: str, answers: dict) -> dict:
+    from django.db.models import Count
+
+    from labeling.models import Assignment, Judgment, Project
+    from tests.labeling.concurrency_scenario import Log, problems
+
+    project = Project.objects.get(slug=slug)
+    log = Log(successes=[tuple(s) for s in answers["successes"]],
+              refusals=[tuple(s) for s in answers["refusals"]])
+    found = problems(log, project.pk, complete=False)
+    statuses = dict(Assignment.objects.filter(project=project).values_list("status")
+                    .annotate(n=Count("id")).values_list("status", "n"))
+    return {"problems": found[:50], "problem_count": len(found),
+            "judgments": Judgment.objects.filter(project=project).count(),
+            "assignments": statuses}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    seeding = sub.add_parser("seed")
+    seeding.add_argument("--slug", required=True)
+    seeding.add_argument("--pairs", type=int, required=True)
+    seeding.add_argument("--annotators", type=int, required=True)
+    seeding.add_argument("--overlap", type=int, default=3)
+    checking = sub.add_parser("check")
+    checking.add_argument("--slug", required=True)
+    checking.add_argument("--answers", type=Path, required=True)
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prefapp.settings")
+    import django
+
+    django.setup()
+    if args.command == "seed":
+        result = seed(slug=args.slug, pairs=args.pairs, annotators=args.annotators,
+                      overlap=args.overlap)
+    else:
+        result = check(slug=args.slug, answers=json.loads(args.answers.read_text()))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
