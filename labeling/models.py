@@ -171,7 +171,9 @@ class Assignment(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["pair", "annotator"], name="assignment_unique_annotator")
+            models.UniqueConstraint(
+                fields=["pair", "annotator"], name="assignment_unique_annotator"
+            )
         ]
         indexes = [
             models.Index(
@@ -232,7 +234,11 @@ class Judgment(models.Model):
                 name="judgment_strength_range",
             ),
         ]
-        indexes = [models.Index(fields=["project", "created_at"], name="judgment_project_time")]
+        indexes = [
+            models.Index(fields=["project", "created_at"], name="judgment_project_time"),
+            # The labelling page counts the annotator's own judgments on every request.
+            models.Index(fields=["annotator", "project"], name="judgment_by_annotator"),
+        ]
 
     def __str__(self) -> str:
         return f"judgment {self.pk}: {self.choice}"

@@ -225,6 +225,13 @@ CACHES = {
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+# Sessions are read on every request: with Redis, from the cache (written through to the
+# database). Without it the local-memory cache is per process, so a logout in one worker
+# would not reach the others: the database alone then.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db" if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
 
 # Production hardening; all on when DEBUG is off, each overridable.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
