@@ -1,0 +1,156 @@
+// Metric curves of the training dashboard, drawn with the vendored uPlot.
+//
+// Run page: the live section (#run-live) carries the points after the last id the page had, as
+// JSON; every htmx poll swaps in a new copy, and each copy's points are appended to one small
+// chart per metric. Compare page: #compare-data holds whole series, one chart per metric with one
+// line per run.
+(function () {
+  "use strict";
+
+  const COLORS = ["#2a62d6", "#d6612a", "#067647", "#9b2ad6", "#b42318", "#0e8a9a"];
+  const HEIGHT = 190;
+
+  function readJSON(element) {
+    return element ? JSON.parse(element.textContent) : null;
+  }
+
+  const order = readJSON(document.getElementById("metric-order")) || { key: [], last: [] };
+
+  function rank(name) {
+    const key = order.key.indexOf(name);
+    if (key >= 0) return [0, key, name];
+    if (order.last.indexOf(name) >= 0 || name.endsWith("_runtime") || name.endsWith("_per_second") || name.startsWith("train_")) {
+      return [2, 0, name];
+    }
+    return [1, 0, name];
+  }
+
+  function before(a, b) {
+    const ra = rank(a), rb = rank(b);
+    for (let i = 0; i < 3; i++) {
+      if (ra[i] < rb[i]) return true;
+      if (ra[i] > rb[i]) return false;
+    }
+    return false;
+  }
+
+  function chartWidth(grid) {
+    const style = getComputedStyle(grid);
+    const columns = style.gridTemplateColumns.split(" ").length || 1;
+    const gap = parseFloat(style.columnGap) || 0;
+    return Math.max(220, Math.floor((grid.clientWidth - gap * (columns - 1)) / columns) - 2);
+  }
+
+  function makeChart(grid, name, labels) {
+    const box = document.createElement("div");
+    box.className = "chart";
+    box.dataset.metric = name;
+    const existing = Array.from(grid.querySelectorAll(".chart"));
+    const next = existing.find((other) => before(name, other.dataset.metric));
+    grid.insertBefore(box, next || null);
+    const empty = grid.querySelector(".charts-empty");
+    if (empty) empty.remove();
+    const series = [{ label: "step" }].concat(labels.map((label, i) => ({
+      label: label,
+      stroke: COLORS[i % COLORS.length],
+      width: 2,
+      spanGaps: true,
+      value: (u, v) => (v == null ? "—" : Number(v.toPrecision(4)).toString()),
+    })));
+    const options = {
+      title: name,
+      width: chartWidth(grid),
+      height: HEIGHT,
+      scales: { x: { time: false } },
+      series: series,
+      axes: [{ label: "step", labelSize: 18, size: 36 }, { size: 56 }],
+      legend: { live: true },
+      cursor: { drag: { x: true, y: false } },
+    };
+    const empties = [[]].concat(labels.map(() => []));
+    return { box: box, plot: new uPlot(options, empties, box) };
+  }
+
+  function resizeAll(grid, charts) {
+    const width = chartWidth(grid);
+    charts.forEach((chart) => chart.plot.setSize({ width: width, height: HEIGHT }));
+  }
+
+  // ---- the run page: one growing series per metric
+  function LiveCharts(grid) {
+    this.grid = grid;
+    this.charts = new Map();
+    this.lastId = 0;
+    this.count = 0;
+    new ResizeObserver(() => resizeAll(grid, this.charts)).observe(grid);
+  }
+
+  LiveCharts.prototype.add = function (points) {
+    const touched = new Set();
+    for (const [id, name, step, value] of points) {
+      if (id <= this.lastId) continue; // a poll answered twice: never draw a point twice
+      this.lastId = id;
+      let chart = this.charts.get(name);
+      if (!chart) {
+        chart = makeChart(this.grid, name, [name]);
+        chart.xs = [];
+        chart.ys = [];
+        this.charts.set(name, chart);
+      }
+      const last = chart.xs.length - 1;
+      if (last >= 0 && step <= chart.xs[last]) {
+        // The same step logged again (an evaluation at the end): keep the newest value.
+        const at = chart.xs.lastIndexOf(step);
+        if (at >= 0) chart.ys[at] = value;
+      } else {
+        chart.xs.push(step);
+        chart.ys.push(value);
+      }
+      this.count += 1;
+      touched.add(chart);
+    }
+    touched.forEach((chart) => chart.plot.setData([chart.xs, chart.ys]));
+    this.grid.dataset.points = String(this.count);
+  };
+
+  let live = null;
+
+  function takeLivePoints(root) {
+    const section = root.id === "run-live" ? root : root.querySelector && root.querySelector("#run-live");
+    const grid = document.getElementById("live-charts");
+    if (!section || !grid || typeof uPlot === "undefined") return;
+    if (!live) live = new LiveCharts(grid);
+    const data = section.querySelector('script[type="application/json"]');
+    live.add(readJSON(data) || []);
+  }
+
+  // ---- the compare page: one chart per metric, one line per run
+  function drawComparison() {
+    const grid = document.getElementById("compare-charts");
+    const data = readJSON(document.getElementById("compare-data"));
+    if (!grid || !data) return;
+    const charts = [];
+    for (const metric of data) {
+      const chart = makeChart(grid, metric.name, metric.series.map((s) => s.label));
+      const tables = metric.series.map((s) => {
+        const byStep = new Map(s.points.map(([step, value]) => [step, value]));
+        const xs = Array.from(byStep.keys()).sort((a, b) => a - b);
+        return [xs, xs.map((x) => byStep.get(x))];
+      });
+      chart.plot.setData(uPlot.join(tables));
+      charts.push(chart);
+    }
+    grid.dataset.charts = String(charts.length);
+    new ResizeObserver(() => resizeAll(grid, charts)).observe(grid);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    drawComparison();
+    takeLivePoints(document.body);
+    // After every swap (a poll or the cancel answer): take the points of the new copy.
+    document.body.addEventListener("htmx:afterSettle", () => {
+      const swapped = document.getElementById("run-live");
+      if (swapped) takeLivePoints(swapped);
+    });
+  });
+})();

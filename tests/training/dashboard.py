@@ -1,0 +1,73 @@
+"""Helpers of the dashboard's view tests: runs, points and artifacts made directly, no worker."""
+
+import hashlib
+from pathlib import Path
+
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from labeling.models import Membership, Project
+from tests.conftest import client_for
+from tests.factories import MembershipFactory, UserFactory
+from training.models import DatasetSnapshot, MetricPoint, ModelArtifact, TrainingRun
+
+
+def make_snapshot(project: Project, *, train_rows: int = 8, eval_rows: int = 2,
+                  **fields) -> DatasetSnapshot:
+    digest = hashlib.sha256(f"{project.pk}-{train_rows}-{fields}".encode()).hexdigest()
+    return DatasetSnapshot.objects.create(project=project, content_hash=digest,
+                                          train_rows=train_rows, eval_rows=eval_rows, **fields)
+
+
+def make_run(project: Project, *, kind: str = "reward", status: str = "queued",
+             snapshot: DatasetSnapshot | None = None, **fields) -> TrainingRun:
+    now = timezone.now()
+    defaults = {"base_model": "/models/tiny", "config": {"learning_rate": 1e-5, "max_steps": 4}}
+    if status != "queued":
+        defaults["started_at"] = now - timezone.timedelta(seconds=30)
+    if status in TrainingRun.FINISHED:
+        defaults["finished_at"] = now
+    defaults.update(fields)
+    return TrainingRun.objects.create(project=project, kind=kind, status=status,
+                                      snapshot=snapshot or make_snapshot(project), **defaults)
+
+
+def add_points(run: TrainingRun, names: tuple[str, ...], steps: range) -> list[MetricPoint]:
+    return MetricPoint.objects.bulk_create(
+        MetricPoint(run=run, step=step, name=name, value=1.0 / (step + 1))
+        for step in steps for name in names)
+
+
+def make_artifact(run: TrainingRun, path: Path, *, is_current: bool = False,
+                  metrics: dict | None = None) -> ModelArtifact:
+    kind = "reward" if run.kind == "reward" else "policy"
+    return ModelArtifact.objects.create(project=run.project, run=run, kind=kind, path=str(path),
+                                        metrics=metrics or {"loss": 0.5, "accuracy": 0.75},
+                                        is_current=is_current)
+
+
+def fake_model_dir(path: Path) -> Path:
+    """Enough of a model directory for the base-model check (a config.json)."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text("{}")
+    return path
+
+
+def assert_managers_only(project: Project, *requests: tuple) -> None:
+    """Annotators, outsiders and other projects' managers get 404; anonymous users the login.
+
+    Each request is ("get", url) or ("post", url, data).
+    """
+    annotator = MembershipFactory(project=project, user=UserFactory(username="ann-x")).user
+    outsider = MembershipFactory(user=UserFactory(username="outsider-x")).user
+    other_manager = MembershipFactory(user=UserFactory(username="boss-x"),
+                                      role=Membership.Role.MANAGER).user
+    clients = [client_for(user) for user in (annotator, outsider, other_manager)]
+    for method, url, *data in requests:
+        for client in clients:
+            response = getattr(client, method)(url, *data)
+            assert response.status_code == 404, (method, url, response.status_code)
+        response = getattr(Client(), method)(url, *data)
+        assert response.status_code == 302, (method, url, response.status_code)
+        assert response.url.startswith(reverse("login"))

@@ -1,0 +1,193 @@
+"""Forms of the training dashboard. The run config form is built from the engine's own config
+dataclasses (`config_fields`) and validated by the engine's `validate_config`, so the dashboard,
+the `train` command and a stored run accept exactly the same values."""
+
+from typing import Any
+
+from django import forms
+
+from labeling.models import Project
+from training.ml.config import ConfigError, config_fields, config_to_dict, validate_config
+from training.models import KINDS_NEEDING_REWARD, ModelArtifact, TrainingKind, TrainingRun
+from training.selectors import artifacts_for_project, snapshots_for_project
+from training.services.runs import TrainingRefused, base_model_check
+from training.services.snapshots import AGGREGATES
+
+NEW_SNAPSHOT = "new"
+
+
+def split_field_error(message: str, fields: Any) -> tuple[str | None, str]:
+    """"learning_rate: expected a number" -> ("learning_rate", "expected a number") when the
+    form has that field; otherwise (None, the whole message) for the form's top."""
+    name, sep, rest = message.partition(": ")
+    if sep and name in fields:
+        return name, rest
+    return None, message
+
+
+class RunConfigForm(forms.Form):
+    """One input per config field, in the dataclass's order, with its default and help line.
+
+    Numbers are text inputs on purpose: `validate_config` does the parsing ("1e-5", "3") and
+    words the errors, the same way for every entry point.
+    """
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "config")
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        self.specs = config_fields(kind)
+        for spec in self.specs:
+            if spec.choices:
+                field: forms.Field = forms.ChoiceField(choices=[(c, c) for c in spec.choices])
+            elif spec.type is bool:
+                field = forms.BooleanField(required=False)
+            else:
+                attrs = {"inputmode": "decimal"} if spec.type in (int, float) else {}
+                field = forms.CharField(required=False, widget=forms.TextInput(attrs=attrs))
+            field.label = spec.name
+            default = "empty (off)" if spec.default is None else spec.default
+            field.help_text = f"{spec.help} Default: {default}."
+            field.initial = "" if spec.default is None else spec.default
+            self.fields[spec.name] = field
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        try:
+            self.config = config_to_dict(validate_config(self.kind, cleaned))
+        except ConfigError as error:
+            name, message = split_field_error(str(error), self.fields)
+            self.add_error(name, message)
+        return cleaned
+
+
+class RunSetupForm(forms.Form):
+    """What a run trains on and starts from; the run service checks the choices again."""
+
+    snapshot = forms.ChoiceField(
+        help_text="Freeze the project's judgments now, or train on an earlier snapshot again.")
+    aggregate = forms.ChoiceField(
+        choices=[("all", "every judgment is a row"), ("majority", "one row per pair, by majority")],
+        initial="all", help_text="How a new snapshot turns judgments into rows.")
+    eval_fraction = forms.FloatField(
+        initial=0.1, min_value=0.0, max_value=0.9,
+        help_text="Share of a new snapshot's prompts held out for evaluation.")
+    base_artifact = forms.ChoiceField(
+        required=False, label="Base model",
+        help_text="Start from an earlier artifact of this project, or from the model named below.")
+    base_model = forms.CharField(
+        required=False, label="Hub id or local path",
+        help_text="Used when no artifact is chosen: a hub id or a directory with a config.json.")
+    reward_artifact = forms.ChoiceField(
+        required=False, label="Reward model",
+        help_text="The reward model that scores the policy's samples.")
+
+    def __init__(self, *args: Any, project: Project, kind: str, judgments: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.project, self.kind = project, kind
+        self.fields["aggregate"].choices = [c for c in self.fields["aggregate"].choices
+                                            if c[0] in AGGREGATES]
+        self.fields["snapshot"].choices = [
+            (NEW_SNAPSHOT, f"New snapshot from the current judgments ({judgments} judgments)"),
+            *((str(s.pk), f"Snapshot {s.pk}: {s.train_rows} train + {s.eval_rows} eval rows, "
+                          f"{s.created_at:%Y-%m-%d %H:%M}")
+              for s in snapshots_for_project(project=project)),
+        ]
+        base_kinds = ("policy", "reward") if kind == TrainingKind.REWARD else ("policy",)
+        self.artifacts = {str(a.pk): a for a in artifacts_for_project(project=project)}
+        self.fields["base_artifact"].choices = [("", "— the hub id or path below —")] + [
+            (pk, _artifact_label(a)) for pk, a in self.artifacts.items() if a.kind in base_kinds]
+        if kind in KINDS_NEEDING_REWARD:
+            rewards = [(pk, _artifact_label(a)) for pk, a in self.artifacts.items()
+                       if a.kind == ModelArtifact.Kind.REWARD]
+            none_yet = [("", "— none yet: train one first —")]
+            self.fields["reward_artifact"].choices = rewards or none_yet
+            self.fields["reward_artifact"].required = True
+        else:
+            del self.fields["reward_artifact"]
+
+    def clean_base_model(self) -> str:
+        return self.cleaned_data["base_model"].strip()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        if cleaned.get("base_artifact"):
+            cleaned["base"] = self.artifacts[cleaned["base_artifact"]]
+        elif not cleaned.get("base_model"):
+            self.add_error("base_model", "Choose an artifact or name a hub id or local path.")
+        else:
+            cleaned["base"] = cleaned["base_model"]
+        reward = cleaned.get("reward_artifact")
+        cleaned["reward"] = self.artifacts[reward] if reward else None
+        choice = cleaned.get("snapshot")
+        cleaned["snapshot_obj"] = (None if choice == NEW_SNAPSHOT else
+                                   snapshots_for_project(project=self.project)
+                                   .filter(pk=choice).first())
+        return cleaned
+
+    def add_refusal(self, message: str) -> None:
+        """Put a TrainingRefused message ("base: ...") next to the field it names."""
+        name, text = split_field_error(message, {"base": 1, "snapshot": 1, "reward_artifact": 1})
+        target = {"base": "base_model"}.get(name or "", name)
+        self.add_error(target if target in self.fields else None, text)
+
+
+def _artifact_label(artifact: ModelArtifact) -> str:
+    current = ", current" if artifact.is_current else ""
+    return f"Artifact {artifact.pk} ({artifact.kind} from run {artifact.run_id}{current})"
+
+
+class ScheduleForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Train on a schedule")
+    min_new_judgments = forms.IntegerField(
+        min_value=1, initial=100, label="New judgments needed",
+        help_text="Queue a reward-model run once this many judgments are new.")
+    reward_base_model = forms.CharField(
+        required=False, label="Reward model starts from",
+        help_text="Hub id or local directory the scheduled reward model starts from.")
+    follow_up = forms.ChoiceField(
+        choices=[("none", "Nothing"), ("dpo", "DPO of the current policy"),
+                 ("ppo", "PPO of the current policy")],
+        label="Then", help_text="What runs after a scheduled reward model succeeds.")
+    policy_base_model = forms.CharField(
+        required=False, label="Policy starts from",
+        help_text="Starting policy for the follow-up when the project has no current policy.")
+
+    def _checked_model(self, name: str) -> str:
+        value = self.cleaned_data[name].strip()
+        if value:
+            try:
+                return base_model_check(value)
+            except TrainingRefused as refused:
+                raise forms.ValidationError(split_field_error(str(refused), {"base": 1})[1]
+                                            ) from None
+        return value
+
+    def clean_reward_base_model(self) -> str:
+        return self._checked_model("reward_base_model")
+
+    def clean_policy_base_model(self) -> str:
+        return self._checked_model("policy_base_model")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("enabled") and not cleaned.get("reward_base_model") \
+                and "reward_base_model" not in self.errors:
+            self.add_error("reward_base_model", "Required while the schedule is on.")
+        return cleaned
+
+
+class RunFilterForm(forms.Form):
+    kind = forms.ChoiceField(required=False, choices=[("", "any kind"), *TrainingKind.choices])
+    status = forms.ChoiceField(required=False,
+                               choices=[("", "any status"), *TrainingRun.Status.choices])
+
+
+class TryForm(forms.Form):
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    response_a = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    response_b = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

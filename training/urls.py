@@ -1,0 +1,21 @@
+from django.urls import path
+
+from training import views
+
+# Included under p/<slug:slug>/training/ by prefapp/urls.py.
+urlpatterns = [
+    path("", views.overview, name="training_overview"),
+    path("schedule/", views.schedule_update, name="training_schedule"),
+    path("new/<str:kind>/", views.run_new, name="training_new"),
+    path("runs/", views.run_list, name="training_runs"),
+    path("runs/compare/", views.run_compare, name="training_compare"),
+    path("runs/<int:run_id>/", views.run_detail, name="training_run"),
+    path("runs/<int:run_id>/poll/", views.run_poll, name="training_run_poll"),
+    path("runs/<int:run_id>/cancel/", views.run_cancel_view, name="training_run_cancel"),
+    path("artifacts/", views.artifact_list, name="training_artifacts"),
+    path("artifacts/<int:artifact_id>/make-current/", views.artifact_current_view,
+         name="training_artifact_current"),
+    path("artifacts/<int:artifact_id>/download/", views.artifact_download,
+         name="training_artifact_download"),
+    path("artifacts/<int:artifact_id>/try/", views.artifact_try, name="training_artifact_try"),
+]

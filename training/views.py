@@ -1,0 +1,282 @@
+"""The training dashboard: managers launch, watch, compare and cancel runs, and pick models.
+
+Every view starts with `_project_for_manager`: annotators, outsiders and other projects' managers
+get a 404, as if the project had no training at all.
+"""
+
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from labeling.models import Project
+from labeling.selectors import membership_get
+from training.archive import tar_gz_stream
+from training.forms import RunConfigForm, RunFilterForm, RunSetupForm, ScheduleForm, TryForm
+from training.models import ModelArtifact, TrainingKind, TrainingRun
+from training.selectors import artifact_current, schedule_get
+from training.selectors_dashboard import (
+    METRIC_ORDER,
+    artifacts_listed,
+    judgments_total,
+    key_metrics,
+    run_for_page,
+    run_points_after,
+    run_timing,
+    runs_active,
+    runs_comparison,
+    runs_filtered,
+)
+from training.services.artifacts import artifact_make_current
+from training.services.runs import TrainingRefused, run_cancel, run_create
+from training.services.schedule import new_judgments_count, schedule_set
+from training.try_it import TryRefused, artifact_try_generate, artifact_try_score
+
+
+def _project_for_manager(request: HttpRequest, slug: str) -> Project:
+    membership = membership_get(user=request.user, project_slug=slug)
+    if membership is None or not membership.is_manager:
+        raise Http404("No such project")
+    return membership.project
+
+
+def _run_for_manager(request: HttpRequest, slug: str, run_id: int) -> TrainingRun:
+    project = _project_for_manager(request, slug)
+    run = run_for_page(project=project, run_id=run_id)
+    if run is None:
+        raise Http404("No such run")
+    run.project = project  # already loaded: the page (and every poll) reads it
+    return run
+
+
+def _artifact_for_manager(request: HttpRequest, slug: str, artifact_id: int) -> ModelArtifact:
+    project = _project_for_manager(request, slug)
+    artifact = artifacts_listed(project=project).filter(pk=artifact_id).first()
+    if artifact is None:
+        raise Http404("No such artifact")
+    return artifact
+
+
+def _schedule_form(project: Project) -> ScheduleForm:
+    schedule = schedule_get(project=project)
+    initial = {} if schedule is None else {
+        name: getattr(schedule, name) for name in ScheduleForm.base_fields}
+    return ScheduleForm(initial=initial)
+
+
+@login_required
+@require_GET
+def overview(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project_for_manager(request, slug)
+    current = {kind: artifact_current(project=project, kind=kind) for kind in ("reward", "policy")}
+    context = {
+        "project": project,
+        "current": [(kind, artifact, key_metrics(artifact.metrics) if artifact else [])
+                    for kind, artifact in current.items()],
+        "new_judgments": new_judgments_count(project=project),
+        "schedule": schedule_get(project=project),
+        "schedule_form": _schedule_form(project),
+        "kinds": TrainingKind.choices,
+        "active_runs": runs_active(project=project),
+        "recent_runs": runs_filtered(project=project)[:5],
+    }
+    return render(request, "training/overview.html", context)
+
+
+@login_required
+@require_POST
+def schedule_update(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project_for_manager(request, slug)
+    form = ScheduleForm(request.POST)
+    if form.is_valid():
+        schedule_set(project=project, **form.cleaned_data)
+        messages.success(request, "Schedule saved.")
+        return redirect("training_overview", slug=slug)
+    return render(request, "training/overview.html", {
+        "project": project, "schedule_form": form, "schedule": schedule_get(project=project),
+        "new_judgments": new_judgments_count(project=project), "kinds": TrainingKind.choices,
+    }, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def run_new(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    project = _project_for_manager(request, slug)
+    if kind not in TrainingKind.values:
+        raise Http404("No such training kind")
+    data = request.POST if request.method == "POST" else None
+    setup = RunSetupForm(data, project=project, kind=kind,
+                         judgments=judgments_total(project=project),
+                         initial=_setup_initial(project, kind))
+    config = RunConfigForm(data, kind=kind)
+    if data is not None and setup.is_valid() and config.is_valid():
+        options = setup.cleaned_data
+        try:
+            run = run_create(
+                project=project, kind=kind, base=options["base"], config_values=config.config,
+                snapshot=options["snapshot_obj"], reward_artifact=options["reward"],
+                snapshot_filters={"aggregate": options["aggregate"]},
+                eval_fraction=options["eval_fraction"], created_by=request.user,
+            )
+        except TrainingRefused as refused:
+            setup.add_refusal(str(refused))
+        else:
+            return redirect("training_run", slug=slug, run_id=run.pk)
+    context = {"project": project, "kind": kind, "kind_label": TrainingKind(kind).label,
+               "setup": setup, "config": config}
+    return render(request, "training/run_new.html", context, status=400 if data else 200)
+
+
+def _setup_initial(project: Project, kind: str) -> dict[str, str]:
+    """Start from what the project would train next: its current model, or the schedule's."""
+    schedule = schedule_get(project=project)
+    policy = artifact_current(project=project, kind="policy")
+    reward = artifact_current(project=project, kind="reward")
+    initial = {"reward_artifact": str(reward.pk) if reward else ""}
+    if kind != TrainingKind.REWARD and policy is not None:
+        initial["base_artifact"] = str(policy.pk)
+    elif schedule is not None:
+        initial["base_model"] = (schedule.reward_base_model if kind == TrainingKind.REWARD
+                                 else schedule.policy_base_model)
+    return initial
+
+
+@login_required
+@require_GET
+def run_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project_for_manager(request, slug)
+    filters = RunFilterForm(request.GET)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    runs = runs_filtered(project=project, kind=chosen.get("kind", ""),
+                         status=chosen.get("status", ""))[:200]
+    context = {"project": project, "filters": filters, "runs": runs, "selectable": True}
+    template = "training/partials/_run_table.html" if request.htmx else "training/run_list.html"
+    return render(request, template, context)
+
+
+def _live_context(run: TrainingRun, after_id: int) -> dict:
+    points = run_points_after(run=run, after_id=after_id)
+    return {
+        "run": run,
+        "timing": run_timing(run=run),
+        "points": points,
+        "last_point_id": points[-1][0] if points else after_id,
+        # Stop polling once the run is over and every point has been sent.
+        "polling": not run.is_finished or bool(points),
+    }
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    run = _run_for_manager(request, slug, run_id)
+    context = {"project": run.project, "metric_order": METRIC_ORDER, **_live_context(run, 0)}
+    return render(request, "training/run_detail.html", context)
+
+
+@login_required
+@require_GET
+def run_poll(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    """The live part of the run page, with only the points after `?after=` (cheap: a handful
+    of indexed queries whatever the length of the run)."""
+    run = _run_for_manager(request, slug, run_id)  # status first: no point is missed at the end
+    try:
+        after_id = max(int(request.GET.get("after", "0")), 0)
+    except ValueError:
+        after_id = 0
+    context = {"project": run.project, **_live_context(run, after_id)}
+    return render(request, "training/partials/_run_live.html", context)
+
+
+@login_required
+@require_POST
+def run_cancel_view(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    run = _run_for_manager(request, slug, run_id)
+    if not run_cancel(run=run):
+        messages.info(request, f"Run {run.pk} had already ended ({run.status}).")
+    if request.htmx:
+        run.refresh_from_db()
+        return render(request, "training/partials/_run_live.html",
+                      {"project": run.project, **_live_context(run, _after(request))})
+    return redirect("training_run", slug=slug, run_id=run.pk)
+
+
+def _after(request: HttpRequest) -> int:
+    try:
+        return max(int(request.POST.get("after", "0")), 0)
+    except ValueError:
+        return 0
+
+
+@login_required
+@require_GET
+def run_compare(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project_for_manager(request, slug)
+    ids = [int(value) for value in request.GET.getlist("run") if value.isdigit()]
+    comparison = runs_comparison(project=project, run_ids=ids)
+    status = 200 if len(comparison.runs) >= 2 else 400
+    return render(request, "training/run_compare.html",
+                  {"project": project, "comparison": comparison, "metric_order": METRIC_ORDER},
+                  status=status)
+
+
+@login_required
+@require_GET
+def artifact_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project_for_manager(request, slug)
+    return render(request, "training/artifact_list.html", {
+        "project": project, "artifacts": artifacts_listed(project=project), "try_form": TryForm(),
+    })
+
+
+@login_required
+@require_POST
+def artifact_current_view(request: HttpRequest, slug: str, artifact_id: int) -> HttpResponse:
+    artifact = _artifact_for_manager(request, slug, artifact_id)
+    artifact_make_current(artifact=artifact)
+    messages.success(request, f"Artifact {artifact.pk} is now the current {artifact.kind} model.")
+    return redirect("training_artifacts", slug=slug)
+
+
+@login_required
+@require_GET
+def artifact_download(request: HttpRequest, slug: str, artifact_id: int) -> HttpResponse:
+    artifact = _artifact_for_manager(request, slug, artifact_id)
+    directory = Path(artifact.path)
+    if not directory.is_dir():
+        raise Http404("The artifact's directory is gone")
+    name = f"{slug}-{artifact.kind}-{artifact.pk}"
+    response = StreamingHttpResponse(tar_gz_stream(directory, root_name=name),
+                                     content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{name}.tar.gz"'
+    return response
+
+
+@login_required
+@require_POST
+def artifact_try(request: HttpRequest, slug: str, artifact_id: int) -> HttpResponse:
+    artifact = _artifact_for_manager(request, slug, artifact_id)
+    form = TryForm(request.POST)
+    context = {"project": artifact.project, "artifact": artifact}
+    if not form.is_valid():
+        context["error"] = "prompt: required"
+    else:
+        data = form.cleaned_data
+        try:
+            if artifact.kind == ModelArtifact.Kind.POLICY:
+                context["generated"] = artifact_try_generate(artifact=artifact,
+                                                             prompt=data["prompt"])
+            else:
+                context["scores"] = artifact_try_score(
+                    artifact=artifact, prompt=data["prompt"], response_a=data["response_a"],
+                    response_b=data["response_b"])
+        except TryRefused as refused:
+            context["error"] = str(refused)
+    status = 400 if "error" in context else 200
+    if not request.htmx:  # without JavaScript: the whole page, with the answer under its form
+        context.update(artifacts=artifacts_listed(project=artifact.project), tried=artifact)
+        return render(request, "training/artifact_list.html", context, status=status)
+    return render(request, "training/partials/_try_result.html", context, status=status)
