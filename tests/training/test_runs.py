@@ -142,8 +142,11 @@ def test_it_fails_the_runs_of_a_restarted_worker(judged, tiny_models):
     mine, other = _create(judged, tiny_models), _create(judged, tiny_models)
     mine.mark_running(hostname="celery@a", pid=1)
     other.mark_running(hostname="celery@b", pid=1)
+    half_written = mine.output_dir.with_name(mine.output_dir.name + ".tmp")
+    half_written.mkdir(parents=True)
 
     assert runs_fail_orphaned(hostname="celery@a") == 1
 
+    assert not half_written.exists()
     other.refresh_from_db()
     assert other.status == TrainingRun.Status.RUNNING

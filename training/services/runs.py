@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,13 @@ def run_cancel(*, run: TrainingRun) -> bool:
     return run.mark_cancelled()
 
 
+def _remove_partial_model(run: TrainingRun) -> None:
+    """A failed run's half-written model (its child died with the worker) is never an artifact."""
+    shutil.rmtree(f"{run.output_dir}.tmp", ignore_errors=True)
+    if not ModelArtifact.objects.filter(run=run).exists():
+        shutil.rmtree(run.output_dir, ignore_errors=True)
+
+
 def runs_detect_dead(*, now=None) -> int:
     """Fail running runs whose worker stopped reporting (it crashed, was killed, lost power)."""
     now = now or timezone.now()
@@ -164,11 +172,13 @@ def runs_detect_dead(*, now=None) -> int:
     failed = 0
     for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING,
                                           heartbeat_at__lt=stale_before):
-        failed += run.mark_failed(
+        if run.mark_failed(
             f"The worker {run.worker_hostname or '?'} stopped reporting (last heartbeat "
             f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); it probably died, so the run was "
             "marked failed."
-        )
+        ):
+            _remove_partial_model(run)
+            failed += 1
     return failed
 
 
@@ -177,7 +187,9 @@ def runs_fail_orphaned(*, hostname: str) -> int:
     failed = 0
     for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING,
                                           worker_hostname=hostname):
-        failed += run.mark_failed(
+        if run.mark_failed(
             f"The worker {hostname} restarted while this run was running; the run was lost."
-        )
+        ):
+            _remove_partial_model(run)
+            failed += 1
     return failed
