@@ -30,7 +30,7 @@ def main() -> int:
         "beat": celery + ["beat", "--loglevel", "INFO"],
         "web": [python, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
     }
-    # Ctrl-C, `kill` and `timeout make run` all stop the three children: the children run in
+    # Ctrl-C, `kill` and `timeout make run` all stop the children: they run in
     # sessions of their own (a Ctrl-C reaches only this process), so stop them here on any of
     # these signals. SIGINT is set explicitly because a shell starting us in the background
     # would have us ignore it.
@@ -50,6 +50,8 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
         # SIGTERM to each main process only: Celery then shuts its pool down itself (a signal
         # to the whole group kills the pool under it, which it reports as an error).
         for child in children.values():
