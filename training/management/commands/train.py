@@ -53,7 +53,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Queued {kind} run {run.pk} on snapshot {run.snapshot_id} "
                           f"({run.snapshot.train_rows} train + {run.snapshot.eval_rows} eval rows)")
         if options["wait"]:
-            self._follow(run, timeout=options["timeout"])
+            try:
+                self._follow(run, timeout=options["timeout"])
+            except KeyboardInterrupt:
+                # Ctrl-C stops the following, not the run (cancel it from the dashboard).
+                raise CommandError(f"stopped following run {run.pk}; it goes on") from None
 
     def _base(self, project: Project, text: str | None, kind: str):
         if text:
