@@ -98,6 +98,17 @@ def test_it_labels_five_pairs_by_keyboard_and_the_manager_sees_them(
     assert page.evaluate("typeof window.__pwned") == "undefined"
     page.screenshot(path=str(OUTPUT / "label-page.png"), full_page=True)
 
+    # Side by side on a wide screen, stacked on a narrow one; I folds the instructions.
+    left, right = page.locator("#response-left"), page.locator("#response-right")
+    assert left.bounding_box()["y"] == right.bounding_box()["y"]
+    page.set_viewport_size({"width": 400, "height": 800})
+    assert right.bounding_box()["y"] >= left.bounding_box()["y"] + left.bounding_box()["height"]
+    page.screenshot(path=str(OUTPUT / "label-page-narrow.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert page.locator("#instructions").evaluate("d => d.open") is True
+    page.keyboard.press("i")
+    assert page.locator("#instructions").evaluate("d => d.open") is False
+
     shown: list[tuple[int, str]] = []
     for number, (keys, side) in enumerate(PLAN, start=1):
         form = page.locator("#judgment-form")

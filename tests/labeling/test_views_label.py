@@ -6,7 +6,13 @@ from labeling.models import Assignment
 from labeling.services.assignment import assignment_next
 from labeling.services.judgment import judgment_record
 from tests.conftest import client_for
-from tests.factories import CandidateFactory, PromptFactory, make_pairs
+from tests.factories import (
+    CandidateFactory,
+    MembershipFactory,
+    PromptFactory,
+    UserFactory,
+    make_pairs,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +113,14 @@ def test_it_answers_404_for_an_unknown_project(annotator):
 
 def test_it_refuses_post(project, annotator):
     assert client_for(annotator).post(_url(project)).status_code == 405
+
+
+def test_it_never_names_other_annotators(project, annotator):
+    make_pairs(project, 2)
+    project.overlap = 2
+    project.save()
+    other = MembershipFactory(project=project, user=UserFactory(username="someone-else")).user
+    lease = assignment_next(project=project, annotator=other)
+    judgment_record(assignment_id=lease.pk, annotator=other, side="left")
+    body = client_for(annotator).get(_url(project)).content.decode()
+    assert "someone-else" not in body
