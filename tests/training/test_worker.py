@@ -154,3 +154,21 @@ def test_it_fails_a_killed_run_and_serves_the_next_one(worker, project, tiny_mod
     assert f"run {sft_run.pk} succeeded: artifact {artifact.pk}" in out.getvalue()
     assert "step 2/2" in out.getvalue() or "succeeded, step 2/2" in out.getvalue()
     assert _generated_text(artifact.path).strip()
+
+
+def test_it_fails_a_run_whose_training_raises_with_the_end_of_the_traceback(worker, project,
+                                                                             tiny_models):
+    judge_pairs(project, pairs=4)
+    # Valid config, impossible data: every pair is longer than 8 tokens, so none is left.
+    run = run_create(project=project, kind="reward", base=str(tiny_models["policy"]),
+                     config_values={"max_steps": 2, "max_length": 8}, created_by=None)
+
+    run = wait_for_run(run, FINISHED)
+
+    assert run.status == "failed"
+    reason, _, traceback_end = run.error.partition("\n\n")
+    assert reason.startswith("ValueError: ")  # the child's one-line reason, then
+    assert 'File "' in traceback_end and traceback_end.endswith(reason)  # the traceback's end
+    wait_until(lambda: not os.path.exists(f"{run.output_dir}.tmp"), what="the cleanup")
+    assert not os.path.exists(run.output_dir)
+    assert not ModelArtifact.objects.exists()
