@@ -209,9 +209,20 @@ def _write_datasets_dir(project: Project, options: ExportOptions, directory: Pat
 # --- writers --------------------------------------------------------------------------------
 
 
+def json_timestamp(value: datetime) -> str:
+    """ISO 8601 as PostgreSQL's JSON writes it (fraction without trailing zeros), so the
+    Python and COPY paths write the same text."""
+    text = value.isoformat()
+    if "." not in text:
+        return text
+    head, _, rest = text.partition(".")
+    digits = rest[:6].rstrip("0")
+    return f"{head}.{digits}{rest[6:]}" if digits else f"{head}{rest[6:]}"
+
+
 def _json_default(value: Any) -> str:
     if isinstance(value, datetime):
-        return value.isoformat(timespec="microseconds")
+        return json_timestamp(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 

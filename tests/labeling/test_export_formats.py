@@ -16,6 +16,7 @@ from labeling.services.exporting import (
     export_rows,
     export_to_path,
     export_write_file,
+    json_timestamp,
 )
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, UserFactory, make_pairs
@@ -106,7 +107,7 @@ def test_it_writes_raw_judgments_under_pseudonyms(project, tmp_path):
     row = rows[0]
     assert (row["pair_id"], row["choice"], row["strength"], row["shown_left"]) == (
         first.pk, "a", 3, "a")
-    assert row["created_at"] == "2026-01-01T10:00:00.000000+00:00"
+    assert row["created_at"] == "2026-01-01T10:00:00+00:00"
     assert rows[1]["shown_left"] == "b"
 
 
@@ -115,25 +116,23 @@ def test_it_writes_the_same_judgments_on_every_path(project, tmp_path, file_form
     """On PostgreSQL raw judgments go through COPY; they must equal the Python rows."""
     _crowd(project)
     options = ExportOptions(kind="judgments", file_format=file_format)
-    expected = [
-        {k: (v.isoformat(timespec="microseconds") if isinstance(v, datetime) else v)
-         for k, v in row.items()}
-        for row in export_rows(project=project, options=options)
-    ]
+    rows = list(export_rows(project=project, options=options))
+    expected = [{k: (json_timestamp(v) if isinstance(v, datetime) else v)
+                 for k, v in row.items()} for row in rows]
     buffer = io.BytesIO()
     assert export_write_file(project=project, options=options, fileobj=buffer) == 5
     if file_format == "jsonl":
         written = [json.loads(line) for line in buffer.getvalue().decode().splitlines()]
     elif file_format == "parquet":
         written = [
-            {k: (v.isoformat(timespec="microseconds") if isinstance(v, datetime) else v)
-             for k, v in row.items()}
+            {k: (json_timestamp(v) if isinstance(v, datetime) else v) for k, v in row.items()}
             for row in pq.read_table(io.BytesIO(buffer.getvalue())).to_pylist()
         ]
     else:
         written = list(csv.DictReader(io.StringIO(buffer.getvalue().decode())))
-        expected = [{k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
-                     for k, v in row.items()} for row in expected]
+        expected = [{k: "" if v is None else str(v).lower() if isinstance(v, bool)
+                     else v.isoformat(timespec="microseconds") if isinstance(v, datetime)
+                     else str(v) for k, v in row.items()} for row in rows]
     assert written == expected
     assert connection.vendor in ("postgresql", "sqlite")
 
