@@ -50,6 +50,20 @@ def reward_model_input_ids(tokenizer: Any, prompt: Prompt, response: Response) -
     return list(encoded["input_ids"])
 
 
+def prepare_tokenizer(tokenizer: Any) -> Any:
+    """Give a tokenizer the EOS and pad tokens training needs; training and scoring both call it.
+
+    Encoders such as BERT have no EOS token: TRL's RewardTrainer then fails appending `None` to
+    every standard row, so their end-of-sequence token (SEP) stands in. Llama-style tokenizers
+    ship without a pad token, so EOS pads (as RewardTrainer itself falls back to).
+    """
+    if tokenizer.eos_token is None and getattr(tokenizer, "sep_token", None) is not None:
+        tokenizer.eos_token = tokenizer.sep_token
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 class RewardScorer:
     """A reward-model directory (model + tokenizer) that scores (prompt, response) pairs."""
 
@@ -64,10 +78,8 @@ class RewardScorer:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        # RewardTrainer pads with the pad token, or EOS when there is none; so do we.
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        # The same EOS and pad tokens as in training (RewardTrainer pads with pad, else EOS).
+        self.tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(model_dir))
         self.model = AutoModelForSequenceClassification.from_pretrained(
             model_dir, dtype=torch.float32
         )

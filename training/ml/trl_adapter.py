@@ -29,7 +29,7 @@ from .config import (
     RLOORunConfig,
     SFTRunConfig,
 )
-from .scorer import RewardScorer, Scorer, pairwise_accuracy
+from .scorer import RewardScorer, Scorer, pairwise_accuracy, prepare_tokenizer
 
 
 def _common_arguments(
@@ -104,10 +104,7 @@ class EventCallback(TrainerCallback):
 
 
 def load_tokenizer(model_path: str) -> Any:
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:  # Llama-style tokenizers ship without one
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+    return prepare_tokenizer(AutoTokenizer.from_pretrained(model_path))
 
 
 def _finish(trainer: Any, callback: EventCallback, output_dir: str) -> dict[str, float]:

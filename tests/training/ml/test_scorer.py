@@ -79,3 +79,42 @@ def test_it_scores_a_pair_and_accuracy(tiny_models, standard_file):
     rows = read_preference_rows(standard_file)
     result = pairwise_accuracy(scorer, rows)
     assert result["num_pairs"] == len(rows) and 0.0 <= result["accuracy"] <= 1.0
+
+
+@pytest.fixture
+def tiny_bert(tmp_path):
+    """A tiny BERT classifier: an encoder whose tokenizer has SEP and PAD but no EOS."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    words = "[PAD] [UNK] [CLS] [SEP] [MASK] question how are you i am well thank go away : , . ?"
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text(words.replace(" ", "\n") + "\n" + "\n".join("0123456789") + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(vocab))
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=1,
+    )
+    directory = tmp_path / "bert"
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def test_it_trains_and_scores_an_encoder_without_eos(tiny_bert, standard_file, tmp_path):
+    # Without an EOS token TRL appended None to every row and failed; SEP now closes the text.
+    trainer = _trl_reward_trainer(tiny_bert, standard_file, tmp_path)
+    tokenizer = load_tokenizer(str(tiny_bert))
+    assert tokenizer.eos_token == "[SEP]"
+    rows = read_preference_rows(standard_file)
+    for row, tokenized in zip(rows, trainer.train_dataset, strict=True):
+        ids = reward_model_input_ids(tokenizer, row["prompt"], row["chosen"])
+        assert ids == tokenized["chosen_ids"] and ids[-1] == tokenizer.sep_token_id
+    scorer = RewardScorer(tiny_bert, device="cpu")
+    assert (
+        scorer.input_ids(rows[0]["prompt"], rows[0]["chosen"])
+        == trainer.train_dataset[0]["chosen_ids"]
+    )
