@@ -172,6 +172,8 @@ PREFAPP_DATA_DIR = Path(os.environ.get("PREFAPP_DATA_DIR", VAR_DIR / "data"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 PREFAPP_MAX_IMPORT_BYTES = envint("PREFAPP_MAX_IMPORT_BYTES", str(200 * 1024 * 1024))
+# The dashboard's "try it" loads models in the web process only up to this much weights.
+PREFAPP_TRY_MAX_BYTES = envint("PREFAPP_TRY_MAX_BYTES", str(1024 * 1024 * 1024))
 
 # Celery: Redis when REDIS_URL is set, otherwise a broker on the local filesystem that needs
 # no server (development and the demo).

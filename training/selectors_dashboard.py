@@ -16,31 +16,42 @@ from training.selectors import run_metric_series, runs_for_project
 POLL_POINTS_LIMIT = 5000
 COMPARE_RUNS_LIMIT = 6
 
-# The metrics a reader looks at first, in this order; the rest follow alphabetically and the
-# optimiser's bookkeeping comes last.
+# The metrics a reader looks at first, in this order; the rest follow alphabetically, then the
+# optimiser's state. Counters and end-of-run summaries are listed in tables but not drawn.
 _KEY_METRICS = (
     "loss", "accuracy", "margin", "mean_reward", "eval_accuracy", "eval_mean_margin", "eval_loss",
     "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected",
     "score", "kl", "clip_fraction", "entropy", "value_loss", "response_length", "reward",
 )
-_BOOKKEEPING = ("learning_rate", "grad_norm", "epoch", "num_tokens", "total_flos",
-                "eval_num_pairs")
-# What the charts script needs to lay the curves out in the same order as the tables.
-METRIC_ORDER = {"key": _KEY_METRICS, "last": _BOOKKEEPING}
+_OPTIMISER = ("learning_rate", "grad_norm")
+_NOT_DRAWN = ("epoch", "num_tokens", "total_flos", "eval_num_pairs")
+_NOT_DRAWN_PREFIXES = ("train_",)
+_NOT_DRAWN_SUFFIXES = ("_runtime", "_per_second")
+# What the charts script needs to lay out and leave out curves as the tables do.
+METRIC_ORDER = {"key": _KEY_METRICS, "last": _OPTIMISER, "hidden": _NOT_DRAWN,
+                "hidden_prefixes": _NOT_DRAWN_PREFIXES, "hidden_suffixes": _NOT_DRAWN_SUFFIXES}
+
+
+def metric_is_drawn(name: str) -> bool:
+    return not (name in _NOT_DRAWN or name.startswith(_NOT_DRAWN_PREFIXES)
+                or name.endswith(_NOT_DRAWN_SUFFIXES))
 
 
 def metric_sort_key(name: str) -> tuple[int, int, str]:
     if name in _KEY_METRICS:
         return (0, _KEY_METRICS.index(name), name)
-    if name in _BOOKKEEPING or name.startswith("train_") or name.endswith("_runtime") \
-            or name.endswith("_per_second"):
+    if not metric_is_drawn(name):
+        return (3, 0, name)
+    if name in _OPTIMISER:
         return (2, 0, name)
     return (1, 0, name)
 
 
 def key_metrics(metrics: dict[str, Any], limit: int = 4) -> list[tuple[str, Any]]:
-    """The few metrics worth a glance in a table cell, most telling first."""
-    names = sorted((n for n in metrics if metric_sort_key(n)[0] < 2), key=metric_sort_key)
+    """The few metrics worth a glance in a table cell, most telling first: held-out numbers
+    before training ones."""
+    names = sorted((n for n in metrics if metric_sort_key(n)[0] < 2),
+                   key=lambda n: (not n.startswith("eval_"), metric_sort_key(n)))
     return [(name, metrics[name]) for name in names[:limit]]
 
 
@@ -139,7 +150,8 @@ def runs_comparison(*, project: Project, run_ids: list[int]) -> Comparison:
     runs = [by_id[pk] for pk in wanted if pk in by_id]
     comparison = Comparison(runs=runs)
     series = [run_metric_series(run=run) for run in runs]
-    names = sorted({name for s in series for name in s}, key=metric_sort_key)
+    names = sorted({name for s in series for name in s if metric_is_drawn(name)},
+                   key=metric_sort_key)
     for name in names:
         comparison.charts.append({"name": name, "series": [
             {"label": f"run {run.pk}", "points": [list(p) for p in s.get(name, [])]}

@@ -67,23 +67,26 @@ def _schedule_form(project: Project) -> ScheduleForm:
     return ScheduleForm(initial=initial)
 
 
-@login_required
-@require_GET
-def overview(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_manager(request, slug)
+def _overview_context(project: Project, schedule_form: ScheduleForm | None = None) -> dict:
     current = {kind: artifact_current(project=project, kind=kind) for kind in ("reward", "policy")}
-    context = {
+    return {
         "project": project,
         "current": [(kind, artifact, key_metrics(artifact.metrics) if artifact else [])
                     for kind, artifact in current.items()],
         "new_judgments": new_judgments_count(project=project),
         "schedule": schedule_get(project=project),
-        "schedule_form": _schedule_form(project),
+        "schedule_form": schedule_form or _schedule_form(project),
         "kinds": TrainingKind.choices,
         "active_runs": runs_active(project=project),
         "recent_runs": runs_filtered(project=project)[:5],
     }
-    return render(request, "training/overview.html", context)
+
+
+@login_required
+@require_GET
+def overview(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project_for_manager(request, slug)
+    return render(request, "training/overview.html", _overview_context(project))
 
 
 @login_required
@@ -91,14 +94,12 @@ def overview(request: HttpRequest, slug: str) -> HttpResponse:
 def schedule_update(request: HttpRequest, slug: str) -> HttpResponse:
     project = _project_for_manager(request, slug)
     form = ScheduleForm(request.POST)
-    if form.is_valid():
-        schedule_set(project=project, **form.cleaned_data)
-        messages.success(request, "Schedule saved.")
-        return redirect("training_overview", slug=slug)
-    return render(request, "training/overview.html", {
-        "project": project, "schedule_form": form, "schedule": schedule_get(project=project),
-        "new_judgments": new_judgments_count(project=project), "kinds": TrainingKind.choices,
-    }, status=400)
+    if not form.is_valid():
+        return render(request, "training/overview.html", _overview_context(project, form),
+                      status=400)
+    schedule_set(project=project, **form.cleaned_data)
+    messages.success(request, "Schedule saved.")
+    return redirect("training_overview", slug=slug)
 
 
 @login_required

@@ -14,15 +14,32 @@
     return element ? JSON.parse(element.textContent) : null;
   }
 
-  const order = readJSON(document.getElementById("metric-order")) || { key: [], last: [] };
+  const order = readJSON(document.getElementById("metric-order")) ||
+    { key: [], last: [], hidden: [], hidden_prefixes: [], hidden_suffixes: [] };
+
+  // The same rules as training/selectors_dashboard.py: counters and summaries are not drawn.
+  function drawn(name) {
+    return !(order.hidden.includes(name) ||
+      order.hidden_prefixes.some((prefix) => name.startsWith(prefix)) ||
+      order.hidden_suffixes.some((suffix) => name.endsWith(suffix)));
+  }
 
   function rank(name) {
     const key = order.key.indexOf(name);
     if (key >= 0) return [0, key, name];
-    if (order.last.indexOf(name) >= 0 || name.endsWith("_runtime") || name.endsWith("_per_second") || name.startsWith("train_")) {
-      return [2, 0, name];
+    return [order.last.includes(name) ? 2 : 1, 0, name];
+  }
+
+  // Axis and legend numbers: short, and readable for 3e-6 learning rates and 1e12 FLOPs alike.
+  function short(v) {
+    if (v == null) return "—";
+    const a = Math.abs(v);
+    if (a === 0) return "0";
+    if (a >= 1e4) {
+      return new Intl.NumberFormat("en", { notation: "compact", maximumSignificantDigits: 3 }).format(v);
     }
-    return [1, 0, name];
+    if (a < 1e-3) return v.toExponential(1).replace(".0e", "e").replace("e-", "e−");
+    return String(Number(v.toPrecision(4)));
   }
 
   function before(a, b) {
@@ -41,6 +58,14 @@
     return Math.max(220, Math.floor((grid.clientWidth - gap * (columns - 1)) / columns) - 2);
   }
 
+  // The x range from the steps themselves (uPlot pads a lone x to 0..2x before asking).
+  function stepRange(u) {
+    const xs = u.data[0];
+    if (!xs || !xs.length) return [0, 1];
+    const lo = xs[0], hi = xs[xs.length - 1];
+    return lo === hi ? [lo - 1, hi + 1] : [lo, hi];
+  }
+
   function makeChart(grid, name, labels) {
     const box = document.createElement("div");
     box.className = "chart";
@@ -55,16 +80,19 @@
       stroke: COLORS[i % COLORS.length],
       width: 2,
       spanGaps: true,
-      value: (u, v) => (v == null ? "—" : Number(v.toPrecision(4)).toString()),
+      value: (u, v) => short(v),
     })));
     const options = {
       title: name,
       width: chartWidth(grid),
       height: HEIGHT,
-      scales: { x: { time: false } },
+      // A single step (an evaluation at the end) sits in a narrow window, not at 0..2×step.
+      scales: { x: { time: false, range: stepRange } },
       series: series,
-      axes: [{ label: "step", labelSize: 18, size: 36 }, { size: 56 }],
-      legend: { live: true },
+      axes: [{ label: "step", labelSize: 18, size: 36 },
+             { size: 60, values: (u, splits) => splits.map(short) }],
+      // One line: the title names it. Several (compare): the legend names the runs.
+      legend: { show: labels.length > 1, live: true },
       cursor: { drag: { x: true, y: false } },
     };
     const empties = [[]].concat(labels.map(() => []));
@@ -90,6 +118,8 @@
     for (const [id, name, step, value] of points) {
       if (id <= this.lastId) continue; // a poll answered twice: never draw a point twice
       this.lastId = id;
+      this.count += 1;
+      if (!drawn(name)) continue;
       let chart = this.charts.get(name);
       if (!chart) {
         chart = makeChart(this.grid, name, [name]);
@@ -106,7 +136,6 @@
         chart.xs.push(step);
         chart.ys.push(value);
       }
-      this.count += 1;
       touched.add(chart);
     }
     touched.forEach((chart) => chart.plot.setData([chart.xs, chart.ys]));

@@ -31,6 +31,8 @@ def metric(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return "—" if value is None else str(value)
     if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e9:
+            return str(int(value))  # counts: 12420 tokens, not 1.242e+04
         return f"{value:.4g}"
     return str(value)
 
