@@ -87,9 +87,10 @@ class RunSetupForm(forms.Form):
     def __init__(self, *args: Any, project: Project, kind: str, judgments: int, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.project, self.kind = project, kind
-        self.fields["aggregate"].choices = [c for c in self.fields["aggregate"].choices
-                                            if c[0] in AGGREGATES]
-        self.fields["snapshot"].choices = [
+        fields: dict[str, Any] = self.fields  # ChoiceFields: their choices are set here
+        fields["aggregate"].choices = [c for c in fields["aggregate"].choices
+                                       if c[0] in AGGREGATES]
+        fields["snapshot"].choices = [
             (NEW_SNAPSHOT, f"New snapshot from the current judgments ({judgments} judgments)"),
             *((str(s.pk), f"Snapshot {s.pk}: {s.train_rows} train + {s.eval_rows} eval rows, "
                           f"{s.created_at:%Y-%m-%d %H:%M}")
@@ -97,14 +98,14 @@ class RunSetupForm(forms.Form):
         ]
         base_kinds = ("policy", "reward") if kind == TrainingKind.REWARD else ("policy",)
         self.artifacts = {str(a.pk): a for a in artifacts_for_project(project=project)}
-        self.fields["base_artifact"].choices = [("", "— the hub id or path below —")] + [
+        fields["base_artifact"].choices = [("", "— the hub id or path below —")] + [
             (pk, _artifact_label(a)) for pk, a in self.artifacts.items() if a.kind in base_kinds]
         if kind in KINDS_NEEDING_REWARD:
             rewards = [(pk, _artifact_label(a)) for pk, a in self.artifacts.items()
                        if a.kind == ModelArtifact.Kind.REWARD]
             none_yet = [("", "— none yet: train one first —")]
-            self.fields["reward_artifact"].choices = rewards or none_yet
-            self.fields["reward_artifact"].required = True
+            fields["reward_artifact"].choices = rewards or none_yet
+            fields["reward_artifact"].required = True
         else:
             del self.fields["reward_artifact"]
 
@@ -126,7 +127,7 @@ class RunSetupForm(forms.Form):
         choice = cleaned.get("snapshot")
         cleaned["snapshot_obj"] = (None if choice == NEW_SNAPSHOT else
                                    snapshots_for_project(project=self.project)
-                                   .filter(pk=choice).first())
+                                   .filter(pk=int(choice or 0)).first())
         return cleaned
 
     def add_refusal(self, message: str) -> None:

@@ -5,12 +5,15 @@ get a 404, as if the project had no training at all.
 """
 
 from pathlib import Path
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from labeling.models import Project
 from labeling.selectors import membership_get
@@ -36,8 +39,12 @@ from training.services.schedule import new_judgments_count, schedule_set
 from training.try_it import TryRefused, artifact_try_generate, artifact_try_score
 
 
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails  # set by django_htmx's middleware
+
+
 def _project_for_manager(request: HttpRequest, slug: str) -> Project:
-    membership = membership_get(user=request.user, project_slug=slug)
+    membership = membership_get(user=request.user, project_slug=slug)  # type: ignore[arg-type]
     if membership is None or not membership.is_manager:
         raise Http404("No such project")
     return membership.project
@@ -147,7 +154,7 @@ def _setup_initial(project: Project, kind: str) -> dict[str, str]:
 
 @login_required
 @require_GET
-def run_list(request: HttpRequest, slug: str) -> HttpResponse:
+def run_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = _project_for_manager(request, slug)
     filters = RunFilterForm(request.GET)
     chosen = filters.cleaned_data if filters.is_valid() else {}
@@ -194,7 +201,7 @@ def run_poll(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def run_cancel_view(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+def run_cancel_view(request: HtmxHttpRequest, slug: str, run_id: int) -> HttpResponse:
     run = _run_for_manager(request, slug, run_id)
     if not run_cancel(run=run):
         messages.info(request, f"Run {run.pk} had already ended ({run.status}).")
@@ -244,7 +251,7 @@ def artifact_current_view(request: HttpRequest, slug: str, artifact_id: int) -> 
 
 @login_required
 @require_GET
-def artifact_download(request: HttpRequest, slug: str, artifact_id: int) -> HttpResponse:
+def artifact_download(request: HttpRequest, slug: str, artifact_id: int) -> HttpResponseBase:
     artifact = _artifact_for_manager(request, slug, artifact_id)
     directory = Path(artifact.path)
     if not directory.is_dir():
@@ -258,10 +265,10 @@ def artifact_download(request: HttpRequest, slug: str, artifact_id: int) -> Http
 
 @login_required
 @require_POST
-def artifact_try(request: HttpRequest, slug: str, artifact_id: int) -> HttpResponse:
+def artifact_try(request: HtmxHttpRequest, slug: str, artifact_id: int) -> HttpResponse:
     artifact = _artifact_for_manager(request, slug, artifact_id)
     form = TryForm(request.POST)
-    context = {"project": artifact.project, "artifact": artifact}
+    context: dict[str, Any] = {"project": artifact.project, "artifact": artifact}
     if not form.is_valid():
         context["error"] = "prompt: required"
     else:
