@@ -21,7 +21,8 @@ COMPARE_RUNS_LIMIT = 6
 _KEY_METRICS = (
     "loss", "accuracy", "margin", "mean_reward", "eval_accuracy", "eval_mean_margin", "eval_loss",
     "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected",
-    "score", "kl", "clip_fraction", "entropy", "value_loss", "response_length", "reward",
+    "score", "reward", "kl", "pg_clipfrac", "clip_ratio/region_mean", "entropy", "vf_loss",
+    "response_length",
 )
 _OPTIMISER = ("learning_rate", "grad_norm")
 _NOT_DRAWN = ("epoch", "num_tokens", "total_flos", "eval_num_pairs")
