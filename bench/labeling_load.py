@@ -32,12 +32,14 @@ import resource
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,7 +58,11 @@ HTMX = {"HX-Request": "true"}
 @contextlib.contextmanager
 def bench_environment(args: argparse.Namespace) -> Iterator[dict[str, str]]:
     """Environment for the app's processes, pointing at a database made for this run only."""
-    var_dir = Path(tempfile.mkdtemp(prefix="prefapp-bench-"))
+    if args.reuse_db:
+        var_dir = Path(tempfile.gettempdir()) / "prefapp-bench-reused"
+        var_dir.mkdir(exist_ok=True)
+    else:
+        var_dir = Path(tempfile.mkdtemp(prefix="prefapp-bench-"))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update({
         "PREFAPP_VAR_DIR": str(var_dir), "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(40),
@@ -72,8 +78,11 @@ def bench_environment(args: argparse.Namespace) -> Iterator[dict[str, str]]:
             import psycopg
 
             admin = psycopg.connect(args.pg_admin_url, autocommit=True)
-            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            admin.execute(f"CREATE DATABASE {BENCH_DB}")
+            exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                   [BENCH_DB]).fetchone()
+            if not (args.reuse_db and exists):
+                admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+                admin.execute(f"CREATE DATABASE {BENCH_DB}")
             base = args.pg_admin_url.rsplit("/", 1)[0]
             env["DATABASE_URL"] = f"{base}/{BENCH_DB}"
         _run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env)
@@ -81,11 +90,11 @@ def bench_environment(args: argparse.Namespace) -> Iterator[dict[str, str]]:
         _run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], env)
         yield env
     finally:
-        if admin is not None and not args.keep_db:
+        if admin is not None and not (args.keep_db or args.reuse_db):
             admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         if admin is not None:
             admin.close()
-        if not args.keep_db:
+        if not (args.keep_db or args.reuse_db):
             shutil.rmtree(var_dir, ignore_errors=True)
 
 
@@ -265,6 +274,7 @@ def run_once(env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug:
     print(f"seeded {seeded['pairs']:,} pairs and {len(seeded['users'])} annotators in "
           f"{seeded['seed_seconds']} s")
     stats = Stats()
+    since = datetime.now(UTC).isoformat()
     with gunicorn(env, workers=args.workers, threads=args.threads) as (port, pid):
         server_cpu0, client_cpu0 = _cpu_seconds(pid), _own_cpu()
         measured = asyncio.run(load(port, seeded, args, stats))
@@ -281,7 +291,8 @@ def run_once(env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug:
     print(f"  CPU: server {server_cpu:.1f} s, load generator {client_cpu:.1f} s "
           f"(of {2 * measured:.0f} core-seconds on 2 cores)")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as answers:
-        json.dump({"successes": stats.successes, "refusals": stats.refusals}, answers)
+        json.dump({"successes": stats.successes, "refusals": stats.refusals, "since": since},
+                  answers)
     try:
         checked = setup(env, "check", "--slug", slug, "--answers", answers.name)
     finally:
@@ -293,6 +304,22 @@ def run_once(env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug:
         print("   ", problem)
     summary.update(invariants_ok=ok, problems=checked["problems"][:20])
     return summary
+
+
+def _compare_sizes(results: list[dict]) -> None:
+    """'next' latency per project size, over all rounds, relative to the smallest size."""
+    by_size: dict[int, list[dict]] = {}
+    for result in results:
+        by_size.setdefault(result["pairs"], []).append(result)
+    rows = {}
+    for size, runs in sorted(by_size.items()):
+        rows[size] = {q: statistics.median(r["requests"]["next"][q] for r in runs)
+                      for q in ("p50", "p95")}
+    smallest = min(rows)
+    for size, row in rows.items():
+        print(f"'next' at {size:>9,} pairs: p50 {row['p50']:6.1f} ms, p95 {row['p95']:6.1f} ms "
+              f"(median of {len(by_size[size])} runs; x{row['p50'] / rows[smallest]['p50']:.2f} "
+              f"and x{row['p95'] / rows[smallest]['p95']:.2f} of {smallest:,} pairs)")
 
 
 def _own_cpu() -> float:
@@ -318,10 +345,16 @@ def main() -> int:
     parser.add_argument("--pg-admin-url", default=os.environ.get(
         "BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
         help="a PostgreSQL URL allowed to create and drop the bench database")
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", ""),
+    parser.add_argument("--redis-url",
+                        default=os.environ.get("BENCH_REDIS_URL", os.environ.get("REDIS_URL", "")),
                         help="Redis for the app's cache and sessions (PostgreSQL runs only); "
                              "empty: the local-memory cache")
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database")
+    parser.add_argument("--reuse-db", action="store_true",
+                        help="keep the bench database and reuse its projects (no reseeding)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="--mode scale: alternate the sizes this many times, so that load "
+                             "from other processes on the machine falls on both alike")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.db == "sqlite":
@@ -333,13 +366,11 @@ def main() -> int:
         if args.mode == "load":
             results.append(run_once(env, args, pairs=args.pairs, slug="bench"))
         else:
-            for n, size in enumerate(int(s) for s in args.scale_pairs.split(",")):
-                results.append(run_once(env, args, pairs=size, slug=f"bench-{n}"))
-            base = results[0]["requests"]["next"]
-            for result in results[1:]:
-                now = result["requests"]["next"]
-                print(f"'next' at {result['pairs']:,} vs {results[0]['pairs']:,} pairs: "
-                      f"p50 x{now['p50'] / base['p50']:.2f}, p95 x{now['p95'] / base['p95']:.2f}")
+            sizes = [int(size) for size in args.scale_pairs.split(",")]
+            for _round in range(args.rounds):
+                for n, size in enumerate(sizes):
+                    results.append(run_once(env, args, pairs=size, slug=f"bench-{n}"))
+            _compare_sizes(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0 if all(r["invariants_ok"] for r in results) else 1

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 _ASSIGNMENT = re.compile(r'name="assignment_id" value="(\d+)"')
 _CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -225,11 +225,13 @@ def _soon(rng: random.Random):
     return timezone.now() + timedelta(seconds=rng.uniform(0, 0.03))
 
 
-def problems(log: Log, project_id: int, *, complete: bool = True) -> list[str]:
+def problems(log: Log, project_id: int, *, complete: bool = True,
+             since: datetime | None = None) -> list[str]:
     """Every broken invariant, in words; empty when the data is what the clients were told.
 
     `complete`: every pair must also have all its judgments (the scenario runs to the end; the
-    benchmark stops at a time).
+    benchmark stops at a time). `since`: judgments from before then were not in this log (a
+    benchmark run on a project that earlier runs had worked on).
     """
     from django.db.models import Count, Exists, OuterRef, Q
 
@@ -240,6 +242,10 @@ def problems(log: Log, project_id: int, *, complete: bool = True) -> list[str]:
     judgments = list(Judgment.objects.filter(project=project).values(
         "pk", "pair_id", "annotator_id", "assignment_id", "choice", "left_is_a"))
     by_assignment = {j["assignment_id"]: j for j in judgments}
+    if since is not None:
+        earlier = set(Judgment.objects.filter(project=project, created_at__lt=since)
+                      .values_list("assignment_id", flat=True))
+        judgments = [j for j in judgments if j["assignment_id"] not in earlier]
 
     per_pair = Counter(j["pair_id"] for j in judgments)
     over = {pair: n for pair, n in per_pair.items() if n > project.overlap}
