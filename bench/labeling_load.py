@@ -138,12 +138,26 @@ def gunicorn(env: dict[str, str], *, workers: int, threads: int) -> Iterator[tup
             server.kill()
 
 
-def _cpu_seconds(pid: int) -> float:
+def _database_cpu(args: argparse.Namespace) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving the bench database (none for SQLite)."""
+    if args.db != "postgres":
+        return {}
+    import psycopg
+
+    with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
+        rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                             [BENCH_DB]).fetchall()
+    return {pid: _cpu_seconds(pid, children=False) for (pid,) in rows}
+
+
+def _cpu_seconds(pid: int, *, children: bool = True) -> float:
     """User + system CPU of a process and its children (gunicorn's workers), from /proc."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
     pids = [pid]
     with contextlib.suppress(OSError):
+        if not children:
+            raise OSError
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         pids += [int(c) for c in children]
     for p in pids:
@@ -219,8 +233,12 @@ async def annotate(browser: Browser, *, slug: str, user_id: int, flow: str, star
         body = answer.body
 
 
-async def load(port: int, seeded: dict, args: argparse.Namespace, stats: Stats) -> float:
-    """Log everyone in, then run the annotators for args.seconds; returns the measured seconds."""
+async def load(port: int, server_pid: int, seeded: dict, args: argparse.Namespace,
+               stats: Stats) -> dict[str, float]:
+    """Log everyone in, then run the annotators for args.seconds; returns seconds and CPU used.
+
+    CPU is counted from after the logins: each hashes a password, slow on purpose.
+    """
     browsers = {name: Browser("127.0.0.1", port) for name in seeded["users"]}
     gate = asyncio.Semaphore(4)  # logins hash a password each: not part of the measurement
 
@@ -229,6 +247,7 @@ async def load(port: int, seeded: dict, args: argparse.Namespace, stats: Stats) 
             await log_in(browsers[name], name, seeded["password"])
 
     await asyncio.gather(*(guarded_login(name) for name in browsers))
+    server_cpu, client_cpu, db_cpu = _cpu_seconds(server_pid), _own_cpu(), _database_cpu(args)
     start = time.perf_counter() + 0.2
     deadline = start + args.seconds
     await asyncio.gather(*(
@@ -237,9 +256,12 @@ async def load(port: int, seeded: dict, args: argparse.Namespace, stats: Stats) 
         for name, browser in browsers.items()
     ))
     measured = time.perf_counter() - start
+    used = {"seconds": measured, "server_cpu": _cpu_seconds(server_pid) - server_cpu,
+            "client_cpu": _own_cpu() - client_cpu,
+            "db_cpu": sum(cpu - db_cpu.get(pid, 0.0) for pid, cpu in _database_cpu(args).items())}
     for browser in browsers.values():
         await browser.close()
-    return measured
+    return used
 
 
 # ---------------------------------------------------------------- reports
@@ -276,9 +298,9 @@ def run_once(env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug:
     stats = Stats()
     since = datetime.now(UTC).isoformat()
     with gunicorn(env, workers=args.workers, threads=args.threads) as (port, pid):
-        server_cpu0, client_cpu0 = _cpu_seconds(pid), _own_cpu()
-        measured = asyncio.run(load(port, seeded, args, stats))
-        server_cpu, client_cpu = _cpu_seconds(pid) - server_cpu0, _own_cpu() - client_cpu0
+        used = asyncio.run(load(port, pid, seeded, args, stats))
+    measured, server_cpu, client_cpu = used["seconds"], used["server_cpu"], used["client_cpu"]
+    db_cpu = used["db_cpu"]
     print(f"{args.db}, {args.annotators} annotators, {seeded['pairs']:,} pairs, flow "
           f"{args.flow}, gunicorn {args.workers}x{args.threads} threads, load "
           f"{os.getloadavg()[0]:.2f}")
@@ -286,10 +308,13 @@ def run_once(env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug:
         "db": args.db, "annotators": args.annotators, "pairs": seeded["pairs"],
         "flow": args.flow, "workers": args.workers, "threads": args.threads,
         "server_cpu_s": round(server_cpu, 1), "client_cpu_s": round(client_cpu, 1),
+        "database_cpu_s": round(db_cpu, 1),
         "loadavg_1m": round(os.getloadavg()[0], 2),
     })
-    print(f"  CPU: server {server_cpu:.1f} s, load generator {client_cpu:.1f} s "
-          f"(of {2 * measured:.0f} core-seconds on 2 cores)")
+    requests = sum(len(v) for v in stats.latencies.values())
+    print(f"  CPU: server {server_cpu:.1f} s ({1000 * server_cpu / max(requests, 1):.1f} ms per "
+          f"request), PostgreSQL {db_cpu:.1f} s, load generator {client_cpu:.1f} s, of "
+          f"{os.cpu_count() * measured:.0f} core-seconds")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as answers:
         json.dump({"successes": stats.successes, "refusals": stats.refusals, "since": since},
                   answers)
