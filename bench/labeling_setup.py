@@ -46,15 +46,13 @@ def _response_text(rng: random.Random, prompt_no: int, k: int) -> str:
 
 
 def seed(*, slug: str, pairs: int, annotators: int, overlap: int) -> dict:
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import make_password
     from django.db import connection, transaction
 
-    from labeling.models import Candidate, Membership, Pair, Project, Prompt
+    from labeling.models import Candidate, Pair, Project, Prompt
 
     existing = Project.objects.filter(slug=slug).first()
     if existing is not None:  # --reuse-db: the project of an earlier run, as it was left
-        users = get_user_model().objects.filter(membership__project=existing)
+        users = _annotators(existing, annotators)
         return {"slug": slug, "pairs": Pair.objects.filter(project=existing).count(),
                 "password": PASSWORD, "users": {u.username: u.pk for u in users},
                 "seed_seconds": 0.0}
@@ -88,12 +86,7 @@ def seed(*, slug: str, pairs: int, annotators: int, overlap: int) -> dict:
                                           candidate_a=a, candidate_b=b))
                         made += 1
             Pair.objects.bulk_create(batch, batch_size=5000)
-    hashed = make_password(PASSWORD)  # once: hashing is slow on purpose
-    users = get_user_model().objects.bulk_create(
-        get_user_model()(username=f"{slug}-annotator-{i}", password=hashed)
-        for i in range(annotators)
-    )
-    Membership.objects.bulk_create(Membership(user=u, project=project) for u in users)
+    users = _annotators(project, annotators)
     # Statistics as a running server would have them (autovacuum would get there later, and
     # compete with the measurement meanwhile).
     with connection.cursor() as cursor:
@@ -102,6 +95,25 @@ def seed(*, slug: str, pairs: int, annotators: int, overlap: int) -> dict:
     return {"slug": slug, "pairs": made, "password": PASSWORD,
             "users": {u.username: u.pk for u in users},
             "seed_seconds": round(time.monotonic() - started, 1)}
+
+
+def _annotators(project, count: int) -> list:
+    """The project's first `count` bench annotators, made if missing."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+
+    from labeling.models import Membership
+
+    users = list(get_user_model().objects.filter(membership__project=project).order_by("pk"))
+    if len(users) < count:
+        hashed = make_password(PASSWORD)  # once: hashing is slow on purpose
+        made = get_user_model().objects.bulk_create(
+            get_user_model()(username=f"{project.slug}-annotator-{i}", password=hashed)
+            for i in range(len(users), count)
+        )
+        Membership.objects.bulk_create(Membership(user=u, project=project) for u in made)
+        users += made
+    return users[:count]
 
 
 def check(*, slug: str, answers: dict) -> dict:

@@ -121,6 +121,9 @@ def sqlite_database(path: str) -> dict:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": path,
+        # Reusing connections skips reopening the file, the PRAGMAs below and SQLite's parse of
+        # the whole schema, which cost more than the queries of a request.
+        "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", "60"),
         "OPTIONS": {
             # IMMEDIATE takes the write lock when a transaction starts, so two writers never
             # both read and then both write: SQLite's stand-in for row locks.
