@@ -1,9 +1,11 @@
 """A minimal keep-alive HTTP/1.1 client on asyncio streams, one connection per simulated browser.
 
 The load generator shares the machine's two cores with the server and the database, so its cost
-per request counts against the numbers it measures: httpx's AsyncClient spent about 1 ms of CPU
-per request here, this spends a fraction of that. It speaks just enough HTTP for the app under
-gunicorn: Content-Length or chunked bodies, cookies by name, reconnect when the server closes.
+per request counts against the numbers it measures. A general client (httpx) parses URLs, builds
+header and cookie-policy objects and runs its transport stack per request; this writes one
+prepared request and reads one response (about 0.25 ms of CPU per request in the runs of
+bench/README.md). It speaks just enough HTTP for the app under gunicorn: Content-Length or chunked
+bodies, cookies by name, reconnect when the server closes.
 """
 
 from __future__ import annotations
