@@ -42,6 +42,11 @@ class SkipForm(ErrorTextMixin, forms.Form):
 class ImportForm(ErrorTextMixin, forms.Form):
     format = forms.ChoiceField(choices=[(name, name) for name in PARSERS], initial="candidates")
     file = forms.FileField(help_text="JSONL, or CSV when the name ends in .csv")
+    as_gold = forms.BooleanField(
+        required=False, label="As gold pairs",
+        help_text="trl, hh-rlhf, arena: the preferences become known answers that annotators "
+                  "are tested on, not judgments.",
+    )
     skip_invalid = forms.BooleanField(
         required=False, label="Leave out invalid rows",
         help_text="Import the valid rows and list the others (otherwise nothing is imported).",

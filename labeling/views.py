@@ -129,6 +129,7 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
         result = data_import(
             project=project, fileobj=upload.file, filename=upload.name,
             format=form.cleaned_data["format"], skip_invalid=form.cleaned_data["skip_invalid"],
+            as_gold=form.cleaned_data["as_gold"],
         )
     except ImportFailed as failed:
         return render(request, "labeling/import_failed.html",

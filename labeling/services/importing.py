@@ -6,6 +6,10 @@ They count toward the pair's overlap like any judgment: `judgment_count` and `ta
 include them and `is_full` follows, so a pair that came with `overlap` preferences is not
 served again. Raise the project's overlap to have annotators label imported pairs as well.
 The pairs are new rows written in this transaction, so no lease can race with the counters.
+
+With `as_gold`, preferences become gold pairs instead: the known answer is stored on the pair
+(`gold_choice`, the majority of the row's votes), no judgment is written, and annotators are
+shown the pair at the project's gold rate so that their gold accuracy can be measured.
 """
 
 import hashlib
@@ -40,6 +44,7 @@ class ImportResult:
     candidates: int = 0
     pairs: int = 0
     judgments: int = 0
+    gold_pairs: int = 0
     skipped_existing: int = 0
     # Rows left out with skip_invalid=True, with their reasons.
     errors: list[RowError] = field(default_factory=list)
@@ -101,12 +106,15 @@ def data_parse(
 
 def data_import(
     *, project: Project, fileobj: IO[bytes], filename: str, format: str = "candidates",
-    skip_invalid: bool = False,
+    skip_invalid: bool = False, as_gold: bool = False,
 ) -> ImportResult:
     """Import a file into the project: all rows or, on any error, none (unless skip_invalid,
     which leaves out the rows with errors and reports them)."""
     rows, errors = data_parse(fileobj, filename=filename, format=format, skip_invalid=skip_invalid)
-    result = rows_write(project=project, rows=rows)
+    if as_gold and (missing := next((r for r in rows if not r.judgments), None)):
+        raise ImportFailed([RowError(missing.line, "", "gold pairs need a preference, and this "
+                                     f"row has none (the {format!r} format carries none)")])
+    result = rows_write(project=project, rows=rows, as_gold=as_gold)
     result.errors = errors
     return result
 
@@ -114,6 +122,8 @@ def data_import(
 def import_summary(result: ImportResult) -> str:
     text = (f"Imported {result.prompts} prompts, {result.candidates} responses, "
             f"{result.pairs} pairs, {result.judgments} imported judgments")
+    if result.gold_pairs:
+        text += f", {result.gold_pairs} of the pairs gold"
     if result.skipped_existing:
         text += f"; {result.skipped_existing} rows were already there"
     if result.errors:
@@ -121,7 +131,9 @@ def import_summary(result: ImportResult) -> str:
     return text
 
 
-def rows_write(*, project: Project, rows: list[ImportRow], batch_size: int = 2000) -> ImportResult:
+def rows_write(
+    *, project: Project, rows: list[ImportRow], as_gold: bool = False, batch_size: int = 2000
+) -> ImportResult:
     result = ImportResult()
     with transaction.atomic():
         existing: set[str] = set()
@@ -134,11 +146,13 @@ def rows_write(*, project: Project, rows: list[ImportRow], batch_size: int = 200
         new_rows = [r for r in rows if r.external_id is None or r.external_id not in existing]
         result.skipped_existing = len(rows) - len(new_rows)
         for start in range(0, len(new_rows), batch_size):
-            _write_batch(project, new_rows[start : start + batch_size], result)
+            _write_batch(project, new_rows[start : start + batch_size], result, as_gold=as_gold)
     return result
 
 
-def _write_batch(project: Project, rows: list[ImportRow], result: ImportResult) -> None:
+def _write_batch(
+    project: Project, rows: list[ImportRow], result: ImportResult, *, as_gold: bool
+) -> None:
     prompts = Prompt.objects.bulk_create(
         Prompt(project=project, external_id=r.external_id, messages=r.messages, metadata=r.metadata)
         for r in rows
@@ -173,6 +187,10 @@ def _write_batch(project: Project, rows: list[ImportRow], result: ImportResult) 
         for j in row.judgments:
             key = (min(j.first, j.second), max(j.first, j.second))
             judgments.append((where[key], mine[j.first], j.choice))
+    if as_gold:
+        _make_gold(pairs, judgments)
+        judgments = []
+        result.gold_pairs += len(pairs)
     Pair.objects.bulk_create(pairs)
     Judgment.objects.bulk_create(
         Judgment(
@@ -185,6 +203,18 @@ def _write_batch(project: Project, rows: list[ImportRow], result: ImportResult) 
     result.candidates += len(candidates)
     result.pairs += len(pairs)
     result.judgments += len(judgments)
+
+
+def _make_gold(pairs: list[Pair], judgments: list[tuple[int, Candidate, str]]) -> None:
+    """Turn the pairs' imported votes into their gold answers (the most frequent vote)."""
+    votes: dict[int, Counter] = {}
+    for index, first, choice in judgments:
+        votes.setdefault(index, Counter())[_canonical_choice(pairs[index], first, choice)] += 1
+    for index, pair in enumerate(pairs):
+        pair.is_gold = True
+        pair.gold_choice = votes[index].most_common(1)[0][0]
+        pair.judgment_count = pair.taken = 0
+        pair.is_full = False
 
 
 def _canonical_choice(pair: Pair, first_candidate: Candidate, choice: str) -> str:

@@ -20,7 +20,8 @@ from tests.labeling.datafiles import (
 )
 
 pytestmark = pytest.mark.django_db
-REAL_HH = Path("/work/shared/data/hh-rlhf-harmless-dev.jsonl")
+# The shared data folder lies beside the checkout (and beside CI's clone).
+REAL_HH = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf-harmless-dev.jsonl"
 
 
 def _preference(pair: Pair) -> tuple[str, str]:
