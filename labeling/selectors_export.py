@@ -293,7 +293,7 @@ def _crowd_model(project: Project, judgments: QuerySet[Judgment]) -> Iterator[De
 JUDGMENT_COLUMNS = (
     "judgment_id", "pair_id", "prompt_id", "candidate_a_id", "candidate_b_id", "annotator",
     "source", "choice", "strength", "rationale", "shown_left", "time_spent_ms", "is_gold",
-    "assigned_at", "created_at",
+    "created_at",
 )
 
 
@@ -323,13 +323,13 @@ def judgment_values(*, project: Project, filters: ExportFilters) -> QuerySet:
         judgments.order_by("id")
         .annotate(
             judgment_id=F("id"), x_annotator=pseudonym, shown_left=shown_left,
-            is_gold=F("pair__is_gold"), assigned_at=F("assignment__created_at"),
+            is_gold=F("pair__is_gold"),
             prompt_id=F("pair__prompt__external_id"), candidate_a_id=F("pair__candidate_a_id"),
             candidate_b_id=F("pair__candidate_b_id"),
         )
         .values_list(
             "judgment_id", "pair_id", "prompt_id", "candidate_a_id", "candidate_b_id",
             "x_annotator", "source", "choice", "strength", "rationale", "shown_left",
-            "time_spent_ms", "is_gold", "assigned_at", "created_at",
+            "time_spent_ms", "is_gold", "created_at",
         )
     )

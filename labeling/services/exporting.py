@@ -100,8 +100,7 @@ def export_schema(options: ExportOptions):  # -> pyarrow.Schema
             ("candidate_a_id", pa.int64()), ("candidate_b_id", pa.int64()),
             ("annotator", pa.string()), ("source", pa.string()), ("choice", pa.string()),
             ("strength", pa.int64()), ("rationale", pa.string()), ("shown_left", pa.string()),
-            ("time_spent_ms", pa.int64()), ("is_gold", pa.bool_()), ("assigned_at", stamp),
-            ("created_at", stamp),
+            ("time_spent_ms", pa.int64()), ("is_gold", pa.bool_()), ("created_at", stamp),
         ])
     if options.kind == "hh-rlhf":
         text = pa.string()

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from labeling.models import Choice, Membership
+from labeling.models import Assignment, Choice, Judgment, Membership, Prompt
 from labeling.selectors_export import ExportFilters, annotator_pseudonym
 from labeling.services.exporting import (
     ExportOptions,
@@ -111,16 +111,32 @@ def test_it_writes_raw_judgments_under_pseudonyms(project, tmp_path):
     assert rows[1]["shown_left"] == "b"
 
 
+def _awkward(project):
+    """Texts JSON must escape, a prompt without an id, a lease time and an imported row."""
+    user = MembershipFactory(project=project).user
+    pair, = make_pairs(project, 1)
+    Prompt.objects.filter(pk=pair.prompt_id).update(external_id=None)
+    lease = Assignment.objects.create(
+        project=project, pair=pair, annotator=user, left_is_a=False,
+        expires_at=datetime.fromisoformat("2026-01-01T10:15:00.250+00:00"))
+    judgment = add_judgment(pair, user, Choice.B, rationale='tab\tslash\\ "q" \x01\x1f ✓\r\n',
+                            left_is_a=None, time_spent_ms=None)
+    judgment.assignment = lease
+    judgment.save()
+    Judgment.objects.create(project=project, pair=pair, source="imported", choice=Choice.A)
+
+
+@pytest.mark.parametrize("build", [_crowd, _awkward], ids=["crowd", "awkward"])
 @pytest.mark.parametrize("file_format", ["jsonl", "csv", "parquet"])
-def test_it_writes_the_same_judgments_on_every_path(project, tmp_path, file_format):
+def test_it_writes_the_same_judgments_on_every_path(project, tmp_path, file_format, build):
     """On PostgreSQL raw judgments go through COPY; they must equal the Python rows."""
-    _crowd(project)
+    build(project)
     options = ExportOptions(kind="judgments", file_format=file_format)
     rows = list(export_rows(project=project, options=options))
     expected = [{k: (json_timestamp(v) if isinstance(v, datetime) else v)
                  for k, v in row.items()} for row in rows]
     buffer = io.BytesIO()
-    assert export_write_file(project=project, options=options, fileobj=buffer) == 5
+    assert export_write_file(project=project, options=options, fileobj=buffer) == len(rows)
     if file_format == "jsonl":
         written = [json.loads(line) for line in buffer.getvalue().decode().splitlines()]
     elif file_format == "parquet":
@@ -135,6 +151,33 @@ def test_it_writes_the_same_judgments_on_every_path(project, tmp_path, file_form
                      else str(v) for k, v in row.items()} for row in rows]
     assert written == expected
     assert connection.vendor in ("postgresql", "sqlite")
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "csv", "parquet"])
+def test_it_exports_a_project_without_judgments(project, file_format):
+    buffer = io.BytesIO()
+    options = ExportOptions(kind="judgments", file_format=file_format)
+    assert export_write_file(project=project, options=options, fileobj=buffer) == 0
+    if file_format == "parquet":
+        assert pq.read_table(io.BytesIO(buffer.getvalue())).num_rows == 0
+
+
+class _FullDisk(io.BytesIO):
+    def write(self, data):
+        raise OSError("No space left on device")
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_a_failed_write_stops_the_export_and_keeps_the_connection(project, monkeypatch,
+                                                                  file_format):
+    from labeling.services import export_copy
+
+    monkeypatch.setattr(export_copy, "BLOCK_BYTES", 256)  # several blocks: stop mid-stream
+    _crowd(project)
+    options = ExportOptions(kind="judgments", file_format=file_format)
+    with pytest.raises(OSError, match="No space"):
+        export_write_file(project=project, options=options, fileobj=_FullDisk())
+    assert Judgment.objects.filter(project=project).count() == 5
 
 
 def test_it_filters_by_annotator_date_gold_and_exclusion(project, tmp_path):
