@@ -7,13 +7,15 @@ It creates (and afterwards drops) the database `prefapp_bench_export` on that se
 it, bulk-loads a project with COPY (50 annotators, 250,000 pairs, 4 judgments each, with
 their leases), then times each export in a fresh child process and reads the child's peak
 resident memory from the kernel (`wait4` rusage). Options: --judgments N, --keep (leave the
-database for another run: --reuse), --python-paths (also time the row-by-row Python paths).
+database for another run: --reuse), --python-paths (also time the row-by-row Python paths),
+--repeat N (N interleaved rounds; medians).
 """
 
 import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -191,13 +193,15 @@ def copy_baseline(directory: str) -> dict:
             for chunk in copy:
                 fileobj.write(chunk)
         client = time.perf_counter() - started
-        # The export's own SELECT (joins for is_gold, prompt id and lease time; pseudonyms)
-        # written by the server as plain text: the floor for any export of these rows.
+        # The SELECT the JSONL and Parquet exports stream (the judgment columns with the
+        # export's filters, in id order), written by the server as plain text.
         from labeling.models import Project
-        from labeling.selectors_export import ExportFilters, judgment_values
+        from labeling.selectors_export import ExportFilters, judgments_for_export
+        from labeling.services.export_copy import STREAMED_COLUMNS
 
-        query = judgment_values(project=Project.objects.get(slug="bench"),
-                                filters=ExportFilters()).query
+        query = judgments_for_export(project=Project.objects.get(slug="bench"),
+                                     filters=ExportFilters()).order_by("id").values_list(
+            *STREAMED_COLUMNS).query
         select = cursor.cursor.mogrify(*query.sql_with_params())
         started = time.perf_counter()
         cursor.execute(f"COPY ({select}) TO '{os.path.join(directory, 'select.txt')}'")
@@ -211,6 +215,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--reuse", action="store_true", help="reuse a kept bench database")
     parser.add_argument("--python-paths", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of every measurement; medians (peak memory: the largest)")
     parser.add_argument("--child", nargs=4, metavar=("KIND", "FORMAT", "PATH", "PYTHON"))
     args = parser.parse_args()
     if args.child:
@@ -229,7 +235,6 @@ def main() -> None:
         # The export's directory must be writable by the PostgreSQL server too (COPY TO file).
         with tempfile.TemporaryDirectory(prefix="prefapp-bench-") as tmp:
             os.chmod(tmp, 0o777)
-            copy = copy_baseline(tmp)
             runs = [
                 ("judgments → JSONL", ["judgments", "jsonl", f"{tmp}/j.jsonl", "0"]),
                 ("judgments → Parquet", ["judgments", "parquet", f"{tmp}/j.parquet", "0"]),
@@ -241,7 +246,17 @@ def main() -> None:
                                                         "1"]),
                     ("TRL rows → JSONL, Python rows", ["trl", "jsonl", f"{tmp}/t.jsonl", "1"]),
                 ]
-            results = [measure(label, run, url) for label, run in runs]
+            # Interleaved rounds, medians: the machine may be shared, its load changes.
+            copies, rounds = [], []
+            for _ in range(args.repeat):
+                copies.append(copy_baseline(tmp))
+                rounds.append([measure(label, run, url) for label, run in runs])
+            copy = {key: statistics.median(c[key] for c in copies) for key in copies[0]}
+            results = [
+                {**runs_of[0], "seconds": statistics.median(r["seconds"] for r in runs_of),
+                 "peak_mb": max(r["peak_mb"] for r in runs_of)}
+                for runs_of in zip(*rounds, strict=True)
+            ]
     finally:
         from django.db import connections
 
@@ -249,7 +264,8 @@ def main() -> None:
         if not args.keep:
             drop_database(base)
 
-    print(f"\n{copy['rows']:,} judgments; PostgreSQL COPY TO file (server): "
+    print(f"\nmedians of {args.repeat} round(s); load average {os.getloadavg()[0]:.1f}")
+    print(f"{copy['rows']:,.0f} judgments; PostgreSQL COPY TO file (server): "
           f"{copy['server']:.2f} s ({copy['rows'] / copy['server']:,.0f} rows/s); "
           f"COPY TO STDOUT into a file: {copy['client']:.2f} s; "
           f"COPY of the export's SELECT TO file: {copy['select']:.2f} s")

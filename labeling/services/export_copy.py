@@ -13,8 +13,10 @@ the row-by-row Python writers (labeling.selectors_export.judgment_values).
 """
 
 import contextlib
-import io
 import json
+import queue
+import select
+import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -29,7 +31,7 @@ from labeling.selectors_export import (
 )
 
 # The judgment's own columns, in the order of the COPY below.
-_STREAMED = (
+STREAMED_COLUMNS = (
     "id", "pair_id", "annotator_id", "source", "choice", "strength", "rationale", "left_is_a",
     "time_spent_ms", "created_at",
 )
@@ -48,7 +50,7 @@ def judgments_copy(*, project: Project, options: Any, fileobj: IO[bytes]) -> int
     if options.file_format == "csv":
         return _copy_csv(project, options, fileobj)
     judgments = judgments_for_export(project=project, filters=options.filters).order_by("id")
-    sql, params = judgments.values_list(*_STREAMED).query.sql_with_params()
+    sql, params = judgments.values_list(*STREAMED_COLUMNS).query.sql_with_params()
     pairs_sql, pairs_params = (
         Pair.objects.filter(project=project).order_by().values_list(*_PAIR_FACTS)
         .query.sql_with_params()
@@ -102,21 +104,55 @@ class _CopyRows:
         return self
 
     def blocks(self) -> Iterator[bytearray]:
-        """The rows, joined into blocks of about BLOCK_BYTES."""
-        # Rows are appended to a bytearray at once: a million kept row objects would wake
-        # the garbage collector again and again.
-        get_copy_data, block = self._pgconn.get_copy_data, bytearray()
-        while True:
-            length, data = get_copy_data(0)
-            if length < 0:  # the end of the data: then the COPY's own result
-                self._finish()
-                break
-            block += data
-            if len(block) >= BLOCK_BYTES:
+        """The rows, joined into blocks of about BLOCK_BYTES. A thread reads them while the
+        caller converts the previous blocks (Arrow's kernels let go of the GIL), so the
+        database, the reading and the writing overlap; at most a few blocks wait between."""
+        handoff: queue.Queue = queue.Queue(maxsize=4)
+        stop = threading.Event()
+        reader = threading.Thread(target=self._read, args=(handoff, stop), daemon=True)
+        reader.start()
+        try:
+            while (block := handoff.get()) is not None:
+                if isinstance(block, BaseException):
+                    raise block
                 yield block
-                block = bytearray()
-        if block:
-            yield block
+        finally:
+            stop.set()
+            while reader.is_alive():  # it may wait on a full queue
+                with contextlib.suppress(queue.Empty):
+                    handoff.get_nowait()
+                reader.join(0.01)
+
+    def _read(self, handoff: queue.Queue, stop: threading.Event) -> None:
+        def put(item: Any) -> None:
+            while not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    handoff.put(item, timeout=0.1)
+                    return
+
+        # Rows are appended to a bytearray at once: a million kept row objects would wake
+        # the garbage collector again and again. Waiting for the server happens in
+        # select(), without the GIL (the non-blocking libpq calls return at once).
+        get_copy_data, block = self._pgconn.get_copy_data, bytearray()
+        try:
+            while not stop.is_set():
+                length, data = get_copy_data(1)
+                if length > 0:
+                    block += data
+                    if len(block) >= BLOCK_BYTES:
+                        put(block)
+                        block = bytearray()
+                elif length == 0:
+                    select.select([self._pgconn.socket], [], [])
+                    self._pgconn.consume_input()
+                else:  # the end of the data: then the COPY's own result
+                    self._finish()
+                    if block:
+                        put(block)
+                    put(None)
+                    return
+        except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
+            put(error)
 
     def _finish(self) -> None:
         """Read the results that follow the data; raise the COPY's error if it failed."""
@@ -161,7 +197,7 @@ def _csv_batches(rows: _CopyRows, *, as_json: bool) -> Iterator[Any]:
     if as_json:
         types = {name: text for name in types} | {"pair_id": pa.int64(),
                                                   "annotator_id": pa.int64()}
-    read_options = pa_csv.ReadOptions(column_names=list(_STREAMED), use_threads=False,
+    read_options = pa_csv.ReadOptions(column_names=list(STREAMED_COLUMNS), use_threads=False,
                                       block_size=BLOCK_BYTES + (1 << 20))
     parse_options = pa_csv.ParseOptions(newlines_in_values=True)
     convert_options = pa_csv.ConvertOptions(
@@ -180,17 +216,14 @@ def _read_pairs(cursor: Any, sql: str, params: Any) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    buffer = io.BytesIO()
-    with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
-        for chunk in copy:
-            buffer.write(chunk)
-    buffer.seek(0)
     types = [pa.int64(), pa.string(), pa.int64(), pa.int64(), pa.bool_()]
-    if not buffer.getbuffer().nbytes:  # no pairs (Arrow's reader refuses an empty file)
+    with _CopyRows(cursor, f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as rows:
+        data = b"".join(rows.blocks())
+    if not data:  # no pairs (Arrow's reader refuses an empty file)
         return pa.table({name: pa.array([], type)
                          for name, type in zip(_PAIR_FACTS, types, strict=True)})
     table = pa_csv.read_csv(
-        buffer,
+        pa.BufferReader(data),
         read_options=pa_csv.ReadOptions(column_names=list(_PAIR_FACTS), use_threads=False),
         parse_options=pa_csv.ParseOptions(newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
@@ -214,8 +247,9 @@ class _PairFacts:
         span = (pc.max(self.ids).as_py() or 0) - self._first + 1
         self._dense = None
         if len(self.ids) and span <= 4 * len(self.ids) + 1_000_000:
-            self._dense = pc.scatter(pa.array(range(len(self.ids)), pa.int64()),
-                                     pc.subtract(self.ids, self._first), max_index=span - 1)
+            positions = pa.array(range(len(self.ids)), pa.int64())
+            self._dense = pc.scatter(positions, pc.subtract(self.ids, self._first),
+                                     max_index=span - 1)
         self.columns = {name: _array(table[name]) for name in _PAIR_FACTS[1:]}
         if as_json:
             prompt = self.columns["prompt__external_id"]
@@ -231,11 +265,11 @@ class _PairFacts:
     def positions(self, pair_ids: Any) -> Any:
         import pyarrow.compute as pc
 
+        positions = None
         if self._dense is not None:
-            offsets = pc.subtract(pair_ids, self._first)
-            inside = pc.and_(pc.greater_equal(offsets, 0), pc.less(offsets, len(self._dense)))
-            positions = pc.take(self._dense, pc.if_else(inside, offsets, None))
-        else:
+            with contextlib.suppress(IndexError):  # an id outside the project's range
+                positions = pc.take(self._dense, pc.subtract(pair_ids, self._first))
+        if positions is None:
             positions = pc.index_in(pair_ids, value_set=self.ids)
         if positions.null_count:  # a judgment whose pair is in another project
             missing = pair_ids.filter(pc.is_null(positions))[0].as_py()
