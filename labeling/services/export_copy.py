@@ -233,10 +233,13 @@ def _read_pairs(cursor: Any, sql: str, params: Any) -> Any:
     return table.combine_chunks()
 
 
+# Arrays are built from numpy arrays, never Python lists: pyarrow would first import pandas
+# to see whether a list is one of its objects (half a second).
 class _PairFacts:
     """Per pair: its columns for Parquet, or its JSON members for JSONL, taken by pair id."""
 
     def __init__(self, table: Any, *, as_json: bool) -> None:
+        import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -247,7 +250,7 @@ class _PairFacts:
         span = (pc.max(self.ids).as_py() or 0) - self._first + 1
         self._dense = None
         if len(self.ids) and span <= 4 * len(self.ids) + 1_000_000:
-            positions = pa.array(range(len(self.ids)), pa.int64())
+            positions = pa.array(np.arange(len(self.ids), dtype=np.int64))
             self._dense = pc.scatter(positions, pc.subtract(self.ids, self._first),
                                      max_index=span - 1)
         self.columns = {name: _array(table[name]) for name in _PAIR_FACTS[1:]}
@@ -287,6 +290,7 @@ class _Pseudonyms:
         self._values: Any = None
 
     def of(self, annotator_ids: Any) -> Any:
+        import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -295,8 +299,9 @@ class _Pseudonyms:
             for uid in seen:
                 self._names.setdefault(uid, annotator_pseudonym(
                     project_id=self._project_id, user_id=uid))
-            self._ids = pa.array(list(self._names), pa.int64())
-            self._values = pa.array(list(self._names.values()), pa.string())
+            self._ids = pa.array(np.array(list(self._names), dtype=np.int64))
+            self._values = pa.array(np.array(list(self._names.values()), dtype=object),
+                                    pa.string())
         names = pc.take(self._values, pc.index_in(annotator_ids, value_set=self._ids))
         return pc.fill_null(names, annotator_pseudonym(project_id=self._project_id,
                                                        user_id=None))
