@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from labeling import sql
 from labeling.models import Assignment, Choice, Judgment, Membership, Pair, Project
 
 # Preference rows live with the other export reads; importable from here as before.
@@ -15,11 +16,8 @@ from labeling.selectors_export import preference_row, preference_rows  # noqa: E
 def membership_get(*, user: AbstractBaseUser, project_slug: str) -> Membership | None:
     if not user.is_authenticated:
         return None
-    return (
-        Membership.objects.select_related("project")
-        .filter(user=user, project__slug=project_slug)
-        .first()
-    )
+    # Every labelling request asks this first: one plain query for membership and project.
+    return sql.membership_with_project(user_id=user.pk, project_slug=project_slug)
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ def assignment_of(
 
 def judged_count(*, project: Project, annotator: AbstractBaseUser) -> int:
     """How many pairs this annotator has judged in the project (their own progress only)."""
-    return Judgment.objects.filter(project=project, annotator=annotator).count()
+    return sql.judged_count(project_id=project.pk, annotator_id=annotator.pk)
 
 
 def judgments_per_annotator(*, project: Project) -> QuerySet:

@@ -99,7 +99,12 @@ def database_from_url(url: str) -> dict:
     """postgres://user:pass@host:port/name?sslmode=... or sqlite:///path."""
     parts = urlparse(url)
     if parts.scheme in ("postgres", "postgresql"):
-        options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        options: dict = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        # The labelling path's own statements (labeling/rows.py) are prepared once per
+        # connection after this many runs; Django's ORM queries never are. Behind PgBouncer in
+        # transaction mode older than 1.21, set `?prepare_threshold=` (empty: never prepare).
+        threshold = options.pop("prepare_threshold", os.environ.get("DB_PREPARE_THRESHOLD", "2"))
+        options["prepare_threshold"] = int(threshold) if threshold not in ("", "none") else None
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": (parts.path or "/").lstrip("/") or "postgres",
@@ -147,6 +152,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Django's ModelBackend with a cheaper lookup of the request's user (prefapp/auth.py).
+AUTHENTICATION_BACKENDS = ["prefapp.auth.UserByIdBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -226,7 +233,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 PREFAPP_RUN_HEARTBEAT_TIMEOUT = envint("PREFAPP_RUN_HEARTBEAT_TIMEOUT", "120")
 
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    # Django's Redis cache, reusing its client (prefapp/cache.py).
+    "default": {"BACKEND": "prefapp.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }

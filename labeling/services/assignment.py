@@ -19,6 +19,7 @@ tests/labeling/test_concurrency.py):
 """
 
 import random
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -26,6 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
+from labeling import sql
 from labeling.models import Assignment, Pair, Project
 
 # Candidates looked at per attempt; SKIP LOCKED passes over rows other annotators hold.
@@ -60,11 +62,14 @@ def assignment_next(
     *, project: Project, annotator: AbstractBaseUser, rng: random.Random | None = None
 ) -> Assignment | None:
     """Return the annotator's live lease, or lease them the next pair; None when no work is left."""
+    rng = rng or random.Random()
+    gold = project.gold_rate > 0 and rng.random() < project.gold_rate
+    if connection.vendor == "postgresql":
+        return _next_in_one_statement(project=project, annotator=annotator, gold=gold, rng=rng)
     current = assignment_current(project=project, annotator=annotator)
     if current is not None:
         return current
-    rng = rng or random.Random()
-    if project.gold_rate > 0 and rng.random() < project.gold_rate:
+    if gold:
         assignment = _lease(project=project, annotator=annotator, gold=True, rng=rng)
         if assignment is not None:
             return assignment
@@ -72,6 +77,35 @@ def assignment_next(
     if assignment is None and leases_reclaim_expired(project=project):
         assignment = _lease(project=project, annotator=annotator, gold=False, rng=rng)
     return assignment
+
+
+def _next_in_one_statement(
+    *, project: Project, annotator: AbstractBaseUser, gold: bool, rng: random.Random
+) -> Assignment | None:
+    """PostgreSQL: the live lease or a new one in a single statement (see labeling/sql.py)."""
+    tries = ([True] if gold else []) + [False, False]
+    for attempt, gold_queue in enumerate(tries):
+        if attempt == len(tries) - 1 and not leases_reclaim_expired(project=project):
+            return None  # the ordinary queue was empty and no expired lease gave a pair back
+        now = timezone.now()
+        for _race in range(3):
+            try:
+                # A statement is atomic by itself; inside an outer transaction (tests), a
+                # savepoint keeps that transaction usable after a lost race.
+                with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                    assignment = sql.lease_or_current(
+                        project=project, annotator_id=annotator.pk, gold=gold_queue,
+                        left_is_a=rng.random() < 0.5, now=now,
+                        expires=now + timedelta(minutes=project.lease_minutes))
+                break
+            except IntegrityError:
+                # The same annotator leased this pair in a parallel request; look again.
+                continue
+        else:
+            assignment = None
+        if assignment is not None:
+            return assignment
+    return None
 
 
 def _lease(

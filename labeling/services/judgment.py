@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from labeling import sql
 from labeling.models import Assignment, Choice, Judgment, Pair
 
 # What the annotator clicked, in screen terms; the service turns it into a / b.
@@ -41,6 +42,16 @@ def judgment_record(
         raise JudgmentRefused(f"Unknown answer {side!r}.")
     if strength is not None and not 1 <= strength <= 3:
         raise JudgmentRefused("Strength must be 1, 2 or 3.")
+    if connection.vendor == "postgresql":
+        # The usual case in one statement (labeling/sql.py); anything else (a resubmission, a
+        # refusal, a lost race) is settled and explained by the transaction below.
+        stored = sql.judgment_insert_if_leased(
+            assignment_id=assignment_id, annotator_id=annotator.pk, side=side,
+            choices=(_choice(side, left_is_a=True), _choice(side, left_is_a=False)),
+            strength=strength, rationale=rationale.strip(), time_spent_ms=time_spent_ms,
+            now=timezone.now())
+        if stored is not None:
+            return Recorded(judgment=stored, created=True)
     with transaction.atomic():
         assignment = (
             # Only the assignment's row: locking the joined project too would make every
@@ -83,7 +94,7 @@ def judgment_record(
     return Recorded(judgment=judgment, created=True)
 
 
-def _choice(side: str, *, left_is_a: bool) -> str:
+def _choice(side: str, *, left_is_a: bool) -> Choice:
     if side == "left":
         return Choice.A if left_is_a else Choice.B
     if side == "right":

@@ -1,0 +1,185 @@
+"""The labelling request path on PostgreSQL, one statement per step.
+
+`assignment_next` and `judgment_record` on PostgreSQL run these single statements (data-modifying
+CTEs) instead of their ORM sequence of queries: a statement is atomic by itself, so there is no
+BEGIN/COMMIT round trip, and the ORM's query building (most of the request's CPU) is skipped.
+Anything out of the ordinary (no row, a refusal, a lost race) falls back to the ORM code, which
+explains itself; the SQLite default always runs the ORM code.
+
+The locks are those of the ORM code (services/assignment.py explains them): the pair row
+`FOR NO KEY UPDATE SKIP LOCKED` while its lease is inserted, the assignment row
+`FOR NO KEY UPDATE` while its judgment is inserted. PostgreSQL re-checks a locked row's WHERE
+conditions against its newest version, so a lease closed or expired meanwhile is not matched.
+"""
+
+from datetime import datetime
+from functools import cache
+
+from labeling.models import (
+    Assignment,
+    Candidate,
+    Choice,
+    Judgment,
+    Membership,
+    Pair,
+    Project,
+    Prompt,
+)
+from labeling.rows import columns, cursor, instance, instances
+
+_LEASED = Assignment.Status.LEASED.value
+_DONE = Assignment.Status.DONE.value
+
+
+@cache
+def _membership_sql() -> str:
+    return (
+        f"SELECT {columns(Membership, 'm')}, {columns(Project, 'p')} "
+        "FROM labeling_membership m JOIN labeling_project p ON p.id = m.project_id "
+        "WHERE m.user_id = %s AND p.slug = %s"
+    )
+
+
+def membership_with_project(*, user_id: int, project_slug: str) -> Membership | None:
+    """Membership and its project in one query (any database: plain SQL)."""
+    with cursor() as db:
+        db.execute(_membership_sql(), [user_id, project_slug])
+        row = db.fetchone()
+    if row is None:
+        return None
+    membership, project = instances(row, Membership, Project)
+    Membership._meta.get_field("project").set_cached_value(membership, project)
+    return membership  # type: ignore[return-value]
+
+
+def judged_count(*, project_id: int, annotator_id: int) -> int:
+    with cursor() as db:
+        db.execute(
+            "SELECT COUNT(*) FROM labeling_judgment WHERE project_id = %s AND annotator_id = %s",
+            [project_id, annotator_id],
+        )
+        return db.fetchone()[0]
+
+
+@cache
+def _lease_sql(gold: bool) -> str:
+    # The conditions are literals, not parameters, so that the planner matches the partial
+    # index `pair_open_queue` (is_full = false AND is_gold = false) to the ordinary queue.
+    # Gold pairs are shown to every annotator once and never fill up, so only ordinary pairs
+    # count their leases in `taken`.
+    queue = "p.is_gold" if gold else "NOT p.is_gold AND NOT p.is_full"
+    count = "" if gold else (
+        ", counted AS (UPDATE labeling_pair c SET taken = c.taken + 1, "
+        "is_full = c.taken + 1 >= %(overlap)s FROM picked WHERE c.id = picked.id)"
+    )
+    lease = columns(Assignment, "labeling_assignment")
+    return f"""
+WITH live AS (
+    SELECT id FROM labeling_assignment
+    WHERE annotator_id = %(annotator)s AND project_id = %(project)s AND status = %(leased)s
+      AND expires_at > %(now)s
+    ORDER BY created_at LIMIT 1
+), picked AS (
+    SELECT p.id FROM labeling_pair p
+    WHERE NOT EXISTS (SELECT 1 FROM live) AND p.project_id = %(project)s AND {queue}
+      AND NOT EXISTS (SELECT 1 FROM labeling_assignment mine
+                      WHERE mine.pair_id = p.id AND mine.annotator_id = %(annotator)s)
+    ORDER BY p.priority DESC, p.id
+    LIMIT 1
+    FOR NO KEY UPDATE SKIP LOCKED
+){count}, leased AS (
+    INSERT INTO labeling_assignment
+        (project_id, pair_id, annotator_id, status, left_is_a, created_at, expires_at, closed_at)
+    SELECT %(project)s, picked.id, %(annotator)s, %(leased)s, %(left_is_a)s, %(now)s,
+           %(expires)s, NULL
+    FROM picked
+    RETURNING {lease}
+), chosen AS (
+    SELECT {lease} FROM labeling_assignment WHERE id IN (SELECT id FROM live)
+    UNION ALL
+    SELECT * FROM leased
+)
+SELECT {columns(Assignment, 'a')}, {columns(Pair, 'p')}, {columns(Prompt, 'q')},
+       {columns(Candidate, 'ca')}, {columns(Candidate, 'cb')}
+FROM chosen a
+JOIN labeling_pair p ON p.id = a.pair_id
+JOIN labeling_prompt q ON q.id = p.prompt_id
+JOIN labeling_candidate ca ON ca.id = p.candidate_a_id
+JOIN labeling_candidate cb ON cb.id = p.candidate_b_id
+"""
+
+
+def lease_or_current(
+    *, project: Project, annotator_id: int, gold: bool, left_is_a: bool, now: datetime,
+    expires: datetime,
+) -> Assignment | None:
+    """The annotator's live lease, else a new lease on the first free pair of the queue.
+
+    None when neither exists. Raises IntegrityError when the same annotator leased the same
+    pair in a parallel request (the caller looks again).
+    """
+    params = {"annotator": annotator_id, "project": project.pk, "leased": _LEASED,
+              "now": now, "expires": expires, "left_is_a": left_is_a,
+              "overlap": project.overlap}
+    with cursor() as db:
+        db.execute(_lease_sql(gold), params)
+        row = db.fetchone()
+    if row is None:
+        return None
+    assignment, pair, prompt, candidate_a, candidate_b = instances(
+        row, Assignment, Pair, Prompt, Candidate, Candidate)
+    Pair._meta.get_field("prompt").set_cached_value(pair, prompt)
+    Pair._meta.get_field("candidate_a").set_cached_value(pair, candidate_a)
+    Pair._meta.get_field("candidate_b").set_cached_value(pair, candidate_b)
+    Assignment._meta.get_field("pair").set_cached_value(assignment, pair)
+    Assignment._meta.get_field("project").set_cached_value(assignment, project)
+    return assignment  # type: ignore[return-value]
+
+
+@cache
+def _record_sql() -> str:
+    return f"""
+WITH target AS (
+    SELECT a.id, a.pair_id, a.project_id, a.left_is_a, pr.ask_strength, pr.ask_rationale
+    FROM labeling_assignment a JOIN labeling_project pr ON pr.id = a.project_id
+    WHERE a.id = %(assignment)s AND a.annotator_id = %(annotator)s AND a.status = %(leased)s
+      AND a.expires_at > %(now)s
+      AND (%(side)s <> 'tie' OR pr.allow_tie) AND (%(side)s <> 'both_bad' OR pr.allow_both_bad)
+    FOR NO KEY UPDATE OF a
+), closed AS (
+    UPDATE labeling_assignment a SET status = %(done)s, closed_at = %(now)s
+    FROM target WHERE a.id = target.id
+), counted AS (
+    -- The lease's slot becomes the judgment's: `taken` is unchanged.
+    UPDATE labeling_pair p SET judgment_count = p.judgment_count + 1
+    FROM target WHERE p.id = target.pair_id
+)
+INSERT INTO labeling_judgment
+    (project_id, pair_id, annotator_id, assignment_id, source, choice, strength, rationale,
+     left_is_a, time_spent_ms, created_at)
+SELECT t.project_id, t.pair_id, %(annotator)s, t.id, %(source)s,
+       CASE WHEN t.left_is_a THEN %(choice_if_a_left)s ELSE %(choice_if_b_left)s END,
+       CASE WHEN t.ask_strength THEN CAST(%(strength)s AS smallint) END,
+       CASE WHEN t.ask_rationale THEN CAST(%(rationale)s AS text) ELSE '' END,
+       t.left_is_a, CAST(%(time_spent_ms)s AS integer), %(now)s
+FROM target t
+RETURNING {columns(Judgment, 'labeling_judgment')}
+"""
+
+
+def judgment_insert_if_leased(
+    *, assignment_id: int, annotator_id: int, side: str, choices: tuple[Choice, Choice],
+    strength: int | None, rationale: str, time_spent_ms: int | None, now: datetime,
+) -> Judgment | None:
+    """Store the judgment and close its live lease in one statement; None if it is not one.
+
+    `choices` is the stored answer when candidate a was shown left, and when b was.
+    """
+    params = {"assignment": assignment_id, "annotator": annotator_id, "leased": _LEASED,
+              "done": _DONE, "now": now, "side": side, "source": Judgment.Source.ANNOTATOR.value,
+              "choice_if_a_left": choices[0].value, "choice_if_b_left": choices[1].value,
+              "strength": strength, "rationale": rationale, "time_spent_ms": time_spent_ms}
+    with cursor() as db:
+        db.execute(_record_sql(), params)
+        row = db.fetchone()
+    return None if row is None else instance(Judgment, row)
