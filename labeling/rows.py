@@ -37,8 +37,10 @@ def cursor() -> Iterator:
     connection.ensure_connection()
     raw = psycopg.Cursor(connection.connection)
     try:
-        yield (_LoggedCursor(raw, connection) if connection.queries_logged
-               else connection.make_cursor(raw))
+        if connection.queries_logged:
+            yield _LoggedCursor(raw, connection)
+        else:
+            yield connection.make_cursor(raw)  # type: ignore[arg-type]
     finally:
         raw.close()
 
@@ -65,8 +67,9 @@ def _converters(model: type[Model], vendor: str) -> tuple[tuple[int, tuple, obje
     found = []
     for index, field in enumerate(model._meta.concrete_fields):
         column = field.cached_col  # type: ignore[attr-defined]
-        steps = tuple(connection.ops.get_db_converters(column)
-                      + column.get_db_converters(connection))
+        steps = tuple(
+            connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        )
         if steps:
             found.append((index, steps, column))
     return tuple(found)

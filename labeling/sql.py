@@ -68,9 +68,13 @@ def _lease_sql(gold: bool) -> str:
     # Gold pairs are shown to every annotator once and never fill up, so only ordinary pairs
     # count their leases in `taken`.
     queue = "p.is_gold" if gold else "NOT p.is_gold AND NOT p.is_full"
-    count = "" if gold else (
-        ", counted AS (UPDATE labeling_pair c SET taken = c.taken + 1, "
-        "is_full = c.taken + 1 >= %(overlap)s FROM picked WHERE c.id = picked.id)"
+    count = (
+        ""
+        if gold
+        else (
+            ", counted AS (UPDATE labeling_pair c SET taken = c.taken + 1, "
+            "is_full = c.taken + 1 >= %(overlap)s FROM picked WHERE c.id = picked.id)"
+        )
     )
     lease = columns(Assignment, "labeling_assignment")
     return f"""
@@ -99,8 +103,8 @@ WITH live AS (
     UNION ALL
     SELECT * FROM leased
 )
-SELECT {columns(Assignment, 'a')}, {columns(Pair, 'p')}, {columns(Prompt, 'q')},
-       {columns(Candidate, 'ca')}, {columns(Candidate, 'cb')}
+SELECT {columns(Assignment, "a")}, {columns(Pair, "p")}, {columns(Prompt, "q")},
+       {columns(Candidate, "ca")}, {columns(Candidate, "cb")}
 FROM chosen a
 JOIN labeling_pair p ON p.id = a.pair_id
 JOIN labeling_prompt q ON q.id = p.prompt_id
@@ -110,7 +114,12 @@ JOIN labeling_candidate cb ON cb.id = p.candidate_b_id
 
 
 def lease_or_current(
-    *, project: Project, annotator_id: int, gold: bool, left_is_a: bool, now: datetime,
+    *,
+    project: Project,
+    annotator_id: int,
+    gold: bool,
+    left_is_a: bool,
+    now: datetime,
     expires: datetime,
 ) -> Assignment | None:
     """The annotator's live lease, else a new lease on the first free pair of the queue.
@@ -118,16 +127,23 @@ def lease_or_current(
     None when neither exists. Raises IntegrityError when the same annotator leased the same
     pair in a parallel request (the caller looks again).
     """
-    params = {"annotator": annotator_id, "project": project.pk, "leased": _LEASED,
-              "now": now, "expires": expires, "left_is_a": left_is_a,
-              "overlap": project.overlap}
+    params = {
+        "annotator": annotator_id,
+        "project": project.pk,
+        "leased": _LEASED,
+        "now": now,
+        "expires": expires,
+        "left_is_a": left_is_a,
+        "overlap": project.overlap,
+    }
     with cursor() as db:
         db.execute(_lease_sql(gold), params)
         row = db.fetchone()
     if row is None:
         return None
     assignment, pair, prompt, candidate_a, candidate_b = instances(
-        row, Assignment, Pair, Prompt, Candidate, Candidate)
+        row, Assignment, Pair, Prompt, Candidate, Candidate
+    )
     Pair._meta.get_field("prompt").set_cached_value(pair, prompt)
     Pair._meta.get_field("candidate_a").set_cached_value(pair, candidate_a)
     Pair._meta.get_field("candidate_b").set_cached_value(pair, candidate_b)
@@ -163,22 +179,39 @@ SELECT t.project_id, t.pair_id, %(annotator)s, t.id, %(source)s,
        CASE WHEN t.ask_rationale THEN CAST(%(rationale)s AS text) ELSE '' END,
        t.left_is_a, CAST(%(time_spent_ms)s AS integer), %(now)s
 FROM target t
-RETURNING {columns(Judgment, 'labeling_judgment')}
+RETURNING {columns(Judgment, "labeling_judgment")}
 """
 
 
 def judgment_insert_if_leased(
-    *, assignment_id: int, annotator_id: int, side: str, choices: tuple[Choice, Choice],
-    strength: int | None, rationale: str, time_spent_ms: int | None, now: datetime,
+    *,
+    assignment_id: int,
+    annotator_id: int,
+    side: str,
+    choices: tuple[Choice, Choice],
+    strength: int | None,
+    rationale: str,
+    time_spent_ms: int | None,
+    now: datetime,
 ) -> Judgment | None:
     """Store the judgment and close its live lease in one statement; None if it is not one.
 
     `choices` is the stored answer when candidate a was shown left, and when b was.
     """
-    params = {"assignment": assignment_id, "annotator": annotator_id, "leased": _LEASED,
-              "done": _DONE, "now": now, "side": side, "source": Judgment.Source.ANNOTATOR.value,
-              "choice_if_a_left": choices[0].value, "choice_if_b_left": choices[1].value,
-              "strength": strength, "rationale": rationale, "time_spent_ms": time_spent_ms}
+    params = {
+        "assignment": assignment_id,
+        "annotator": annotator_id,
+        "leased": _LEASED,
+        "done": _DONE,
+        "now": now,
+        "side": side,
+        "source": Judgment.Source.ANNOTATOR.value,
+        "choice_if_a_left": choices[0].value,
+        "choice_if_b_left": choices[1].value,
+        "strength": strength,
+        "rationale": rationale,
+        "time_spent_ms": time_spent_ms,
+    }
     with cursor() as db:
         db.execute(_record_sql(), params)
         row = db.fetchone()

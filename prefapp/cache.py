@@ -19,7 +19,8 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
         client = self._clients.get(index)
         if client is None:
             client = self._clients[index] = self._client(
-                connection_pool=self._get_connection_pool(write))
+                connection_pool=self._get_connection_pool(write)
+            )
         return client
 
 
