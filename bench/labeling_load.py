@@ -364,7 +364,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--overlap", type=int, default=3, help="judgments wanted per pair")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="gunicorn worker processes (one per core measured best here)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--flow", choices=["split", "htmx"], default="split")
     parser.add_argument("--pg-admin-url", default=os.environ.get(

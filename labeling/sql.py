@@ -216,3 +216,25 @@ def judgment_insert_if_leased(
         db.execute(_record_sql(), params)
         row = db.fetchone()
     return None if row is None else instance(Judgment, row)
+
+
+def first_free_pair_id_sqlite(*, project_id: int, annotator_id: int, gold: bool) -> int | None:
+    """SQLite: the first pair of the queue that this annotator has not had, by its index.
+
+    With the project id bound as a parameter SQLite's planner prefers `pair_project_gold` and
+    sorts every pair of the project; `INDEXED BY` keeps the ordinary queue on `pair_open_queue`
+    (and fails loudly if that index is ever renamed).
+    """
+    queue = "p.is_gold" if gold else "NOT p.is_gold AND NOT p.is_full"
+    index = "" if gold else "INDEXED BY pair_open_queue"
+    with cursor() as db:
+        db.execute(
+            f"SELECT p.id FROM labeling_pair p {index} "
+            f"WHERE p.project_id = %s AND {queue} AND NOT EXISTS ("
+            "SELECT 1 FROM labeling_assignment mine "
+            "WHERE mine.pair_id = p.id AND mine.annotator_id = %s) "
+            "ORDER BY p.priority DESC, p.id LIMIT 1",
+            [project_id, annotator_id],
+        )
+        row = db.fetchone()
+    return None if row is None else row[0]

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db.models import Case, Exists, F, OuterRef, QuerySet, Value, When
 from django.utils import timezone
 
 from labeling import sql
@@ -122,7 +122,7 @@ def _lease(
     for _attempt in range(3):
         try:
             with transaction.atomic():
-                pair = _lock_first(candidates)
+                pair = _lock_first(candidates, project=project, annotator=annotator, gold=gold)
                 if pair is None:
                     return None
                 return _create_lease(project=project, pair=pair, annotator=annotator, rng=rng)
@@ -132,10 +132,19 @@ def _lease(
     return None
 
 
-def _lock_first(candidates) -> Pair | None:
+def _lock_first(
+    candidates: QuerySet[Pair], *, project: Project, annotator: AbstractBaseUser, gold: bool
+) -> Pair | None:
     if connection.features.has_select_for_update_skip_locked:
         return candidates.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
     # SQLite: the IMMEDIATE transaction around this already holds the database's write lock.
+    if connection.vendor == "sqlite":
+        # SQLite plans a bound project id without its statistics and sorts the whole project
+        # (10-20 ms at 50,000 pairs); the id is picked on the open queue's index instead.
+        pair_id = sql.first_free_pair_id_sqlite(
+            project_id=project.pk, annotator_id=annotator.pk, gold=gold
+        )
+        return None if pair_id is None else candidates.filter(pk=pair_id).first()
     return candidates.first()
 
 

@@ -31,8 +31,9 @@ if connection.vendor == "postgresql":
     # user, membership, the judgment statement
     SUBMIT = SESSION + 3
 else:
-    # user, membership, the live-lease probe, lock a pair, insert the lease, count it, my progress
-    NEXT_PAIR = SESSION + 7
+    # user, membership, the live-lease probe, pick a pair's id on the queue's index, load it,
+    # insert the lease, count it, my progress
+    NEXT_PAIR = SESSION + 8
     # user, membership, the live-lease probe, load it, my progress
     SAME_PAIR_AGAIN = SESSION + 5
     # user, membership, lock the lease, insert the judgment, close the lease, count the judgment
