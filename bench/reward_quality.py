@@ -31,13 +31,13 @@ from _training import DEFAULT_HH, BenchApp, load_average, minilm_path, run_bare 
 def held_out(model_dir: str, rows: list[dict[str, Any]], max_length: int) -> dict[str, Any]:
     """Accuracy of a model on all eval rows, and on those that fit max_length (TRL's own eval
     set: its RewardTrainer drops longer pairs, where the scorer keeps their last tokens)."""
-    from training.ml.scorer import RewardScorer, pairwise_accuracy
+    from training.ml.scorer import RewardScorer, pairwise_accuracy, reward_model_input_ids
 
     scorer = RewardScorer(model_dir, device="cpu", max_length=max_length)
 
-    def fits(row: dict[str, Any]) -> bool:
+    def fits(row: dict[str, Any]) -> bool:  # untruncated length, as RewardTrainer measures it
         return all(
-            len(scorer.input_ids(row["prompt"], row[side])) <= max_length
+            len(reward_model_input_ids(scorer.tokenizer, row["prompt"], row[side])) <= max_length
             for side in ("chosen", "rejected")
         )
 
