@@ -6,11 +6,18 @@ One row per line: {"prompt": P, "chosen": C, "rejected": R, "margin": m?}.
                      messages (TRL's format) or plain strings, which are wrapped as one assistant
                      message each (the labeling app stores a candidate as text).
 A file must use one format throughout (TRL decides the format from the first row).
+
+A tokenizer without a chat template (BERT-like encoders, many hub models) cannot render
+conversational rows, so `rows_for_tokenizer` flattens them to standard text rows; training and
+the scorer both go through `prompt_text`/`response_text`, so a reward model always reads text
+shaped exactly as in its training.
 """
 
 import json
 from pathlib import Path
 from typing import Any
+
+from . import events
 
 Messages = list[dict[str, str]]
 
@@ -93,26 +100,83 @@ def is_conversational_rows(rows: list[dict[str, Any]]) -> bool:
     return isinstance(rows[0]["prompt"], list)
 
 
-def load_preference_dataset(path: str | Path, use_margin: bool = True):  # -> datasets.Dataset
-    """Preference rows as a Dataset: prompt/chosen/rejected (+ margin when asked and present)."""
+def has_chat_template(tokenizer: Any) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def prompt_text(messages: Messages) -> str:
+    """A conversational prompt as plain text, as the labelling export writes standard rows: one
+    user turn is its content; several turns are "role: content" blocks, then an open assistant
+    turn so the answer stands apart from the conversation."""
+    if len(messages) == 1 and messages[0]["role"] == "user":
+        return messages[0]["content"]
+    turns = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
+    return turns + "\n\nassistant: "
+
+
+def response_text(response: str | Messages) -> str:
+    """An answer (text or assistant messages) as plain text: the messages' contents."""
+    if isinstance(response, str):
+        return response
+    return "\n\n".join(m["content"] for m in response)
+
+
+FLATTENED_MESSAGE = (
+    "conversational rows flattened to plain text: the model's tokenizer has no chat template"
+)
+
+
+def rows_for_tokenizer(
+    rows: list[dict[str, Any]], tokenizer: Any | None, announce: bool = True
+) -> list[dict[str, Any]]:
+    """Rows as `tokenizer` can read them: conversational rows become standard text rows when it
+    has no chat template (logged once when `announce`); other rows are returned unchanged."""
+    if tokenizer is None or not rows or not is_conversational_rows(rows):
+        return rows
+    if has_chat_template(tokenizer):
+        return rows
+    if announce:
+        events.emit("log", message=FLATTENED_MESSAGE)
+    flat = []
+    for r in rows:
+        row = dict(r)
+        row["prompt"] = prompt_text(r["prompt"])
+        for key in ("chosen", "rejected"):
+            row[key] = response_text(r[key])
+        flat.append(row)
+    return flat
+
+
+def load_preference_dataset(
+    path: str | Path, use_margin: bool = True, tokenizer: Any | None = None, announce: bool = True
+):  # -> datasets.Dataset
+    """Preference rows as a Dataset: prompt/chosen/rejected (+ margin when asked and present),
+    flattened to text when `tokenizer` has no chat template."""
     from datasets import Dataset
 
-    rows = read_preference_rows(path)
+    rows = rows_for_tokenizer(read_preference_rows(path), tokenizer, announce)
     if not use_margin:
         rows = [{k: v for k, v in r.items() if k != "margin"} for r in rows]
     return Dataset.from_list(rows)
 
 
-def load_sft_dataset(path: str | Path):  # -> datasets.Dataset
+def load_sft_dataset(
+    path: str | Path, tokenizer: Any | None = None, announce: bool = True
+):  # -> datasets.Dataset
     """Prompt-completion rows (the chosen answer is the target) for TRL's SFTTrainer."""
     from datasets import Dataset
 
-    rows = read_preference_rows(path)
+    rows = rows_for_tokenizer(read_preference_rows(path), tokenizer, announce)
     return Dataset.from_list([{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows])
 
 
-def load_prompt_dataset(path: str | Path):  # -> datasets.Dataset
-    """Distinct prompts, in file order, for online training (PPO, RLOO, GRPO)."""
+def load_prompt_dataset(path: str | Path, tokenizer: Any | None = None):  # -> datasets.Dataset
+    """Distinct prompts, in file order, for online training (PPO, RLOO, GRPO).
+
+    When `tokenizer` has no chat template, conversational prompts become text for the policy and
+    the messages stay in a `prompt_messages` column: TRL hands extra columns to reward functions,
+    so the reward model still formats the original conversation its own way.
+    """
     from datasets import Dataset
 
     seen: set[str] = set()
@@ -122,4 +186,9 @@ def load_prompt_dataset(path: str | Path):  # -> datasets.Dataset
         if key not in seen:
             seen.add(key)
             prompts.append(r["prompt"])
+    if tokenizer is not None and isinstance(prompts[0], list) and not has_chat_template(tokenizer):
+        events.emit("log", message=FLATTENED_MESSAGE)
+        return Dataset.from_list(
+            [{"prompt": prompt_text(p), "prompt_messages": p} for p in prompts]
+        )
     return Dataset.from_list([{"prompt": p} for p in prompts])

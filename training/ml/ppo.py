@@ -194,7 +194,10 @@ def _response_logprobs(
 
 
 def encode_prompt(tokenizer: Any, prompt: Prompt, max_length: int) -> list[int]:
-    """Prompt tokens the policy continues: chat template with generation prompt, or plain text."""
+    """Prompt tokens the policy continues: chat template with generation prompt, or plain text
+    (a conversation is flattened by data.prompt_text when the tokenizer has no chat template)."""
+    if not isinstance(prompt, str) and not data.has_chat_template(tokenizer):
+        prompt = data.prompt_text(list(prompt))
     if isinstance(prompt, str):
         ids = list(tokenizer(text=prompt)["input_ids"])
     else:
@@ -420,8 +423,12 @@ def train_ppo(
             "ppo runs in a single process; launch it without several accelerate processes"
         )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    # Prompts stay as in the file: encode_prompt flattens them for a policy without a chat
+    # template, while the scorer formats them as its reward model was trained.
     prompts = data.load_prompt_dataset(train_file)["prompt"]
     tokenizer = load_tokenizer(base_model)
+    if isinstance(prompts[0], list) and not data.has_chat_template(tokenizer):
+        events.emit("log", message=data.FLATTENED_MESSAGE)
     policy = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32)
     policy.to(device)  # type: ignore[arg-type]  # transformers' stub types .to() oddly
     scorer = RewardScorer(reward_model, device=str(device))

@@ -5,7 +5,9 @@ RewardTrainer (trl 1.16, `RewardTrainer._prepare_dataset`) builds them as:
   - standard rows:       tokenizer(prompt + response [+ eos_token if the response lacks it])
                          i.e. with the tokenizer's own special tokens (a BOS for Llama-like ones);
   - conversational rows: tokenizer.apply_chat_template(prompt + response_messages, tokenize=True)
-                         (no generation prompt; the template closes the assistant turn itself);
+                         (no generation prompt; the template closes the assistant turn itself),
+                         or, when the tokenizer has no chat template, the standard form of the
+                         row flattened by data.prompt_text/response_text, as training flattened it;
 then right-pads with the pad token (falling back to EOS) and reads the logit of the last non-pad
 token. `reward_model_input_ids` reproduces this; a test compares it with TRL's own output, token
 for token. This is the one scorer PPO, RLOO/GRPO, evaluation and active learning all use.
@@ -19,6 +21,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
+
+from .data import has_chat_template, prompt_text, response_text
 
 Prompt = str | list[dict[str, str]]
 Response = str | list[dict[str, str]]
@@ -39,6 +43,9 @@ def as_messages(response: Response) -> list[dict[str, str]]:
 
 def reward_model_input_ids(tokenizer: Any, prompt: Prompt, response: Response) -> list[int]:
     """Token ids of one (prompt, response), exactly as TRL's RewardTrainer tokenises a row."""
+    if not isinstance(prompt, str) and not has_chat_template(tokenizer):
+        # Training flattened such rows to text (data.rows_for_tokenizer); so does scoring.
+        prompt, response = prompt_text(list(prompt)), response_text(response)
     if isinstance(prompt, str):
         if not isinstance(response, str):
             raise TypeError("a plain-text prompt needs a plain-text response")

@@ -123,8 +123,11 @@ def train_sft(
 ) -> dict[str, float]:
     from trl import SFTConfig, SFTTrainer
 
-    train_dataset = data.load_sft_dataset(train_file)
-    eval_dataset = data.load_sft_dataset(eval_file) if eval_file else None
+    tokenizer = load_tokenizer(base_model)
+    train_dataset = data.load_sft_dataset(train_file, tokenizer)
+    eval_dataset = (
+        data.load_sft_dataset(eval_file, tokenizer, announce=False) if eval_file else None
+    )
     args = SFTConfig(
         **_common_arguments(config, output_dir, eval_dataset is not None),
         max_length=config.max_length,
@@ -136,7 +139,7 @@ def train_sft(
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        processing_class=load_tokenizer(base_model),
+        processing_class=tokenizer,
         callbacks=[callback],
     )
     return _finish(trainer, callback, output_dir)
@@ -151,7 +154,10 @@ def train_reward(
 ) -> dict[str, float]:
     from trl import RewardConfig, RewardTrainer
 
-    train_dataset = data.load_preference_dataset(train_file, use_margin=config.use_margin)
+    tokenizer = load_tokenizer(base_model)
+    train_dataset = data.load_preference_dataset(
+        train_file, use_margin=config.use_margin, tokenizer=tokenizer
+    )
     args = RewardConfig(
         **_common_arguments(config, output_dir, has_eval=False),
         max_length=config.max_length,
@@ -162,7 +168,7 @@ def train_reward(
         model=base_model,
         args=args,
         train_dataset=train_dataset,
-        processing_class=load_tokenizer(base_model),
+        processing_class=tokenizer,
         callbacks=[callback],
     )
     metrics = _finish(trainer, callback, output_dir)
@@ -186,8 +192,15 @@ def train_dpo(
 ) -> dict[str, float]:
     from trl import DPOConfig, DPOTrainer
 
-    train_dataset = data.load_preference_dataset(train_file, use_margin=False)
-    eval_dataset = data.load_preference_dataset(eval_file, use_margin=False) if eval_file else None
+    tokenizer = load_tokenizer(base_model)
+    train_dataset = data.load_preference_dataset(train_file, use_margin=False, tokenizer=tokenizer)
+    eval_dataset = (
+        data.load_preference_dataset(
+            eval_file, use_margin=False, tokenizer=tokenizer, announce=False
+        )
+        if eval_file
+        else None
+    )
     args = DPOConfig(
         **_common_arguments(config, output_dir, eval_dataset is not None),
         max_length=config.max_length,
@@ -202,7 +215,7 @@ def train_dpo(
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        processing_class=load_tokenizer(base_model),
+        processing_class=tokenizer,
         callbacks=[callback],
     )
     metrics = _finish(trainer, callback, output_dir)
@@ -221,7 +234,9 @@ def reward_function(scorer: Scorer, eos_token_id: int, missing_eos_penalty: floa
     def reward_model_score(
         prompts: list[Any], completions: list[Any], completion_ids: list[list[int]], **kwargs: Any
     ) -> list[float]:
-        scores = scorer.score(prompts, completions)
+        # A policy without a chat template saw flattened prompts (data.load_prompt_dataset);
+        # the reward model gets the original conversation and formats it its own way.
+        scores = scorer.score(kwargs.get("prompt_messages") or prompts, completions)
         if missing_eos_penalty:
             scores = [
                 s - missing_eos_penalty if eos_token_id not in ids else s
@@ -247,8 +262,8 @@ def train_online(
         "rloo": (RLOOConfig, RLOOTrainer),
         "grpo": (GRPOConfig, GRPOTrainer),
     }[kind]
-    prompts = data.load_prompt_dataset(train_file)
     tokenizer = load_tokenizer(base_model)
+    prompts = data.load_prompt_dataset(train_file, tokenizer)
     # TRL pads prompts on the left for generation; its trainer sets this, we only make sure.
     tokenizer.padding_side = "left"
     scorer = RewardScorer(reward_model)
