@@ -84,3 +84,62 @@ def test_it_trains_a_reward_model_on_flattened_rows_and_scores_them_alike(
     assert multi_turn.endswith("user: How are you?\n\nassistant: I am well, thank you.<|eos|>")
     scores = scorer.score([r["prompt"] for r in rows[:2]], [r["chosen"] for r in rows[:2]])
     assert len(scores) == 2
+
+
+@pytest.mark.training
+def test_a_policy_without_template_trains_online_and_the_reward_model_reads_the_conversation(
+    tiny_models, tmp_path
+):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.ml.data import load_prompt_dataset, prompt_text
+    from training.ml.ppo import encode_prompt
+    from training.ml.trl_adapter import reward_function
+
+    policy = tmp_path / "policy-no-template"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["policy"])
+    tokenizer.chat_template = None
+    AutoModelForCausalLM.from_pretrained(tiny_models["policy"]).save_pretrained(policy)
+    tokenizer.save_pretrained(policy)
+    path = write_jsonl(tmp_path / "conversational.jsonl", ROWS)
+
+    prompts = load_prompt_dataset(path, load_tokenizer(str(policy)))
+    assert prompts[1]["prompt"] == prompt_text(ROWS[1]["prompt"])
+    assert prompts[1]["prompt_messages"] == ROWS[1]["prompt"]
+    assert (
+        encode_prompt(tokenizer, ROWS[1]["prompt"], 512)
+        == tokenizer(text=prompt_text(ROWS[1]["prompt"]))["input_ids"]
+    )
+    # The reward model (which has a chat template) is given the conversation, not the text.
+    scorer = RewardScorer(tiny_models["reward"], device="cpu")
+    reward = reward_function(scorer, tokenizer.eos_token_id, None)
+    given = reward(
+        prompts=[prompts[1]["prompt"]],
+        completions=[" Fine."],
+        completion_ids=[[1]],
+        prompt_messages=[prompts[1]["prompt_messages"]],
+    )
+    assert given == pytest.approx(scorer.score([ROWS[1]["prompt"]], [" Fine."]))
+
+    output_dir = tmp_path / "artifact-grpo"
+    result = run_cli(
+        {
+            "kind": "grpo",
+            "base_model": str(policy),
+            "reward_model": str(tiny_models["reward"]),
+            "train_file": str(path),
+            "output_dir": str(output_dir),
+            "config": {
+                "max_steps": 2,
+                "per_device_train_batch_size": 4,
+                "num_generations": 2,
+                "max_completion_length": 8,
+                "learning_rate": "1e-4",
+            },
+        },
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    emitted = events_of(result.stdout)
+    assert {"event": "log", "message": FLATTENED_MESSAGE} in emitted
+    assert emitted[-1]["event"] == "done"
