@@ -107,15 +107,22 @@ def load_tokenizer(model_path: str) -> Any:
     return prepare_tokenizer(AutoTokenizer.from_pretrained(model_path))
 
 
-def _finish(trainer: Any, callback: EventCallback, output_dir: str) -> dict[str, float]:
-    """Save model + tokenizer and collect the metrics of the whole run."""
+def _train(
+    trainer_cls: Any, output_dir: str, **trainer_kwargs: Any
+) -> tuple[Any, dict[str, float]]:
+    """Build a trainer that reports through events, train it, save model + tokenizer.
+
+    Returns the trainer and the metrics of the whole run.
+    """
+    callback = EventCallback()
+    trainer = trainer_cls(callbacks=[callback], **trainer_kwargs)
     result = trainer.train()
     trainer.save_model(output_dir)  # all ranks must call it (FSDP/DeepSpeed gather); rank 0 writes
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(output_dir)
     metrics = dict(callback.last_metrics)
     metrics.update(_numeric(result.metrics))
-    return metrics
+    return trainer, metrics
 
 
 def train_sft(
@@ -133,16 +140,16 @@ def train_sft(
         max_length=config.max_length,
         completion_only_loss=config.completion_only_loss,
     )
-    callback = EventCallback()
-    trainer = SFTTrainer(
+    _, metrics = _train(
+        SFTTrainer,
+        output_dir,
         model=base_model,
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
-        callbacks=[callback],
     )
-    return _finish(trainer, callback, output_dir)
+    return metrics
 
 
 def train_reward(
@@ -163,15 +170,14 @@ def train_reward(
         max_length=config.max_length,
         center_rewards_coefficient=config.center_rewards_coefficient,
     )
-    callback = EventCallback()
-    trainer = RewardTrainer(
+    trainer, metrics = _train(
+        RewardTrainer,
+        output_dir,
         model=base_model,
         args=args,
         train_dataset=train_dataset,
         processing_class=tokenizer,
-        callbacks=[callback],
     )
-    metrics = _finish(trainer, callback, output_dir)
     if eval_file and trainer.accelerator.is_main_process:
         # Held-out accuracy through the same scorer every consumer of this model will use.
         held_out = pairwise_accuracy(
@@ -209,16 +215,15 @@ def train_dpo(
         label_smoothing=config.label_smoothing,
         precompute_ref_log_probs=config.precompute_ref_log_probs,
     )
-    callback = EventCallback()
-    trainer = DPOTrainer(
+    _, metrics = _train(
+        DPOTrainer,
+        output_dir,
         model=base_model,
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
-        callbacks=[callback],
     )
-    metrics = _finish(trainer, callback, output_dir)
     # rewards/* are β·log(π/π_ref); divide by β for the chosen/rejected log-prob ratios themselves.
     for prefix in ("", "eval_"):
         for side in ("chosen", "rejected"):
@@ -276,16 +281,15 @@ def train_online(
         epsilon=config.epsilon,
         beta=config.beta,
     )
-    callback = EventCallback()
-    trainer = trainer_cls(
+    trainer, metrics = _train(
+        trainer_cls,
+        output_dir,
         model=base_model,
         reward_funcs=[reward_function(scorer, tokenizer.eos_token_id, config.missing_eos_penalty)],
         args=args,
         train_dataset=prompts,
         processing_class=tokenizer,
-        callbacks=[callback],
     )
-    metrics = _finish(trainer, callback, output_dir)
     if trainer.accelerator.is_main_process:
         tokenizer.padding_side = "right"  # what a later fine-tune or scorer expects by default
         tokenizer.save_pretrained(output_dir)
