@@ -92,6 +92,33 @@ def run_cli(
     )
 
 
+def trl_cpu_arguments(output_dir: Path, **settings: Any) -> dict[str, Any]:
+    """TRL config arguments for a quick CPU-only trainer built inside a test."""
+    return {
+        "output_dir": str(output_dir),
+        "report_to": "none",
+        "use_cpu": True,
+        "bf16": False,
+        "gradient_checkpointing": False,
+        **settings,
+    }
+
+
+def trl_reward_trainer(model_dir: Path, data_file: Path, output_dir: Path, *, batch_size: int):
+    """TRL's own RewardTrainer on `data_file`, built but not trained."""
+    from trl import RewardConfig, RewardTrainer
+
+    from training.ml.data import load_preference_dataset
+    from training.ml.trl_adapter import load_tokenizer
+
+    return RewardTrainer(
+        model=str(model_dir),
+        args=RewardConfig(**trl_cpu_arguments(output_dir, per_device_train_batch_size=batch_size)),
+        train_dataset=load_preference_dataset(data_file),
+        processing_class=load_tokenizer(str(model_dir)),
+    )
+
+
 def events_of(stdout: str) -> list[dict[str, Any]]:
     from training.ml.events import parse_event
 

@@ -3,34 +3,16 @@
 import pytest
 import torch
 
-from training.ml.data import load_preference_dataset, read_preference_rows
+from tests.training.ml.conftest import trl_reward_trainer
+from training.ml.data import read_preference_rows
 from training.ml.scorer import RewardScorer, pairwise_accuracy, reward_model_input_ids
 from training.ml.trl_adapter import load_tokenizer
-
-
-def _trl_reward_trainer(model_dir, path, tmp_path):
-    from trl import RewardConfig, RewardTrainer
-
-    args = RewardConfig(
-        output_dir=str(tmp_path / "rm"),
-        report_to="none",
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        per_device_train_batch_size=4,
-    )
-    return RewardTrainer(
-        model=str(model_dir),
-        args=args,
-        train_dataset=load_preference_dataset(path),
-        processing_class=load_tokenizer(str(model_dir)),
-    )
 
 
 @pytest.mark.parametrize("data_file", ["standard_file", "conversational_file"])
 def test_it_formats_exactly_as_the_reward_trainer(tiny_models, data_file, tmp_path, request):
     path = request.getfixturevalue(data_file)
-    trainer = _trl_reward_trainer(tiny_models["reward"], path, tmp_path)
+    trainer = trl_reward_trainer(tiny_models["reward"], path, tmp_path / "rm", batch_size=4)
     tokenizer = load_tokenizer(str(tiny_models["reward"]))
     rows = read_preference_rows(path)
     for row, tokenized in zip(rows, trainer.train_dataset, strict=True):
@@ -47,7 +29,9 @@ def test_it_formats_exactly_as_the_reward_trainer(tiny_models, data_file, tmp_pa
 
 
 def test_it_scores_like_the_trained_model_in_training(tiny_models, conversational_file, tmp_path):
-    trainer = _trl_reward_trainer(tiny_models["reward"], conversational_file, tmp_path)
+    trainer = trl_reward_trainer(
+        tiny_models["reward"], conversational_file, tmp_path / "rm", batch_size=4
+    )
     batch = next(iter(trainer.get_train_dataloader()))  # [chosen…, rejected…], right-padded by TRL
     with torch.no_grad():
         trl_scores = trainer.model(
@@ -106,7 +90,7 @@ def tiny_bert(tmp_path):
 
 def test_it_trains_and_scores_an_encoder_without_eos(tiny_bert, standard_file, tmp_path):
     # Without an EOS token TRL appended None to every row and failed; SEP now closes the text.
-    trainer = _trl_reward_trainer(tiny_bert, standard_file, tmp_path)
+    trainer = trl_reward_trainer(tiny_bert, standard_file, tmp_path / "rm", batch_size=4)
     tokenizer = load_tokenizer(str(tiny_bert))
     assert tokenizer.eos_token == "[SEP]"
     rows = read_preference_rows(standard_file)

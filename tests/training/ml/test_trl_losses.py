@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from tests.training.ml.conftest import trl_cpu_arguments, trl_reward_trainer
 from training.ml.data import load_preference_dataset
 from training.ml.trl_adapter import load_tokenizer
 
@@ -16,22 +17,7 @@ def _sigmoid_nll(x: float) -> float:
 
 @pytest.fixture
 def reward_trainer(tiny_models, standard_file, tmp_path):
-    from trl import RewardConfig, RewardTrainer
-
-    args = RewardConfig(
-        output_dir=str(tmp_path / "rm"),
-        report_to="none",
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        per_device_train_batch_size=2,
-    )
-    return RewardTrainer(
-        model=str(tiny_models["reward"]),
-        args=args,
-        train_dataset=load_preference_dataset(standard_file),
-        processing_class=load_tokenizer(str(tiny_models["reward"])),
-    )
+    return trl_reward_trainer(tiny_models["reward"], standard_file, tmp_path / "rm", batch_size=2)
 
 
 def _fixed_rewards(chosen: list[float], rejected: list[float]):
@@ -74,15 +60,13 @@ def test_it_matches_trl_dpo_sigmoid_loss(tiny_models, standard_file, tmp_path):
 
     beta = 0.5
     args = DPOConfig(
-        output_dir=str(tmp_path / "dpo"),
-        report_to="none",
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        per_device_train_batch_size=2,
-        beta=beta,
-        loss_type=["sigmoid"],
-        max_length=64,
+        **trl_cpu_arguments(
+            tmp_path / "dpo",
+            per_device_train_batch_size=2,
+            beta=beta,
+            loss_type=["sigmoid"],
+            max_length=64,
+        )
     )
     policy = str(tiny_models["policy"])
     trainer = DPOTrainer(
