@@ -175,6 +175,15 @@ def run_bare(kind: str, settings: dict[str, Any], work_dir: Path, env: dict[str,
     raise RuntimeError(f"bare TRL {kind} printed no metrics:\n{done.stdout[-3000:]}")
 
 
+def report_end(results: dict[str, Any], json_path: Path | None) -> int:
+    """The closing lines every benchmark prints, and its results as JSON when asked; exit 0."""
+    print(f"load average before {results['load_before']}, after {results['load_after']}; "
+          f"total {results['total_s']:.0f} s")
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return 0
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2

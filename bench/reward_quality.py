@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _training import DEFAULT_HH, BenchApp, load_average, minilm_path, run_bare  # noqa: E402
+from _training import (  # noqa: E402
+    DEFAULT_HH,
+    BenchApp,
+    load_average,
+    minilm_path,
+    report_end,
+    run_bare,
+)
 
 
 def held_out(model_dir: str, rows: list[dict[str, Any]], max_length: int) -> dict[str, Any]:
@@ -142,11 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:8} scored alike: {side['accuracy_all']:.3f} on all "
                   f"{side['pairs_all']} eval pairs, {side['accuracy_fitting']:.3f} on the "
                   f"{side['pairs_fitting']} that fit {args.max_length} tokens")
-    print(f"load average before {results['load_before']}, after {results['load_after']}; "
-          f"total {results['total_s']:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    return 0
+    return report_end(results, args.json)
 
 
 if __name__ == "__main__":

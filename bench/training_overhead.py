@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _training import DEFAULT_HH, BenchApp, load_average, median, minilm_path, run_bare  # noqa: E402
+from _training import (  # noqa: E402
+    DEFAULT_HH,
+    BenchApp,
+    load_average,
+    median,
+    minilm_path,
+    report_end,
+    run_bare,
+)
 
 
 def build_small_llama(directory: Path, corpus_file: Path, pairs: int) -> str:
@@ -178,11 +186,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{result['median_bare_outside_training_s']:.1f} | "
               f"{result['median_prefapp_outside_training_s']:.1f} |")
     print("(medians over the repetitions; ratio = median of prefapp s / bare s per repetition)")
-    print(f"load average before {results['load_before']}, after {results['load_after']}; "
-          f"total {results['total_s']:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    return 0
+    return report_end(results, args.json)
 
 
 if __name__ == "__main__":
