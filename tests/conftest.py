@@ -2,8 +2,9 @@ import os
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
-from labeling.models import Membership
+from labeling.models import Membership, Project
 from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFactory
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -46,3 +47,22 @@ def client_for(user, **client_options) -> Client:
     client = Client(**client_options)
     assert client.login(username=user.username, password=PASSWORD)
     return client
+
+
+def assert_managers_only(project: Project, *requests: tuple) -> None:
+    """Annotators, outsiders and other projects' managers get 404; anonymous users the login.
+
+    Each request is ("get", url) or ("post", url, data).
+    """
+    annotator = MembershipFactory(project=project, user=UserFactory(username="ann-x")).user
+    outsider = MembershipFactory(user=UserFactory(username="outsider-x")).user
+    other_manager = MembershipFactory(user=UserFactory(username="boss-x"),
+                                      role=Membership.Role.MANAGER).user
+    clients = [client_for(user) for user in (annotator, outsider, other_manager)]
+    for method, url, *data in requests:
+        for client in clients:
+            response = getattr(client, method)(url, *data)
+            assert response.status_code == 404, (method, url, response.status_code)
+        response = getattr(Client(), method)(url, *data)
+        assert response.status_code == 302, (method, url, response.status_code)
+        assert response.url.startswith(reverse("login"))

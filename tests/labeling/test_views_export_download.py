@@ -1,12 +1,11 @@
 import json
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from labeling.services.assignment import assignment_next
 from labeling.services.judgment import judgment_record
-from tests.conftest import client_for
+from tests.conftest import assert_managers_only, client_for
 from tests.factories import MembershipFactory, make_pairs
 
 pytestmark = pytest.mark.django_db
@@ -68,15 +67,5 @@ def test_it_refuses_an_unknown_aggregate(project, manager):
     assert "aggregate" in response.content.decode()
 
 
-def test_it_hides_the_export_from_annotators(project, annotator):
-    assert client_for(annotator).get(_url(project)).status_code == 404
-
-
-def test_it_hides_the_project_from_an_outsider(project, outsider):
-    assert client_for(outsider).get(_url(project)).status_code == 404
-
-
-def test_it_redirects_anonymous_to_login(project):
-    response = Client().get(_url(project))
-    assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+def test_it_serves_managers_only(project):
+    assert_managers_only(project, ("get", _url(project)))

@@ -1,11 +1,10 @@
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from labeling.services.assignment import assignment_next
 from labeling.services.judgment import judgment_record
-from tests.conftest import client_for
-from tests.factories import MembershipFactory, UserFactory, make_pairs
+from tests.conftest import assert_managers_only, client_for
+from tests.factories import make_pairs
 
 pytestmark = pytest.mark.django_db
 
@@ -41,20 +40,5 @@ def test_it_offers_import_and_export(project, manager):
     assert f'{reverse("export_download", args=[project.slug])}?aggregate=majority' in body
 
 
-def test_it_hides_the_page_from_annotators(project, annotator):
-    assert client_for(annotator).get(_url(project)).status_code == 404
-
-
-def test_it_hides_the_page_from_a_manager_of_another_project(project):
-    other_manager = MembershipFactory(user=UserFactory(username="boss"), role="manager").user
-    assert client_for(other_manager).get(_url(project)).status_code == 404
-
-
-def test_it_hides_the_project_from_an_outsider(project, outsider):
-    assert client_for(outsider).get(_url(project)).status_code == 404
-
-
-def test_it_redirects_anonymous_to_login(project):
-    response = Client().get(_url(project))
-    assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+def test_it_serves_managers_only(project):
+    assert_managers_only(project, ("get", _url(project)))

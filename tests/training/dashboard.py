@@ -3,13 +3,9 @@
 import hashlib
 from pathlib import Path
 
-from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 
-from labeling.models import Membership, Project
-from tests.conftest import client_for
-from tests.factories import MembershipFactory, UserFactory
+from labeling.models import Project
 from training.models import DatasetSnapshot, MetricPoint, ModelArtifact, TrainingRun
 
 
@@ -52,22 +48,3 @@ def fake_model_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text("{}")
     return path
-
-
-def assert_managers_only(project: Project, *requests: tuple) -> None:
-    """Annotators, outsiders and other projects' managers get 404; anonymous users the login.
-
-    Each request is ("get", url) or ("post", url, data).
-    """
-    annotator = MembershipFactory(project=project, user=UserFactory(username="ann-x")).user
-    outsider = MembershipFactory(user=UserFactory(username="outsider-x")).user
-    other_manager = MembershipFactory(user=UserFactory(username="boss-x"),
-                                      role=Membership.Role.MANAGER).user
-    clients = [client_for(user) for user in (annotator, outsider, other_manager)]
-    for method, url, *data in requests:
-        for client in clients:
-            response = getattr(client, method)(url, *data)
-            assert response.status_code == 404, (method, url, response.status_code)
-        response = getattr(Client(), method)(url, *data)
-        assert response.status_code == 302, (method, url, response.status_code)
-        assert response.url.startswith(reverse("login"))

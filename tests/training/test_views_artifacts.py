@@ -6,8 +6,8 @@ import tarfile
 import pytest
 from django.urls import reverse
 
-from tests.conftest import client_for
-from tests.training.dashboard import assert_managers_only, make_artifact, make_run
+from tests.conftest import assert_managers_only, client_for
+from tests.training.dashboard import make_artifact, make_run
 from training.models import ModelArtifact
 
 pytestmark = pytest.mark.django_db

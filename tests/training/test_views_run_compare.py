@@ -6,9 +6,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.conftest import client_for
+from tests.conftest import assert_managers_only, client_for
 from tests.factories import ProjectFactory
-from tests.training.dashboard import add_points, assert_managers_only, make_run, make_snapshot
+from tests.training.dashboard import add_points, make_run, make_snapshot
 
 pytestmark = pytest.mark.django_db
 

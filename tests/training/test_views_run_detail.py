@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from tests.conftest import client_for
+from tests.conftest import assert_managers_only, client_for
 from tests.factories import ProjectFactory
-from tests.training.dashboard import add_points, assert_managers_only, make_artifact, make_run
+from tests.training.dashboard import add_points, make_artifact, make_run
 from training.models import TrainingRun
 
 pytestmark = pytest.mark.django_db

@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from tests.conftest import client_for
+from tests.conftest import assert_managers_only, client_for
 from tests.factories import ProjectFactory
-from tests.training.dashboard import assert_managers_only, make_run
+from tests.training.dashboard import make_run
 
 pytestmark = pytest.mark.django_db
 

@@ -4,10 +4,9 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from tests.conftest import client_for
+from tests.conftest import assert_managers_only, client_for
 from tests.training.conftest import judge_pairs
 from tests.training.dashboard import (
-    assert_managers_only,
     fake_model_dir,
     make_artifact,
     make_run,
