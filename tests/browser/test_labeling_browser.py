@@ -4,17 +4,14 @@ The app runs under pytest-django's live server; Playwright drives Debian's /usr/
 Screenshots of the label and manager pages are written to test-output/ for a human to look at.
 """
 
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from labeling.models import Assignment, Choice, Judgment, Membership
+from tests.browser.conftest import OUTPUT, log_in
 from tests.factories import (
-    PASSWORD,
     CandidateFactory,
     MembershipFactory,
     ProjectFactory,
@@ -25,34 +22,10 @@ from tests.factories import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=2">'
 # Keys per pair: (answer keys, expected screen side). Enter alone first must not submit.
 PLAN = [("1", "left"), ("2x", "right"), ("3", "tie"), ("4", "both_bad"), ("1z", "left")]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the test
-    # between browser steps are still synchronous and safe. Inside that loop Django keeps a
-    # connection of its own (connections are context-local), closed here before the test
-    # database is dropped.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            connections.close_all()
 
 
 @pytest.fixture
@@ -72,14 +45,6 @@ def labelling_project():
     return project, annotator
 
 
-def _log_in(page, base_url, username, next_path):
-    page.goto(f"{base_url}/login/?next={next_path}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{base_url}{next_path}")
-
-
 def test_it_labels_five_pairs_by_keyboard_and_the_manager_sees_them(
     browser, live_server, labelling_project
 ):
@@ -88,7 +53,7 @@ def test_it_labels_five_pairs_by_keyboard_and_the_manager_sees_them(
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    _log_in(page, live_server.url, "ann", f"/p/{project.slug}/label/")
+    log_in(page, live_server.url, "ann", f"/p/{project.slug}/label/")
     page.evaluate("window.__samePage = true")  # survives htmx swaps, not a page load
 
     # The hostile response is on screen as text, and nothing in it ran.
@@ -152,7 +117,7 @@ def test_it_labels_five_pairs_by_keyboard_and_the_manager_sees_them(
     assert errors == []
 
     manager_page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _log_in(manager_page, live_server.url, "boss", f"/p/{project.slug}/manage/")
+    log_in(manager_page, live_server.url, "boss", f"/p/{project.slug}/manage/")
     assert manager_page.locator("#judgments-total").inner_text() == "5"
     assert manager_page.locator("#pairs-done").inner_text() == "5"
     row = manager_page.locator("#annotators tbody tr").first.locator("td").all_inner_texts()

@@ -8,15 +8,13 @@ view go to test-output/.
 """
 
 import os
-import shutil
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from labeling.models import Membership
-from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFactory
+from tests.browser.conftest import OUTPUT, log_in
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.training.conftest import (  # noqa: F401 (fixtures shared with the training tests)
     celery_worker,
     judge_pairs,
@@ -31,34 +29,12 @@ from training.models import ModelArtifact, TrainingRun
 pytestmark = [pytest.mark.browser, pytest.mark.training, pytest.mark.redis,
               pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 # Long enough to span progress flushes (every 2 s) on a fast machine, short on a slow one.
 STEPS = 150
 WATCHED = {"learning_rate": "1e-5", "max_steps": str(STEPS), "per_device_train_batch_size": "4",
            "max_length": "64"}
 POLLING_STOPPED = "!document.querySelector('#run-live').hasAttribute('hx-trigger')"
 ENDLESS = {"max_steps": "100000", "per_device_train_batch_size": "2", "max_length": "64"}
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between browser steps are still synchronous and safe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            connections.close_all()
 
 
 @pytest.fixture
@@ -130,11 +106,7 @@ def test_a_manager_trains_watches_promotes_cancels_and_compares(live_server, bro
     OUTPUT.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.on("dialog", lambda dialog: dialog.accept())  # "Cancel run N?"
-    page.goto(f"{live_server.url}/login/?next=/p/{project.slug}/training/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/p/{project.slug}/training/")
+    log_in(page, live_server.url, "boss", f"/p/{project.slug}/training/")
 
     # 1. Launch a reward-model run and watch it live.
     run = _launch_reward_run(page, live_server.url, project, tiny_models["policy"], WATCHED,
