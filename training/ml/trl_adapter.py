@@ -108,15 +108,19 @@ def load_tokenizer(model_path: str) -> Any:
 
 
 def _train(
-    trainer_cls: Any, output_dir: str, **trainer_kwargs: Any
+    trainer_cls: Any, args: TrainingArguments, base_model: str, tokenizer: Any, **datasets: Any
 ) -> tuple[Any, dict[str, float]]:
     """Build a trainer that reports through events, train it, save model + tokenizer.
 
+    `datasets` are the trainer's other arguments (train_dataset, eval_dataset, reward_funcs).
     Returns the trainer and the metrics of the whole run.
     """
     callback = EventCallback()
-    trainer = trainer_cls(callbacks=[callback], **trainer_kwargs)
+    trainer = trainer_cls(
+        model=base_model, args=args, processing_class=tokenizer, callbacks=[callback], **datasets
+    )
     result = trainer.train()
+    output_dir = args.output_dir
     trainer.save_model(output_dir)  # all ranks must call it (FSDP/DeepSpeed gather); rank 0 writes
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(output_dir)
@@ -142,12 +146,11 @@ def train_sft(
     )
     _, metrics = _train(
         SFTTrainer,
-        output_dir,
-        model=base_model,
-        args=args,
+        args,
+        base_model,
+        tokenizer,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        processing_class=tokenizer,
     )
     return metrics
 
@@ -172,11 +175,10 @@ def train_reward(
     )
     trainer, metrics = _train(
         RewardTrainer,
-        output_dir,
-        model=base_model,
-        args=args,
+        args,
+        base_model,
+        tokenizer,
         train_dataset=train_dataset,
-        processing_class=tokenizer,
     )
     if eval_file and trainer.accelerator.is_main_process:
         # Held-out accuracy through the same scorer every consumer of this model will use.
@@ -217,12 +219,11 @@ def train_dpo(
     )
     _, metrics = _train(
         DPOTrainer,
-        output_dir,
-        model=base_model,
-        args=args,
+        args,
+        base_model,
+        tokenizer,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        processing_class=tokenizer,
     )
     # rewards/* are β·log(π/π_ref); divide by β for the chosen/rejected log-prob ratios themselves.
     for prefix in ("", "eval_"):
@@ -283,12 +284,11 @@ def train_online(
     )
     trainer, metrics = _train(
         trainer_cls,
-        output_dir,
-        model=base_model,
+        args,
+        base_model,
+        tokenizer,
         reward_funcs=[reward_function(scorer, tokenizer.eos_token_id, config.missing_eos_penalty)],
-        args=args,
         train_dataset=prompts,
-        processing_class=tokenizer,
     )
     if trainer.accelerator.is_main_process:
         tokenizer.padding_side = "right"  # what a later fine-tune or scorer expects by default
