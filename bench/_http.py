@@ -47,16 +47,21 @@ class Browser:
     async def get(self, path: str, headers: dict[str, str] | None = None) -> Response:
         return await self.request("GET", path, headers)
 
-    async def post(self, path: str, form: dict[str, object],
-                   headers: dict[str, str] | None = None) -> Response:
+    async def post(
+        self, path: str, form: dict[str, object], headers: dict[str, str] | None = None
+    ) -> Response:
         body = urlencode(form).encode()
         extra = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
         return await self.request("POST", path, extra, body)
 
-    async def request(self, method: str, path: str, headers: dict[str, str] | None = None,
-                      body: bytes = b"") -> Response:
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
-                 f"Content-Length: {len(body)}"]
+    async def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> Response:
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(body)}",
+        ]
         if self.cookies:
             lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
         lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())

@@ -49,10 +49,17 @@ class BenchApp:
         env = dict(os.environ)
         for name in ("DATABASE_URL", "REDIS_URL", "PREFAPP_DATA_DIR", "MEDIA_ROOT"):
             env.pop(name, None)  # never the developer's or the tests' database and broker
-        env.update(PREFAPP_VAR_DIR=str(self.var_dir), DJANGO_SETTINGS_MODULE="prefapp.settings",
-                   HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-                   HF_HUB_DISABLE_TELEMETRY="1", TOKENIZERS_PARALLELISM="false",
-                   PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING")
+        env.update(
+            PREFAPP_VAR_DIR=str(self.var_dir),
+            DJANGO_SETTINGS_MODULE="prefapp.settings",
+            HF_HUB_OFFLINE="1",
+            HF_DATASETS_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            HF_HUB_DISABLE_TELEMETRY="1",
+            TOKENIZERS_PARALLELISM="false",
+            PYTHONPATH=str(ROOT),
+            LOG_LEVEL="WARNING",
+        )
         self.env = env
 
     def __enter__(self) -> BenchApp:
@@ -97,8 +104,15 @@ class BenchApp:
                     part.write(line)
         project = self.project_create(name=f"Bench {slug}", slug=slug)
         out, err = io.StringIO(), io.StringIO()
-        call_command("import_data", str(source), project=slug, format="hh-rlhf",
-                     skip_invalid=True, stdout=out, stderr=err)
+        call_command(
+            "import_data",
+            str(source),
+            project=slug,
+            format="hh-rlhf",
+            skip_invalid=True,
+            stdout=out,
+            stderr=err,
+        )
         self.import_summary = out.getvalue().strip()
         self.import_left_out = [line for line in err.getvalue().splitlines() if line.strip()]
         return project
@@ -108,11 +122,31 @@ class BenchApp:
         log_path = self.var_dir / "worker.log"
         with log_path.open("w") as log:
             self.worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "prefapp", "worker", "-Q",
-                 "default,training", "--concurrency", "1", "--pool", "prefork",
-                 "-n", "bench-training@%h", "--loglevel", "INFO",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "prefapp",
+                    "worker",
+                    "-Q",
+                    "default,training",
+                    "--concurrency",
+                    "1",
+                    "--pool",
+                    "prefork",
+                    "-n",
+                    "bench-training@%h",
+                    "--loglevel",
+                    "INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         deadline = time.monotonic() + 120
@@ -132,18 +166,34 @@ class BenchApp:
         self.worker = None
 
     # --- runs -------------------------------------------------------------------------------
-    def train(self, project: Any, *, kind: str, base: str, config: dict[str, Any],
-              filters: dict[str, Any], eval_fraction: float, seed: int = 0,
-              timeout: float = 3600) -> tuple[Any, float]:
+    def train(
+        self,
+        project: Any,
+        *,
+        kind: str,
+        base: str,
+        config: dict[str, Any],
+        filters: dict[str, Any],
+        eval_fraction: float,
+        seed: int = 0,
+        timeout: float = 3600,
+    ) -> tuple[Any, float]:
         """Snapshot → run through the worker → artifact; returns (run, seconds). The clock runs
         from before the snapshot is taken to the moment the run is seen succeeded."""
         from training.models import TrainingRun
         from training.services.runs import run_create
 
         started = time.monotonic()
-        run = run_create(project=project, kind=kind, base=base, config_values=config,
-                         created_by=self.user, snapshot_filters=filters,
-                         eval_fraction=eval_fraction, seed=seed)
+        run = run_create(
+            project=project,
+            kind=kind,
+            base=base,
+            config_values=config,
+            created_by=self.user,
+            snapshot_filters=filters,
+            eval_fraction=eval_fraction,
+            seed=seed,
+        )
         deadline = started + timeout
         while True:
             run.refresh_from_db()
@@ -158,14 +208,20 @@ class BenchApp:
         return run, seconds
 
 
-def run_bare(kind: str, settings: dict[str, Any], work_dir: Path, env: dict[str, str]
-             ) -> tuple[dict[str, Any], float]:
+def run_bare(
+    kind: str, settings: dict[str, Any], work_dir: Path, env: dict[str, str]
+) -> tuple[dict[str, Any], float]:
     """bench/bare_trl.py in a fresh process (as one runs a TRL script); (metrics, seconds)."""
     path = work_dir / f"bare-{kind}-{time.monotonic_ns()}.json"
     path.write_text(json.dumps(settings))
     started = time.monotonic()
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "bare_trl.py"), kind, str(path)],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bare_trl.py"), kind, str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.monotonic() - started
     if done.returncode != 0:
         raise RuntimeError(f"bare TRL {kind} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -177,8 +233,10 @@ def run_bare(kind: str, settings: dict[str, Any], work_dir: Path, env: dict[str,
 
 def report_end(results: dict[str, Any], json_path: Path | None) -> int:
     """The closing lines every benchmark prints, and its results as JSON when asked; exit 0."""
-    print(f"load average before {results['load_before']}, after {results['load_after']}; "
-          f"total {results['total_s']:.0f} s")
+    print(
+        f"load average before {results['load_before']}, after {results['load_after']}; "
+        f"total {results['total_s']:.0f} s"
+    )
     if json_path:
         json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0

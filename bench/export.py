@@ -78,56 +78,111 @@ def load(judgments: int) -> None:
         cursor.execute(
             "INSERT INTO labeling_project (name, slug, instructions, overlap, lease_minutes, "
             "allow_tie, allow_both_bad, ask_strength, ask_rationale, gold_rate, created_at) "
-            "VALUES ('Bench', 'bench', '', 4, 15, true, true, true, true, 0, now()) RETURNING id")
+            "VALUES ('Bench', 'bench', '', 4, 15, true, true, true, true, 0, now()) RETURNING id"
+        )
         project = cursor.fetchone()[0]
-        with cursor.copy("COPY auth_user (id, password, is_superuser, username, first_name, "
-                         "last_name, email, is_staff, is_active, date_joined) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY auth_user (id, password, is_superuser, username, first_name, "
+            "last_name, email, is_staff, is_active, date_joined) FROM STDIN"
+        ) as copy:
             for user in range(1, ANNOTATORS + 1):
                 copy.write_row((user, "!", False, f"annotator{user}", "", "", "", False, True, now))
-        with cursor.copy("COPY labeling_membership (user_id, project_id, role, "
-                         "excluded_from_exports) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY labeling_membership (user_id, project_id, role, excluded_from_exports) FROM STDIN"
+        ) as copy:
             for user in range(1, ANNOTATORS + 1):
                 copy.write_row((user, project, "annotator", False))
-        with cursor.copy("COPY labeling_prompt (id, project_id, external_id, messages, metadata, "
-                         "created_at) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY labeling_prompt (id, project_id, external_id, messages, metadata, "
+            "created_at) FROM STDIN"
+        ) as copy:
             for p in range(1, pairs + 1):
                 messages = json.dumps([{"role": "user", "content": f"Question {p}: explain"}])
                 copy.write_row((p, project, f"q{p}", messages, "{}", now))
-        with cursor.copy("COPY labeling_candidate (id, prompt_id, text, source, metadata, "
-                         "created_at) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY labeling_candidate (id, prompt_id, text, source, metadata, created_at) FROM STDIN"
+        ) as copy:
             for p in range(1, pairs + 1):
                 copy.write_row((2 * p - 1, p, f"Answer one to {p}, " * 8, "model-a", "{}", now))
                 copy.write_row((2 * p, p, f"Answer two to {p}. " * 6, "model-b", "{}", now))
-        with cursor.copy("COPY labeling_pair (id, project_id, prompt_id, candidate_a_id, "
-                         "candidate_b_id, priority, is_gold, judgment_count, taken, is_full, "
-                         "created_at) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY labeling_pair (id, project_id, prompt_id, candidate_a_id, "
+            "candidate_b_id, priority, is_gold, judgment_count, taken, is_full, "
+            "created_at) FROM STDIN"
+        ) as copy:
             for p in range(1, pairs + 1):
-                copy.write_row((p, project, p, 2 * p - 1, 2 * p, 0.0, p % 50 == 0, PER_PAIR,
-                                PER_PAIR, True, now))
+                copy.write_row(
+                    (
+                        p,
+                        project,
+                        p,
+                        2 * p - 1,
+                        2 * p,
+                        0.0,
+                        p % 50 == 0,
+                        PER_PAIR,
+                        PER_PAIR,
+                        True,
+                        now,
+                    )
+                )
         choices = ["a"] * 45 + ["b"] * 40 + ["tie"] * 10 + ["both_bad"] * 5
         # Two passes (one COPY at a time per connection); the same seed gives the same sides.
-        with cursor.copy("COPY labeling_assignment (id, project_id, pair_id, annotator_id, "
-                         "status, left_is_a, created_at, expires_at, closed_at) FROM STDIN"
-                         ) as copy:
+        with cursor.copy(
+            "COPY labeling_assignment (id, project_id, pair_id, annotator_id, "
+            "status, left_is_a, created_at, expires_at, closed_at) FROM STDIN"
+        ) as copy:
             sides = random.Random(1)
             for n, p, user in _judged(pairs):
                 served = now + timedelta(seconds=n)
-                copy.write_row((n, project, p, user, "done", sides.random() < 0.5, served,
-                                served + timedelta(minutes=15), served))
-        with cursor.copy("COPY labeling_judgment (id, project_id, pair_id, annotator_id, "
-                         "assignment_id, source, choice, strength, rationale, left_is_a, "
-                         "time_spent_ms, created_at) FROM STDIN") as copy:
+                copy.write_row(
+                    (
+                        n,
+                        project,
+                        p,
+                        user,
+                        "done",
+                        sides.random() < 0.5,
+                        served,
+                        served + timedelta(minutes=15),
+                        served,
+                    )
+                )
+        with cursor.copy(
+            "COPY labeling_judgment (id, project_id, pair_id, annotator_id, "
+            "assignment_id, source, choice, strength, rationale, left_is_a, "
+            "time_spent_ms, created_at) FROM STDIN"
+        ) as copy:
             sides = random.Random(1)
             for n, p, user in _judged(pairs):
-                copy.write_row((
-                    n, project, p, user, n, "annotator", rng.choice(choices), rng.randint(1, 3),
-                    "clear, \"better\"\nanswer" if n % 10 == 0 else "", sides.random() < 0.5,
-                    rng.randint(2000, 60000), now + timedelta(seconds=n + 5),
-                ))
-        for table in ("auth_user", "labeling_prompt", "labeling_candidate", "labeling_pair",
-                      "labeling_assignment", "labeling_judgment"):
-            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                           f"(SELECT max(id) FROM {table}))")
+                copy.write_row(
+                    (
+                        n,
+                        project,
+                        p,
+                        user,
+                        n,
+                        "annotator",
+                        rng.choice(choices),
+                        rng.randint(1, 3),
+                        'clear, "better"\nanswer' if n % 10 == 0 else "",
+                        sides.random() < 0.5,
+                        rng.randint(2000, 60000),
+                        now + timedelta(seconds=n + 5),
+                    )
+                )
+        for table in (
+            "auth_user",
+            "labeling_prompt",
+            "labeling_candidate",
+            "labeling_pair",
+            "labeling_assignment",
+            "labeling_judgment",
+        ):
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT max(id) FROM {table}))"
+            )
             cursor.execute(f"ANALYZE {table}")
     print(f"loaded {judgments:,} judgments in {time.perf_counter() - started:.1f} s", flush=True)
 
@@ -164,15 +219,19 @@ def child(kind: str, file_format: str, path: str, python_path: bool) -> None:
 
 def measure(label: str, args: list[str], url: str) -> dict:
     env = {**os.environ, "DATABASE_URL": url}
-    process = subprocess.Popen([sys.executable, __file__, "--child", *args], env=env,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", *args], env=env, stdout=subprocess.PIPE, text=True
+    )
     output = process.stdout.read()  # type: ignore[union-attr]
     _, status, usage = os.wait4(process.pid, 0)
     if status != 0:
         raise SystemExit(f"{label} failed")
     result = json.loads(output.strip().splitlines()[-1])
-    result.update(label=label, peak_mb=usage.ru_maxrss / 1024, size_mb=os.path.getsize(args[2])
-                  / 1e6 if os.path.isfile(args[2]) else 0.0)
+    result.update(
+        label=label,
+        peak_mb=usage.ru_maxrss / 1024,
+        size_mb=os.path.getsize(args[2]) / 1e6 if os.path.isfile(args[2]) else 0.0,
+    )
     return result
 
 
@@ -188,8 +247,10 @@ def copy_baseline(directory: str) -> dict:
         server = time.perf_counter() - started
         rows = cursor.cursor.rowcount
         started = time.perf_counter()
-        with open(os.path.join(directory, "copy-stdout.txt"), "wb") as fileobj, \
-                cursor.cursor.copy("COPY labeling_judgment TO STDOUT") as copy:
+        with (
+            open(os.path.join(directory, "copy-stdout.txt"), "wb") as fileobj,
+            cursor.cursor.copy("COPY labeling_judgment TO STDOUT") as copy,
+        ):
             for chunk in copy:
                 fileobj.write(chunk)
         client = time.perf_counter() - started
@@ -199,9 +260,12 @@ def copy_baseline(directory: str) -> dict:
         from labeling.selectors_export import ExportFilters, judgments_for_export
         from labeling.services.export_copy import STREAMED_COLUMNS
 
-        query = judgments_for_export(project=Project.objects.get(slug="bench"),
-                                     filters=ExportFilters()).order_by("id").values_list(
-            *STREAMED_COLUMNS).query
+        query = (
+            judgments_for_export(project=Project.objects.get(slug="bench"), filters=ExportFilters())
+            .order_by("id")
+            .values_list(*STREAMED_COLUMNS)
+            .query
+        )
         select = cursor.cursor.mogrify(*query.sql_with_params())
         started = time.perf_counter()
         cursor.execute(f"COPY ({select}) TO '{os.path.join(directory, 'select.txt')}'")
@@ -215,8 +279,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--reuse", action="store_true", help="reuse a kept bench database")
     parser.add_argument("--python-paths", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="rounds of every measurement; medians (peak memory: the largest)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of every measurement; medians (peak memory: the largest)",
+    )
     parser.add_argument("--child", nargs=4, metavar=("KIND", "FORMAT", "PATH", "PYTHON"))
     args = parser.parse_args()
     if args.child:
@@ -242,8 +310,10 @@ def main() -> None:
             ]
             if args.python_paths:
                 runs += [
-                    ("judgments → JSONL, Python rows", ["judgments", "jsonl", f"{tmp}/p.jsonl",
-                                                        "1"]),
+                    (
+                        "judgments → JSONL, Python rows",
+                        ["judgments", "jsonl", f"{tmp}/p.jsonl", "1"],
+                    ),
                     ("TRL rows → JSONL, Python rows", ["trl", "jsonl", f"{tmp}/t.jsonl", "1"]),
                 ]
             # Interleaved rounds, medians: the machine may be shared, its load changes.
@@ -253,8 +323,11 @@ def main() -> None:
                 rounds.append([measure(label, run, url) for label, run in runs])
             copy = {key: statistics.median(c[key] for c in copies) for key in copies[0]}
             results = [
-                {**runs_of[0], "seconds": statistics.median(r["seconds"] for r in runs_of),
-                 "peak_mb": max(r["peak_mb"] for r in runs_of)}
+                {
+                    **runs_of[0],
+                    "seconds": statistics.median(r["seconds"] for r in runs_of),
+                    "peak_mb": max(r["peak_mb"] for r in runs_of),
+                }
                 for runs_of in zip(*rounds, strict=True)
             ]
     finally:
@@ -265,16 +338,22 @@ def main() -> None:
             drop_database(base)
 
     print(f"\nmedians of {args.repeat} round(s); load average {os.getloadavg()[0]:.1f}")
-    print(f"{copy['rows']:,.0f} judgments; PostgreSQL COPY TO file (server): "
-          f"{copy['server']:.2f} s ({copy['rows'] / copy['server']:,.0f} rows/s); "
-          f"COPY TO STDOUT into a file: {copy['client']:.2f} s; "
-          f"COPY of the export's SELECT TO file: {copy['select']:.2f} s")
-    print(f"{'export':34} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'× COPY':>7} "
-          f"{'× SELECT':>9} {'peak MB':>8} {'file MB':>8}")
+    print(
+        f"{copy['rows']:,.0f} judgments; PostgreSQL COPY TO file (server): "
+        f"{copy['server']:.2f} s ({copy['rows'] / copy['server']:,.0f} rows/s); "
+        f"COPY TO STDOUT into a file: {copy['client']:.2f} s; "
+        f"COPY of the export's SELECT TO file: {copy['select']:.2f} s"
+    )
+    print(
+        f"{'export':34} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'× COPY':>7} "
+        f"{'× SELECT':>9} {'peak MB':>8} {'file MB':>8}"
+    )
     for r in results:
-        print(f"{r['label']:34} {r['rows']:>10,} {r['seconds']:>8.2f} "
-              f"{r['rows'] / r['seconds']:>10,.0f} {r['seconds'] / copy['server']:>7.2f} "
-              f"{r['seconds'] / copy['select']:>9.2f} {r['peak_mb']:>8.0f} {r['size_mb']:>8.0f}")
+        print(
+            f"{r['label']:34} {r['rows']:>10,} {r['seconds']:>8.2f} "
+            f"{r['rows'] / r['seconds']:>10,.0f} {r['seconds'] / copy['server']:>7.2f} "
+            f"{r['seconds'] / copy['select']:>9.2f} {r['peak_mb']:>8.0f} {r['size_mb']:>8.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ HTMX = {"HX-Request": "true"}
 
 # ---------------------------------------------------------------- the database and the server
 
+
 @contextlib.contextmanager
 def bench_environment(args: argparse.Namespace) -> Iterator[dict[str, str]]:
     """Environment for the app's processes, pointing at a database made for this run only."""
@@ -64,12 +65,19 @@ def bench_environment(args: argparse.Namespace) -> Iterator[dict[str, str]]:
     else:
         var_dir = Path(tempfile.mkdtemp(prefix="prefapp-bench-"))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({
-        "PREFAPP_VAR_DIR": str(var_dir), "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(40),
-        "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false", "LOG_LEVEL": "WARNING",
-        "HF_HUB_OFFLINE": "1",
-    })
+    env.update(
+        {
+            "PREFAPP_VAR_DIR": str(var_dir),
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_SSL_REDIRECT": "false",
+            "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false",
+            "LOG_LEVEL": "WARNING",
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
     if args.redis_url:
         env["REDIS_URL"] = args.redis_url
     admin = None
@@ -78,8 +86,9 @@ def bench_environment(args: argparse.Namespace) -> Iterator[dict[str, str]]:
             import psycopg
 
             admin = psycopg.connect(args.pg_admin_url, autocommit=True)
-            exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                   [BENCH_DB]).fetchone()
+            exists = admin.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]
+            ).fetchone()
             if not (args.reuse_db and exists):
                 admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
                 admin.execute(f"CREATE DATABASE {BENCH_DB}")
@@ -117,10 +126,24 @@ def gunicorn(env: dict[str, str], *, workers: int, threads: int) -> Iterator[tup
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [str(Path(PYTHON).parent / "gunicorn"), "prefapp.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "gthread",
-         "--threads", str(threads), "--keep-alive", "60", "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            str(Path(PYTHON).parent / "gunicorn"),
+            "prefapp.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--keep-alive",
+            "60",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         for _ in range(300):
@@ -145,8 +168,9 @@ def _database_cpu(args: argparse.Namespace) -> dict[int, float]:
     import psycopg
 
     with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
-        rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
-                             [BENCH_DB]).fetchall()
+        rows = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [BENCH_DB]
+        ).fetchall()
     return {pid: _cpu_seconds(pid, children=False) for (pid,) in rows}
 
 
@@ -169,6 +193,7 @@ def _cpu_seconds(pid: int, *, children: bool = True) -> float:
 
 # ---------------------------------------------------------------- the simulated annotators
 
+
 @dataclass
 class Stats:
     latencies: dict[str, list[float]] = field(default_factory=dict)
@@ -189,14 +214,25 @@ async def log_in(browser: Browser, username: str, password: str) -> None:
     token = _LOGIN_CSRF.search(page.text)
     if page.status != 200 or token is None:
         raise SystemExit(f"login page answered {page.status}")
-    answer = await browser.post("/login/", {"username": username, "password": password,
-                                            "csrfmiddlewaretoken": token.group(1)})
+    answer = await browser.post(
+        "/login/",
+        {"username": username, "password": password, "csrfmiddlewaretoken": token.group(1)},
+    )
     if answer.status != 302 or "sessionid" not in browser.cookies:
         raise SystemExit(f"login of {username} answered {answer.status}")
 
 
-async def annotate(browser: Browser, *, slug: str, user_id: int, flow: str, start: float,
-                   deadline: float, stats: Stats, rng: random.Random) -> None:
+async def annotate(
+    browser: Browser,
+    *,
+    slug: str,
+    user_id: int,
+    flow: str,
+    start: float,
+    deadline: float,
+    stats: Stats,
+    rng: random.Random,
+) -> None:
     label, submit = f"/p/{slug}/label/", f"/p/{slug}/label/submit/"
     await asyncio.sleep(max(0.0, start - time.perf_counter()))
     body = b""
@@ -218,8 +254,7 @@ async def annotate(browser: Browser, *, slug: str, user_id: int, flow: str, star
         if flow == "htmx":
             headers.update(HTMX)
         t0 = time.perf_counter()
-        answer = await browser.post(submit, {"assignment_id": assignment_id, "side": side},
-                                    headers)
+        answer = await browser.post(submit, {"assignment_id": assignment_id, "side": side}, headers)
         elapsed = time.perf_counter() - t0
         stats.add("submit+next" if flow == "htmx" else "submit", elapsed, answer.status)
         entry = (assignment_id, user_id, side, t0)
@@ -233,8 +268,9 @@ async def annotate(browser: Browser, *, slug: str, user_id: int, flow: str, star
         body = answer.body
 
 
-async def load(port: int, server_pid: int, seeded: dict, args: argparse.Namespace,
-               stats: Stats) -> dict[str, float]:
+async def load(
+    port: int, server_pid: int, seeded: dict, args: argparse.Namespace, stats: Stats
+) -> dict[str, float]:
     """Log everyone in, then run the annotators for args.seconds; returns seconds and CPU used.
 
     CPU is counted from after the logins: each hashes a password, slow on purpose.
@@ -250,15 +286,28 @@ async def load(port: int, server_pid: int, seeded: dict, args: argparse.Namespac
     server_cpu, client_cpu, db_cpu = _cpu_seconds(server_pid), _own_cpu(), _database_cpu(args)
     start = time.perf_counter() + 0.2
     deadline = start + args.seconds
-    await asyncio.gather(*(
-        annotate(browser, slug=seeded["slug"], user_id=seeded["users"][name], flow=args.flow,
-                 start=start, deadline=deadline, stats=stats, rng=random.Random(name))
-        for name, browser in browsers.items()
-    ))
+    await asyncio.gather(
+        *(
+            annotate(
+                browser,
+                slug=seeded["slug"],
+                user_id=seeded["users"][name],
+                flow=args.flow,
+                start=start,
+                deadline=deadline,
+                stats=stats,
+                rng=random.Random(name),
+            )
+            for name, browser in browsers.items()
+        )
+    )
     measured = time.perf_counter() - start
-    used = {"seconds": measured, "server_cpu": _cpu_seconds(server_pid) - server_cpu,
-            "client_cpu": _own_cpu() - client_cpu,
-            "db_cpu": sum(cpu - db_cpu.get(pid, 0.0) for pid, cpu in _database_cpu(args).items())}
+    used = {
+        "seconds": measured,
+        "server_cpu": _cpu_seconds(server_pid) - server_cpu,
+        "client_cpu": _own_cpu() - client_cpu,
+        "db_cpu": sum(cpu - db_cpu.get(pid, 0.0) for pid, cpu in _database_cpu(args).items()),
+    }
     for browser in browsers.values():
         await browser.close()
     return used
@@ -266,65 +315,106 @@ async def load(port: int, server_pid: int, seeded: dict, args: argparse.Namespac
 
 # ---------------------------------------------------------------- reports
 
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def report(stats: Stats, seconds: float, extra: dict) -> dict:
-    summary = {"judgments": len(stats.successes), "seconds": round(seconds, 1),
-               "judgments_per_s": round(len(stats.successes) / seconds, 1),
-               "refused": len(stats.refusals), "no_work": stats.no_work,
-               "errors": len(stats.errors), **extra, "requests": {}}
-    print(f"  judgments/s: {summary['judgments_per_s']}  ({summary['judgments']} in "
-          f"{summary['seconds']} s, {summary['refused']} refused, {len(stats.errors)} errors)")
+    summary = {
+        "judgments": len(stats.successes),
+        "seconds": round(seconds, 1),
+        "judgments_per_s": round(len(stats.successes) / seconds, 1),
+        "refused": len(stats.refusals),
+        "no_work": stats.no_work,
+        "errors": len(stats.errors),
+        **extra,
+        "requests": {},
+    }
+    print(
+        f"  judgments/s: {summary['judgments_per_s']}  ({summary['judgments']} in "
+        f"{summary['seconds']} s, {summary['refused']} refused, {len(stats.errors)} errors)"
+    )
     for kind, values in stats.latencies.items():
-        row = {q: round(1000 * percentile(values, p), 1)
-               for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))}
+        row = {
+            q: round(1000 * percentile(values, p), 1)
+            for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+        }
         row.update(count=len(values), statuses=stats.statuses[kind])
         summary["requests"][kind] = row
-        print(f"  {kind:>12}: n={len(values):6d}  p50 {row['p50']:7.1f} ms  p95 {row['p95']:7.1f} "
-              f"ms  p99 {row['p99']:7.1f} ms  max {row['max']:7.1f} ms  {stats.statuses[kind]}")
+        print(
+            f"  {kind:>12}: n={len(values):6d}  p50 {row['p50']:7.1f} ms  p95 {row['p95']:7.1f} "
+            f"ms  p99 {row['p99']:7.1f} ms  max {row['max']:7.1f} ms  {stats.statuses[kind]}"
+        )
     for error in stats.errors[:5]:
         print("  error:", error)
     return summary
 
 
 def run_once(env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug: str) -> dict:
-    seeded = setup(env, "seed", "--slug", slug, "--pairs", str(pairs), "--annotators",
-                   str(args.annotators), "--overlap", str(args.overlap))
-    print(f"seeded {seeded['pairs']:,} pairs and {len(seeded['users'])} annotators in "
-          f"{seeded['seed_seconds']} s")
+    seeded = setup(
+        env,
+        "seed",
+        "--slug",
+        slug,
+        "--pairs",
+        str(pairs),
+        "--annotators",
+        str(args.annotators),
+        "--overlap",
+        str(args.overlap),
+    )
+    print(
+        f"seeded {seeded['pairs']:,} pairs and {len(seeded['users'])} annotators in "
+        f"{seeded['seed_seconds']} s"
+    )
     stats = Stats()
     since = datetime.now(UTC).isoformat()
     with gunicorn(env, workers=args.workers, threads=args.threads) as (port, pid):
         used = asyncio.run(load(port, pid, seeded, args, stats))
     measured, server_cpu, client_cpu = used["seconds"], used["server_cpu"], used["client_cpu"]
     db_cpu = used["db_cpu"]
-    print(f"{args.db}, {args.annotators} annotators, {seeded['pairs']:,} pairs, flow "
-          f"{args.flow}, gunicorn {args.workers}x{args.threads} threads, load "
-          f"{os.getloadavg()[0]:.2f}")
-    summary = report(stats, measured, {
-        "db": args.db, "annotators": args.annotators, "pairs": seeded["pairs"],
-        "flow": args.flow, "workers": args.workers, "threads": args.threads,
-        "server_cpu_s": round(server_cpu, 1), "client_cpu_s": round(client_cpu, 1),
-        "database_cpu_s": round(db_cpu, 1),
-        "loadavg_1m": round(os.getloadavg()[0], 2),
-    })
+    print(
+        f"{args.db}, {args.annotators} annotators, {seeded['pairs']:,} pairs, flow "
+        f"{args.flow}, gunicorn {args.workers}x{args.threads} threads, load "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    summary = report(
+        stats,
+        measured,
+        {
+            "db": args.db,
+            "annotators": args.annotators,
+            "pairs": seeded["pairs"],
+            "flow": args.flow,
+            "workers": args.workers,
+            "threads": args.threads,
+            "server_cpu_s": round(server_cpu, 1),
+            "client_cpu_s": round(client_cpu, 1),
+            "database_cpu_s": round(db_cpu, 1),
+            "loadavg_1m": round(os.getloadavg()[0], 2),
+        },
+    )
     requests = sum(len(v) for v in stats.latencies.values())
-    print(f"  CPU: server {server_cpu:.1f} s ({1000 * server_cpu / max(requests, 1):.1f} ms per "
-          f"request), PostgreSQL {db_cpu:.1f} s, load generator {client_cpu:.1f} s, of "
-          f"{os.cpu_count() * measured:.0f} core-seconds")
+    print(
+        f"  CPU: server {server_cpu:.1f} s ({1000 * server_cpu / max(requests, 1):.1f} ms per "
+        f"request), PostgreSQL {db_cpu:.1f} s, load generator {client_cpu:.1f} s, of "
+        f"{os.cpu_count() * measured:.0f} core-seconds"
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as answers:
-        json.dump({"successes": stats.successes, "refusals": stats.refusals, "since": since},
-                  answers)
+        json.dump(
+            {"successes": stats.successes, "refusals": stats.refusals, "since": since}, answers
+        )
     try:
         checked = setup(env, "check", "--slug", slug, "--answers", answers.name)
     finally:
         os.unlink(answers.name)
     ok = not checked["problems"] and not stats.errors
-    print(f"  invariants: {'OK' if ok else 'BROKEN'} ({checked['judgments']} judgments stored, "
-          f"leases {checked['assignments']})")
+    print(
+        f"  invariants: {'OK' if ok else 'BROKEN'} ({checked['judgments']} judgments stored, "
+        f"leases {checked['assignments']})"
+    )
     for problem in checked["problems"][:20]:
         print("   ", problem)
     summary.update(invariants_ok=ok, problems=checked["problems"][:20])
@@ -338,13 +428,16 @@ def _compare_sizes(results: list[dict]) -> None:
         by_size.setdefault(result["pairs"], []).append(result)
     rows = {}
     for size, runs in sorted(by_size.items()):
-        rows[size] = {q: statistics.median(r["requests"]["next"][q] for r in runs)
-                      for q in ("p50", "p95")}
+        rows[size] = {
+            q: statistics.median(r["requests"]["next"][q] for r in runs) for q in ("p50", "p95")
+        }
     smallest = min(rows)
     for size, row in rows.items():
-        print(f"'next' at {size:>9,} pairs: p50 {row['p50']:6.1f} ms, p95 {row['p95']:6.1f} ms "
-              f"(median of {len(by_size[size])} runs; x{row['p50'] / rows[smallest]['p50']:.2f} "
-              f"and x{row['p95'] / rows[smallest]['p95']:.2f} of {smallest:,} pairs)")
+        print(
+            f"'next' at {size:>9,} pairs: p50 {row['p50']:6.1f} ms, p95 {row['p95']:6.1f} ms "
+            f"(median of {len(by_size[size])} runs; x{row['p50'] / rows[smallest]['p50']:.2f} "
+            f"and x{row['p95'] / rows[smallest]['p95']:.2f} of {smallest:,} pairs)"
+        )
 
 
 def _own_cpu() -> float:
@@ -353,34 +446,57 @@ def _own_cpu() -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=["load", "scale"], default="load",
-                        help="load: one run; scale: 'next' latency at --scale-pairs sizes")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["load", "scale"],
+        default="load",
+        help="load: one run; scale: 'next' latency at --scale-pairs sizes",
+    )
     parser.add_argument("--annotators", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=50_000)
-    parser.add_argument("--scale-pairs", default="10000,1000000",
-                        help="comma-separated project sizes for --mode scale")
+    parser.add_argument(
+        "--scale-pairs",
+        default="10000,1000000",
+        help="comma-separated project sizes for --mode scale",
+    )
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--overlap", type=int, default=3, help="judgments wanted per pair")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="gunicorn worker processes (one per core measured best here)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="gunicorn worker processes (one per core measured best here)",
+    )
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--flow", choices=["split", "htmx"], default="split")
-    parser.add_argument("--pg-admin-url", default=os.environ.get(
-        "BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="a PostgreSQL URL allowed to create and drop the bench database")
-    parser.add_argument("--redis-url",
-                        default=os.environ.get("BENCH_REDIS_URL", os.environ.get("REDIS_URL", "")),
-                        help="Redis for the app's cache and sessions (PostgreSQL runs only); "
-                             "empty: the local-memory cache")
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL URL allowed to create and drop the bench database",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", os.environ.get("REDIS_URL", "")),
+        help="Redis for the app's cache and sessions (PostgreSQL runs only); "
+        "empty: the local-memory cache",
+    )
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database")
-    parser.add_argument("--reuse-db", action="store_true",
-                        help="keep the bench database and reuse its projects (no reseeding)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="--mode scale: alternate the sizes this many times, so that load "
-                             "from other processes on the machine falls on both alike")
+    parser.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="keep the bench database and reuse its projects (no reseeding)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="--mode scale: alternate the sizes this many times, so that load "
+        "from other processes on the machine falls on both alike",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.db == "sqlite":

@@ -25,8 +25,11 @@ PASSWORD = "bench-annotator-pass"  # noqa: S105 - throwaway logins in a throwawa
 _CHUNK_PROMPTS = 5000
 
 _OPENINGS = [
-    "Here is a short answer.", "Good question!", "Let me explain step by step.",
-    "There are a few things to consider.", "In short: it depends.",
+    "Here is a short answer.",
+    "Good question!",
+    "Let me explain step by step.",
+    "There are a few things to consider.",
+    "In short: it depends.",
 ]
 _BODY = [
     "The main idea is that **each step** builds on the previous one.",
@@ -53,13 +56,19 @@ def seed(*, slug: str, pairs: int, annotators: int, overlap: int) -> dict:
     existing = Project.objects.filter(slug=slug).first()
     if existing is not None:  # --reuse-db: the project of an earlier run, as it was left
         users = _annotators(existing, annotators)
-        return {"slug": slug, "pairs": Pair.objects.filter(project=existing).count(),
-                "password": PASSWORD, "users": {u.username: u.pk for u in users},
-                "seed_seconds": 0.0}
+        return {
+            "slug": slug,
+            "pairs": Pair.objects.filter(project=existing).count(),
+            "password": PASSWORD,
+            "users": {u.username: u.pk for u in users},
+            "seed_seconds": 0.0,
+        }
     rng = random.Random(slug)
     started = time.monotonic()
     project = Project.objects.create(
-        name=f"Bench {slug}", slug=slug, overlap=overlap,
+        name=f"Bench {slug}",
+        slug=slug,
+        overlap=overlap,
         instructions="Pick the **more helpful** response. Ties are fine when neither is better.",
     )
     prompts_needed = -(-pairs // 6)
@@ -68,22 +77,37 @@ def seed(*, slug: str, pairs: int, annotators: int, overlap: int) -> dict:
         numbers = range(first, min(first + _CHUNK_PROMPTS, prompts_needed))
         with transaction.atomic():
             prompts = Prompt.objects.bulk_create(
-                Prompt(project=project, external_id=f"q{n}",
-                       messages=[{"role": "user", "content": f"Question {n}: how do I sum "
-                                  f"the positive numbers of a list, and why?"}])
+                Prompt(
+                    project=project,
+                    external_id=f"q{n}",
+                    messages=[
+                        {
+                            "role": "user",
+                            "content": f"Question {n}: how do I sum "
+                            f"the positive numbers of a list, and why?",
+                        }
+                    ],
+                )
                 for n in numbers
             )
             candidates = Candidate.objects.bulk_create(
                 Candidate(prompt=p, text=_response_text(rng, n, k), source=f"model-{k}")
-                for p, n in zip(prompts, numbers, strict=True) for k in range(4)
+                for p, n in zip(prompts, numbers, strict=True)
+                for k in range(4)
             )
             batch = []
             for i in range(len(prompts)):
-                four = candidates[4 * i: 4 * i + 4]
+                four = candidates[4 * i : 4 * i + 4]
                 for a, b in itertools.combinations(four, 2):
                     if made < pairs:
-                        batch.append(Pair(project=project, prompt_id=prompts[i].pk,
-                                          candidate_a=a, candidate_b=b))
+                        batch.append(
+                            Pair(
+                                project=project,
+                                prompt_id=prompts[i].pk,
+                                candidate_a=a,
+                                candidate_b=b,
+                            )
+                        )
                         made += 1
             Pair.objects.bulk_create(batch, batch_size=5000)
     users = _annotators(project, annotators)
@@ -92,9 +116,13 @@ def seed(*, slug: str, pairs: int, annotators: int, overlap: int) -> dict:
     with connection.cursor() as cursor:
         for model in (Prompt, Candidate, Pair):
             cursor.execute(f"ANALYZE {model._meta.db_table}")
-    return {"slug": slug, "pairs": made, "password": PASSWORD,
-            "users": {u.username: u.pk for u in users},
-            "seed_seconds": round(time.monotonic() - started, 1)}
+    return {
+        "slug": slug,
+        "pairs": made,
+        "password": PASSWORD,
+        "users": {u.username: u.pk for u in users},
+        "seed_seconds": round(time.monotonic() - started, 1),
+    }
 
 
 def _annotators(project, count: int) -> list:
@@ -123,20 +151,30 @@ def check(*, slug: str, answers: dict) -> dict:
     from tests.labeling.concurrency_scenario import Log, problems
 
     project = Project.objects.get(slug=slug)
-    log = Log(successes=[tuple(s) for s in answers["successes"]],
-              refusals=[tuple(s) for s in answers["refusals"]])
+    log = Log(
+        successes=[tuple(s) for s in answers["successes"]],
+        refusals=[tuple(s) for s in answers["refusals"]],
+    )
     since = datetime.fromisoformat(answers["since"]) if answers.get("since") else None
     found = problems(log, project.pk, complete=False, since=since)
-    statuses = dict(Assignment.objects.filter(project=project).values_list("status")
-                    .annotate(n=Count("id")).values_list("status", "n"))
-    return {"problems": found[:50], "problem_count": len(found),
-            "judgments": Judgment.objects.filter(project=project).count(),
-            "assignments": statuses}
+    statuses = dict(
+        Assignment.objects.filter(project=project)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {
+        "problems": found[:50],
+        "problem_count": len(found),
+        "judgments": Judgment.objects.filter(project=project).count(),
+        "assignments": statuses,
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     seeding = sub.add_parser("seed")
     seeding.add_argument("--slug", required=True)
@@ -156,8 +194,9 @@ def main() -> int:
 
     django.setup()
     if args.command == "seed":
-        result = seed(slug=args.slug, pairs=args.pairs, annotators=args.annotators,
-                      overlap=args.overlap)
+        result = seed(
+            slug=args.slug, pairs=args.pairs, annotators=args.annotators, overlap=args.overlap
+        )
     else:
         result = check(slug=args.slug, answers=json.loads(args.answers.read_text()))
     print(json.dumps(result))

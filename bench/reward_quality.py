@@ -51,8 +51,12 @@ def held_out(model_dir: str, rows: list[dict[str, Any]], max_length: int) -> dic
     short = [row for row in rows if fits(row)]
     everything = pairwise_accuracy(scorer, rows)
     within = pairwise_accuracy(scorer, short)
-    return {"accuracy_all": everything["accuracy"], "pairs_all": len(rows),
-            "accuracy_fitting": within["accuracy"], "pairs_fitting": len(short)}
+    return {
+        "accuracy_all": everything["accuracy"],
+        "pairs_all": len(rows),
+        "accuracy_fitting": within["accuracy"],
+        "pairs_fitting": len(short),
+    }
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -71,12 +75,21 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
         started = time.monotonic()
         project = app.import_hh("quality", args.data)
-        results["import"] = {"summary": app.import_summary, "left_out": app.import_left_out,
-                             "seconds": time.monotonic() - started}
+        results["import"] = {
+            "summary": app.import_summary,
+            "left_out": app.import_left_out,
+            "seconds": time.monotonic() - started,
+        }
         app.start_worker()
-        run, seconds = app.train(project, kind="reward", base=base, config=config,
-                                 filters={"conversational": False},  # MiniLM: no chat template
-                                 eval_fraction=args.eval_fraction, seed=0)
+        run, seconds = app.train(
+            project,
+            kind="reward",
+            base=base,
+            config=config,
+            filters={"conversational": False},  # MiniLM: no chat template
+            eval_fraction=args.eval_fraction,
+            seed=0,
+        )
         snapshot = run.snapshot
         metrics = run.final_metrics
         results["prefapp"] = {
@@ -93,12 +106,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         print("prefapp:", json.dumps(results["prefapp"]), flush=True)
         if args.bare:
             eval_rows = read_preference_rows(snapshot.eval_path)
-            results["prefapp"]["held_out"] = held_out(str(run.output_dir), eval_rows,
-                                                      args.max_length)
+            results["prefapp"]["held_out"] = held_out(
+                str(run.output_dir), eval_rows, args.max_length
+            )
             full_config = dict(run.config)
-            settings = {"base_model": base, "train_file": str(snapshot.train_path),
-                        "eval_file": str(snapshot.eval_path), "config": full_config,
-                        "output_dir": str(app.var_dir / "bare-reward")}
+            settings = {
+                "base_model": base,
+                "train_file": str(snapshot.train_path),
+                "eval_file": str(snapshot.eval_path),
+                "config": full_config,
+                "output_dir": str(app.var_dir / "bare-reward"),
+            }
             bare_metrics, bare_seconds = run_bare("reward", settings, app.var_dir, app.env)
             results["bare_trl"] = {
                 "seconds": bare_seconds,
@@ -106,7 +124,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "trl_eval_accuracy": bare_metrics.get("eval_accuracy"),
                 "trl_eval_pairs": bare_metrics.get("eval_pairs"),
                 "train_rows_after_length_filter": bare_metrics.get(
-                    "train_pairs_after_length_filter"),
+                    "train_pairs_after_length_filter"
+                ),
                 "final_train_loss": bare_metrics.get("train_loss"),
                 "held_out": held_out(settings["output_dir"], eval_rows, args.max_length),
             }
@@ -116,18 +135,25 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_HH,
-                        help=f"HH-RLHF JSONL file (default {DEFAULT_HH})")
-    parser.add_argument("--train-pairs", type=int, default=512,
-                        help="training pairs to show the model (steps × batch; default 512)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_HH, help=f"HH-RLHF JSONL file (default {DEFAULT_HH})"
+    )
+    parser.add_argument(
+        "--train-pairs",
+        type=int,
+        default=512,
+        help="training pairs to show the model (steps × batch; default 512)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=3e-5)
     parser.add_argument("--max-length", type=int, default=512, help="MiniLM's limit")
     parser.add_argument("--eval-fraction", type=float, default=0.2)
-    parser.add_argument("--bare", action="store_true",
-                        help="also train with bare TRL on the same split and compare")
+    parser.add_argument(
+        "--bare", action="store_true", help="also train with bare TRL on the same split and compare"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary prefapp folder")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -137,18 +163,24 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(args)
     results["total_s"] = time.monotonic() - started
     prefapp = results["prefapp"]
-    print(f"\nprefapp reward run: held-out accuracy {prefapp['eval_accuracy']:.3f} on "
-          f"{prefapp['eval_num_pairs']:.0f} pairs after {prefapp['pairs_seen']} training pairs "
-          f"({prefapp['steps']} steps); snapshot → artifact {prefapp['seconds']:.0f} s "
-          f"(training {prefapp['train_runtime_s']:.0f} s)")
+    print(
+        f"\nprefapp reward run: held-out accuracy {prefapp['eval_accuracy']:.3f} on "
+        f"{prefapp['eval_num_pairs']:.0f} pairs after {prefapp['pairs_seen']} training pairs "
+        f"({prefapp['steps']} steps); snapshot → artifact {prefapp['seconds']:.0f} s "
+        f"(training {prefapp['train_runtime_s']:.0f} s)"
+    )
     if "bare_trl" in results:
         bare = results["bare_trl"]
-        print(f"bare TRL: TRL's eval accuracy {bare['trl_eval_accuracy']:.3f} on "
-              f"{bare['trl_eval_pairs']} pairs; {bare['seconds']:.0f} s")
+        print(
+            f"bare TRL: TRL's eval accuracy {bare['trl_eval_accuracy']:.3f} on "
+            f"{bare['trl_eval_pairs']} pairs; {bare['seconds']:.0f} s"
+        )
         for name, side in (("prefapp", prefapp["held_out"]), ("bare TRL", bare["held_out"])):
-            print(f"  {name:8} scored alike: {side['accuracy_all']:.3f} on all "
-                  f"{side['pairs_all']} eval pairs, {side['accuracy_fitting']:.3f} on the "
-                  f"{side['pairs_fitting']} that fit {args.max_length} tokens")
+            print(
+                f"  {name:8} scored alike: {side['accuracy_all']:.3f} on all "
+                f"{side['pairs_all']} eval pairs, {side['accuracy_fitting']:.3f} on the "
+                f"{side['pairs_fitting']} that fit {args.max_length} tokens"
+            )
     return report_end(results, args.json)
 
 

@@ -55,14 +55,22 @@ def build_small_llama(directory: Path, corpus_file: Path, pairs: int) -> str:
     tokenizer = build_tokenizer("\n".join(texts), vocab_size=2048)
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-        num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+        vocab_size=len(tokenizer),
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     model.save_pretrained(directory)
@@ -78,20 +86,31 @@ def kinds_setup(app: BenchApp, args: argparse.Namespace) -> dict[str, dict[str, 
         "reward": {
             "base": minilm_path(),
             "filters": {"conversational": False},  # MiniLM has no chat template
-            "config": {**common, "max_steps": args.reward_steps, "max_length": 512,
-                       "per_device_train_batch_size": 8},
+            "config": {
+                **common,
+                "max_steps": args.reward_steps,
+                "max_length": 512,
+                "per_device_train_batch_size": 8,
+            },
         },
         "dpo": {
             "base": None,  # built below, only when asked for
             "filters": {"conversational": True},
-            "config": {**common, "learning_rate": 5e-6, "max_steps": args.dpo_steps,
-                       "max_length": 256, "per_device_train_batch_size": 4, "beta": 0.1},
+            "config": {
+                **common,
+                "learning_rate": 5e-6,
+                "max_steps": args.dpo_steps,
+                "max_length": 256,
+                "per_device_train_batch_size": 4,
+                "beta": 0.1,
+            },
         },
     }
     chosen = {kind: setups[kind] for kind in args.kinds}
     if "dpo" in chosen:
-        chosen["dpo"]["base"] = build_small_llama(app.var_dir / "small-llama", args.data,
-                                                  args.pairs)
+        chosen["dpo"]["base"] = build_small_llama(
+            app.var_dir / "small-llama", args.data, args.pairs
+        )
     for kind, setup in chosen.items():
         # The full config (defaults filled in) is what both sides get.
         setup["full_config"] = config_to_dict(validate_config(kind, setup["config"]))
@@ -107,10 +126,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         setups = kinds_setup(app, args)
         app.start_worker()
         for kind, setup in setups.items():
-            reference = snapshot_create(project=project, filters=setup["filters"],
-                                        eval_fraction=0.0, seed=0)
-            settings = {"base_model": setup["base"], "train_file": str(reference.train_path),
-                        "eval_file": None, "config": setup["full_config"]}
+            reference = snapshot_create(
+                project=project, filters=setup["filters"], eval_fraction=0.0, seed=0
+            )
+            settings = {
+                "base_model": setup["base"],
+                "train_file": str(reference.train_path),
+                "eval_file": None,
+                "config": setup["full_config"],
+            }
             rows: list[dict[str, Any]] = []
             for repetition in range(args.repeat):
                 row: dict[str, Any] = {}
@@ -118,14 +142,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 for side in order:
                     if side == "bare":
                         out = app.var_dir / f"bare-{kind}-{repetition}"
-                        metrics, seconds = run_bare(kind, {**settings, "output_dir": str(out)},
-                                                    app.var_dir, app.env)
+                        metrics, seconds = run_bare(
+                            kind, {**settings, "output_dir": str(out)}, app.var_dir, app.env
+                        )
                         row["bare_s"] = seconds
                         row["bare_train_runtime_s"] = metrics.get("train_runtime")
                     else:
-                        run, seconds = app.train(project, kind=kind, base=setup["base"],
-                                                 config=setup["config"], filters=setup["filters"],
-                                                 eval_fraction=0.0)
+                        run, seconds = app.train(
+                            project,
+                            kind=kind,
+                            base=setup["base"],
+                            config=setup["config"],
+                            filters=setup["filters"],
+                            eval_fraction=0.0,
+                        )
                         assert run.snapshot.content_hash == reference.content_hash  # same rows
                         row["prefapp_s"] = seconds
                         row["prefapp_train_runtime_s"] = run.final_metrics.get("train_runtime")
@@ -134,9 +164,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 row["ratio"] = row["prefapp_s"] / row["bare_s"]
                 row["load"] = load_average()
                 rows.append(row)
-                print(f"{kind} #{repetition + 1}: " + json.dumps(
-                    {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}),
-                    flush=True)
+                print(
+                    f"{kind} #{repetition + 1}: "
+                    + json.dumps(
+                        {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+                    ),
+                    flush=True,
+                )
             results["kinds"][kind] = {
                 "rows_trained": reference.train_rows,
                 "config": setup["config"],
@@ -147,21 +181,28 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 # Wall time minus the Trainer's own train_runtime: start-up, loading, data
                 # preparation, saving and (prefapp) snapshot, queue, events and bookkeeping.
                 "median_bare_outside_training_s": median(
-                    [r["bare_s"] - r["bare_train_runtime_s"] for r in rows]),
+                    [r["bare_s"] - r["bare_train_runtime_s"] for r in rows]
+                ),
                 "median_prefapp_outside_training_s": median(
-                    [r["prefapp_s"] - r["prefapp_train_runtime_s"] for r in rows]),
+                    [r["prefapp_s"] - r["prefapp_train_runtime_s"] for r in rows]
+                ),
             }
     results["load_after"] = load_average()
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_HH, help="HH-RLHF JSONL file")
     parser.add_argument("--pairs", type=int, default=400, help="pairs imported (default 400)")
-    parser.add_argument("--kinds", default="reward,dpo", type=lambda s: s.split(","),
-                        help="comma-separated: reward, dpo")
+    parser.add_argument(
+        "--kinds",
+        default="reward,dpo",
+        type=lambda s: s.split(","),
+        help="comma-separated: reward, dpo",
+    )
     parser.add_argument("--reward-steps", type=int, default=32)
     parser.add_argument("--dpo-steps", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=1, help="repetitions (median reported)")
@@ -176,15 +217,19 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(args)
     results["total_s"] = time.monotonic() - started
     print()
-    print("| kind | rows | steps | bare TRL s | prefapp s | ratio | bare outside training s "
-          "| prefapp outside training s |")
+    print(
+        "| kind | rows | steps | bare TRL s | prefapp s | ratio | bare outside training s "
+        "| prefapp outside training s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for kind, result in results["kinds"].items():
         steps = result["repetitions"][0]["steps"]
-        print(f"| {kind} | {result['rows_trained']} | {steps} | {result['median_bare_s']:.1f} | "
-              f"{result['median_prefapp_s']:.1f} | {result['median_ratio']:.3f} | "
-              f"{result['median_bare_outside_training_s']:.1f} | "
-              f"{result['median_prefapp_outside_training_s']:.1f} |")
+        print(
+            f"| {kind} | {result['rows_trained']} | {steps} | {result['median_bare_s']:.1f} | "
+            f"{result['median_prefapp_s']:.1f} | {result['median_ratio']:.3f} | "
+            f"{result['median_bare_outside_training_s']:.1f} | "
+            f"{result['median_prefapp_outside_training_s']:.1f} |"
+        )
     print("(medians over the repetitions; ratio = median of prefapp s / bare s per repetition)")
     return report_end(results, args.json)
 

@@ -24,11 +24,14 @@ class JudgmentForm(ErrorTextMixin, forms.Form):
     side = forms.ChoiceField(choices=[(s, s) for s in SIDES])
     strength = forms.TypedChoiceField(
         choices=[("", "—"), ("1", "slightly"), ("2", "clearly"), ("3", "much")],
-        coerce=int, empty_value=None, required=False,
+        coerce=int,
+        empty_value=None,
+        required=False,
     )
     rationale = forms.CharField(required=False, max_length=5000, widget=forms.Textarea)
-    time_spent_ms = forms.IntegerField(required=False, min_value=0, max_value=24 * 3600 * 1000,
-                                       widget=forms.HiddenInput)
+    time_spent_ms = forms.IntegerField(
+        required=False, min_value=0, max_value=24 * 3600 * 1000, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -43,12 +46,14 @@ class ImportForm(ErrorTextMixin, forms.Form):
     format = forms.ChoiceField(choices=[(name, name) for name in PARSERS], initial="candidates")
     file = forms.FileField(help_text="JSONL, or CSV when the name ends in .csv")
     as_gold = forms.BooleanField(
-        required=False, label="As gold pairs",
+        required=False,
+        label="As gold pairs",
         help_text="trl, hh-rlhf, arena: the preferences become known answers that annotators "
-                  "are tested on, not judgments.",
+        "are tested on, not judgments.",
     )
     skip_invalid = forms.BooleanField(
-        required=False, label="Leave out invalid rows",
+        required=False,
+        label="Leave out invalid rows",
         help_text="Import the valid rows and list the others (otherwise nothing is imported).",
     )
 
@@ -57,36 +62,68 @@ class ExportForm(ErrorTextMixin, forms.Form):
     """The manager's export: what, as which file, from which judgments."""
 
     kind = forms.ChoiceField(
-        choices=[("trl", "TRL preference rows"), ("hh-rlhf", "HH-RLHF transcripts"),
-                 ("judgments", "raw judgments")], initial="trl", required=False)
+        choices=[
+            ("trl", "TRL preference rows"),
+            ("hh-rlhf", "HH-RLHF transcripts"),
+            ("judgments", "raw judgments"),
+        ],
+        initial="trl",
+        required=False,
+    )
     file_format = forms.ChoiceField(
-        choices=[("jsonl", "JSONL"), ("csv", "CSV"), ("parquet", "Parquet"),
-                 ("hf", "Hugging Face datasets directory (zip)")], initial="jsonl", required=False)
+        choices=[
+            ("jsonl", "JSONL"),
+            ("csv", "CSV"),
+            ("parquet", "Parquet"),
+            ("hf", "Hugging Face datasets directory (zip)"),
+        ],
+        initial="jsonl",
+        required=False,
+    )
     aggregate = forms.ChoiceField(
-        choices=[("all", "every judgment"), ("majority", "majority per pair"),
-                 ("dawid-skene", "crowd model (Dawid-Skene), with confidence")],
-        initial="all", required=False,
+        choices=[
+            ("all", "every judgment"),
+            ("majority", "majority per pair"),
+            ("dawid-skene", "crowd model (Dawid-Skene), with confidence"),
+        ],
+        initial="all",
+        required=False,
     )
     conversational = forms.BooleanField(required=False)
     implicit_prompt = forms.BooleanField(
-        required=False, help_text="No prompt column: the prompt starts chosen and rejected.")
+        required=False, help_text="No prompt column: the prompt starts chosen and rejected."
+    )
     margin = forms.BooleanField(required=False, help_text="Add a margin column from strength.")
     confidence = forms.BooleanField(
-        required=False, help_text="Add a per-pair confidence column (always with the crowd model).")
+        required=False, help_text="Add a per-pair confidence column (always with the crowd model)."
+    )
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="Up to the end of this day.")
+    until = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Up to the end of this day.",
+    )
     annotators = forms.MultipleChoiceField(required=False, help_text="None selected: everyone.")
-    min_agreement = forms.FloatField(required=False, min_value=0, max_value=1,
-                                     help_text="Share of a pair's judgments on its top answer.")
-    min_quality = forms.FloatField(required=False, min_value=0, max_value=1,
-                                   help_text="Leave out annotators scoring below this.")
+    min_agreement = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        help_text="Share of a pair's judgments on its top answer.",
+    )
+    min_quality = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        help_text="Leave out annotators scoring below this.",
+    )
     exclude_gold = forms.BooleanField(required=False, label="Leave out gold pairs")
     exclude_imported = forms.BooleanField(required=False, label="Leave out imported judgments")
 
     def __init__(self, *args, annotators: list[str] = (), **kwargs) -> None:  # type: ignore[assignment]
         super().__init__(*args, **kwargs)
-        self.fields["annotators"].choices = [(name, name) for name in annotators]
+        annotators_field = self.fields["annotators"]
+        assert isinstance(annotators_field, forms.MultipleChoiceField)
+        annotators_field.choices = [(name, name) for name in annotators]
 
     def options(self) -> ExportOptions:
         data = self.cleaned_data
@@ -101,10 +138,14 @@ class ExportForm(ErrorTextMixin, forms.Form):
             min_quality=data["min_quality"],
         )
         return ExportOptions(
-            kind=data["kind"] or "trl", file_format=data["file_format"] or "jsonl",
-            aggregate=data["aggregate"] or "all", conversational=data["conversational"],
-            implicit_prompt=data["implicit_prompt"], with_margin=data["margin"],
-            with_confidence=data["confidence"] or None, filters=filters,
+            kind=data["kind"] or "trl",
+            file_format=data["file_format"] or "jsonl",
+            aggregate=data["aggregate"] or "all",
+            conversational=data["conversational"],
+            implicit_prompt=data["implicit_prompt"],
+            with_margin=data["margin"],
+            with_confidence=data["confidence"] or None,
+            filters=filters,
         )
 
 

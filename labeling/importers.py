@@ -15,6 +15,16 @@ from labeling.formats.records import (
 )
 
 __all__ = [
-    "MAX_ERRORS", "MAX_TEXT_CHARS", "PARSERS", "ImportRow", "ImportedJudgment", "RowError",
-    "RowInvalid", "as_external_id", "as_messages", "as_text", "candidates_row", "read_records",
+    "MAX_ERRORS",
+    "MAX_TEXT_CHARS",
+    "PARSERS",
+    "ImportRow",
+    "ImportedJudgment",
+    "RowError",
+    "RowInvalid",
+    "as_external_id",
+    "as_messages",
+    "as_text",
+    "candidates_row",
+    "read_records",
 ]

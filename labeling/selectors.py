@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -13,7 +13,7 @@ from labeling.models import Assignment, Choice, Judgment, Membership, Pair, Proj
 from labeling.selectors_export import preference_row, preference_rows  # noqa: E402, F401
 
 
-def membership_get(*, user: AbstractBaseUser, project_slug: str) -> Membership | None:
+def membership_get(*, user: User | AnonymousUser, project_slug: str) -> Membership | None:
     if not user.is_authenticated:
         return None
     # Every labelling request asks this first: one plain query for membership and project.
@@ -57,7 +57,7 @@ class MyProject:
     judged: int
 
 
-def projects_for_user(*, user: AbstractBaseUser) -> list[MyProject]:
+def projects_for_user(*, user: User) -> list[MyProject]:
     memberships = Membership.objects.filter(user=user).select_related("project")
     judged = dict(
         Judgment.objects.filter(annotator=user)
@@ -68,14 +68,12 @@ def projects_for_user(*, user: AbstractBaseUser) -> list[MyProject]:
     return [MyProject(membership=m, judged=judged.get(m.project_id, 0)) for m in memberships]
 
 
-def assignment_of(
-    *, assignment_id: int, annotator: AbstractBaseUser, project: Project
-) -> Assignment | None:
+def assignment_of(*, assignment_id: int, annotator: User, project: Project) -> Assignment | None:
     """The annotator's own assignment in this project, or None (someone else's is never found)."""
     return Assignment.objects.filter(pk=assignment_id, annotator=annotator, project=project).first()
 
 
-def judged_count(*, project: Project, annotator: AbstractBaseUser) -> int:
+def judged_count(*, project: Project, annotator: User) -> int:
     """How many pairs this annotator has judged in the project (their own progress only)."""
     return sql.judged_count(project_id=project.pk, annotator_id=annotator.pk)
 
@@ -95,8 +93,9 @@ def judgments_per_annotator(*, project: Project) -> QuerySet:
 
 def project_annotator_names(*, project: Project) -> list[str]:
     return sorted(
-        Membership.objects.filter(project=project, role=Membership.Role.ANNOTATOR)
-        .values_list("user__username", flat=True)
+        Membership.objects.filter(project=project, role=Membership.Role.ANNOTATOR).values_list(
+            "user__username", flat=True
+        )
     )
 
 

@@ -64,8 +64,9 @@ def annotator_pseudonym(*, project_id: int, user_id: int | None) -> str:
 
 def excluded_annotator_ids(*, project: Project) -> list[int]:
     return list(
-        Membership.objects.filter(project=project, excluded_from_exports=True)
-        .values_list("user_id", flat=True)
+        Membership.objects.filter(project=project, excluded_from_exports=True).values_list(
+            "user_id", flat=True
+        )
     )
 
 
@@ -149,8 +150,11 @@ def preference_row(
             answers = [prompt + answer for answer in answers]
     else:
         prompt = _prompt_text(messages)
-        answers = [prompt + text for text in (chosen, rejected)] if implicit_prompt else [
-            chosen, rejected]
+        answers = (
+            [prompt + text for text in (chosen, rejected)]
+            if implicit_prompt
+            else [chosen, rejected]
+        )
     row: dict[str, Any] = {} if implicit_prompt else {"prompt": prompt}
     row["chosen"], row["rejected"] = answers
     if with_margin:
@@ -158,9 +162,10 @@ def preference_row(
     return row
 
 
-def hh_rlhf_row(messages: list[dict[str, str]], chosen: str, rejected: str) -> dict[str, str]:
+def hh_rlhf_row(messages: list[dict[str, str]], chosen: str, rejected: str) -> dict[str, Any]:
     return {
-        "chosen": hh_transcript(messages, chosen), "rejected": hh_transcript(messages, rejected)
+        "chosen": hh_transcript(messages, chosen),
+        "rejected": hh_transcript(messages, rejected),
     }
 
 
@@ -210,7 +215,9 @@ def preference_rows(
         decisions: Iterable[Decision] = (
             Decision(pair_id, choice, strength, 1.0)
             for pair_id, choice, strength in judgments.filter(choice__in=PREFERRED)
-            .order_by("id").values_list("pair_id", "choice", "strength").iterator(chunk_size)
+            .order_by("id")
+            .values_list("pair_id", "choice", "strength")
+            .iterator(chunk_size)
         )
     elif aggregate == "majority":
         decisions = _majority(judgments, chunk_size)
@@ -225,12 +232,17 @@ def preference_rows(
             pair = pairs[decision.pair_id]
             a, b = pair.candidate_a.text, pair.candidate_b.text
             chosen, rejected = (a, b) if decision.choice == Choice.A else (b, a)
+            row: dict[str, Any]
             if style == "hh-rlhf":
                 row = hh_rlhf_row(pair.prompt.messages, chosen, rejected)
             else:
                 row = preference_row(
-                    pair.prompt.messages, chosen, rejected, conversational=conversational,
-                    margin=decision.margin, with_margin=with_margin,
+                    pair.prompt.messages,
+                    chosen,
+                    rejected,
+                    conversational=conversational,
+                    margin=decision.margin,
+                    with_margin=with_margin,
                     implicit_prompt=implicit_prompt,
                 )
             if with_confidence:
@@ -276,14 +288,17 @@ def _crowd_model(project: Project, judgments: QuerySet[Judgment]) -> Iterator[De
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         model = OneCoinDawidSkene(n_iter=100).fit(data[["task", "worker", "label"]])
-    probabilities = model.probas_
+    probabilities, labels = model.probas_, model.labels_
+    assert probabilities is not None and labels is not None  # set by fit()
     strengths = data.dropna(subset=["strength"]).groupby(["task", "label"])["strength"].mean()
-    for pair_id, label in model.labels_.items():
+    for pair_id, label in labels.items():
         if label not in PREFERRED:
             continue
         margin = strengths.get((pair_id, label))
         yield Decision(
-            int(pair_id), str(label), None if margin is None else float(margin),
+            int(pair_id),
+            str(label),
+            None if margin is None else float(margin),
             float(probabilities.loc[pair_id, label]),
         )
 
@@ -291,8 +306,19 @@ def _crowd_model(project: Project, judgments: QuerySet[Judgment]) -> Iterator[De
 # --- raw judgments --------------------------------------------------------------------------
 
 JUDGMENT_COLUMNS = (
-    "judgment_id", "pair_id", "prompt_id", "candidate_a_id", "candidate_b_id", "annotator",
-    "source", "choice", "strength", "rationale", "shown_left", "time_spent_ms", "is_gold",
+    "judgment_id",
+    "pair_id",
+    "prompt_id",
+    "candidate_a_id",
+    "candidate_b_id",
+    "annotator",
+    "source",
+    "choice",
+    "strength",
+    "rationale",
+    "shown_left",
+    "time_spent_ms",
+    "is_gold",
     "created_at",
 )
 
@@ -301,8 +327,12 @@ def judgment_values(*, project: Project, filters: ExportFilters) -> QuerySet:
     """One row per judgment, in JUDGMENT_COLUMNS order, annotators under their pseudonyms.
     A values() queryset, so the same SQL serves the Python writers and PostgreSQL's COPY."""
     judgments = judgments_for_export(project=project, filters=filters)
-    annotator_ids = judgments.filter(annotator__isnull=False).order_by().values_list(
-        "annotator_id", flat=True).distinct()
+    annotator_ids = (
+        judgments.filter(annotator__isnull=False)
+        .order_by()
+        .values_list("annotator_id", flat=True)
+        .distinct()
+    )
     names = {uid: annotator_pseudonym(project_id=project.pk, user_id=uid) for uid in annotator_ids}
     pseudonym: Any
     if connection.vendor == "postgresql":
@@ -313,23 +343,42 @@ def judgment_values(*, project: Project, filters: ExportFilters) -> QuerySet:
             output_field=CharField(),
         )
     else:
-        pseudonym = Case(*[When(annotator_id=uid, then=Value(name)) for uid, name in names.items()],
-                         default=Value("imported"), output_field=CharField())
+        pseudonym = Case(
+            *[When(annotator_id=uid, then=Value(name)) for uid, name in names.items()],
+            default=Value("imported"),
+            output_field=CharField(),
+        )
     shown_left = Case(
-        When(left_is_a=True, then=Value("a")), When(left_is_a=False, then=Value("b")),
-        default=None, output_field=CharField(),
+        When(left_is_a=True, then=Value("a")),
+        When(left_is_a=False, then=Value("b")),
+        default=None,
+        output_field=CharField(),
     )
     return (
         judgments.order_by("id")
         .annotate(
-            judgment_id=F("id"), x_annotator=pseudonym, shown_left=shown_left,
+            judgment_id=F("id"),
+            x_annotator=pseudonym,
+            shown_left=shown_left,
             is_gold=F("pair__is_gold"),
-            prompt_id=F("pair__prompt__external_id"), candidate_a_id=F("pair__candidate_a_id"),
+            prompt_id=F("pair__prompt__external_id"),
+            candidate_a_id=F("pair__candidate_a_id"),
             candidate_b_id=F("pair__candidate_b_id"),
         )
         .values_list(
-            "judgment_id", "pair_id", "prompt_id", "candidate_a_id", "candidate_b_id",
-            "x_annotator", "source", "choice", "strength", "rationale", "shown_left",
-            "time_spent_ms", "is_gold", "created_at",
+            "judgment_id",
+            "pair_id",
+            "prompt_id",
+            "candidate_a_id",
+            "candidate_b_id",
+            "x_annotator",
+            "source",
+            "choice",
+            "strength",
+            "rationale",
+            "shown_left",
+            "time_spent_ms",
+            "is_gold",
+            "created_at",
         )
     )

@@ -1,8 +1,10 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from labeling.forms import ExportForm, ImportForm, JudgmentForm, SkipForm
 from labeling.models import Membership, Project
@@ -22,14 +24,21 @@ from labeling.services.importing import ImportFailed, data_import, import_summar
 from labeling.services.judgment import JudgmentRefused, judgment_record
 
 
-def _get_membership(request: HttpRequest, slug: str) -> Membership:
+class AuthedRequest(HttpRequest):
+    """A request that passed login_required, with django-htmx's details attached."""
+
+    user: User
+    htmx: HtmxDetails
+
+
+def _get_membership(request: AuthedRequest, slug: str) -> Membership:
     membership = membership_get(user=request.user, project_slug=slug)
     if membership is None:
         raise Http404("No such project")
     return membership
 
 
-def _get_project_for_manager(request: HttpRequest, slug: str) -> Project:
+def _get_project_for_manager(request: AuthedRequest, slug: str) -> Project:
     membership = _get_membership(request, slug)
     if not membership.is_manager:
         raise Http404("No such project")
@@ -38,12 +47,12 @@ def _get_project_for_manager(request: HttpRequest, slug: str) -> Project:
 
 @login_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthedRequest) -> HttpResponse:
     return render(request, "labeling/home.html", {"projects": projects_for_user(user=request.user)})
 
 
 def _render_work(
-    request: HttpRequest, project: Project, *, error: str = "", status: int = 200
+    request: AuthedRequest, project: Project, *, error: str = "", status: int = 200
 ) -> HttpResponse:
     """The labelling page, or only its work partial for htmx requests.
 
@@ -51,21 +60,25 @@ def _render_work(
     and carries on without reloading.
     """
     assignment = assignment_next(project=project, annotator=request.user)
-    context = {"project": project, "assignment": assignment, "error": error,
-               "judged": judged_count(project=project, annotator=request.user)}
+    context = {
+        "project": project,
+        "assignment": assignment,
+        "error": error,
+        "judged": judged_count(project=project, annotator=request.user),
+    }
     template = "labeling/partials/_work.html" if request.htmx else "labeling/label.html"
     return render(request, template, context, status=status)
 
 
 @login_required
 @require_GET
-def label(request: HttpRequest, slug: str) -> HttpResponse:
+def label(request: AuthedRequest, slug: str) -> HttpResponse:
     return _render_work(request, _get_membership(request, slug).project)
 
 
 @login_required
 @require_POST
-def label_submit(request: HttpRequest, slug: str) -> HttpResponse:
+def label_submit(request: AuthedRequest, slug: str) -> HttpResponse:
     project = _get_membership(request, slug).project
     form = JudgmentForm(request.POST, project=project)
     if not form.is_valid():
@@ -79,20 +92,21 @@ def label_submit(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def label_skip(request: HttpRequest, slug: str) -> HttpResponse:
+def label_skip(request: AuthedRequest, slug: str) -> HttpResponse:
     project = _get_membership(request, slug).project
     form = SkipForm(request.POST)
     if not form.is_valid():
         return _answer(request, project, error=form.error_text(), status=400)
-    assignment = assignment_of(assignment_id=form.cleaned_data["assignment_id"],
-                               annotator=request.user, project=project)
+    assignment = assignment_of(
+        assignment_id=form.cleaned_data["assignment_id"], annotator=request.user, project=project
+    )
     if assignment is not None:
         assignment_skip(assignment=assignment)
     return _answer(request, project)
 
 
 def _answer(
-    request: HttpRequest, project: Project, *, error: str = "", status: int = 200
+    request: AuthedRequest, project: Project, *, error: str = "", status: int = 200
 ) -> HttpResponse:
     if request.htmx:
         return _render_work(request, project, error=error, status=status)
@@ -103,7 +117,7 @@ def _answer(
 
 @login_required
 @require_GET
-def manage(request: HttpRequest, slug: str) -> HttpResponse:
+def manage(request: AuthedRequest, slug: str) -> HttpResponse:
     project = _get_project_for_manager(request, slug)
     context = {
         "project": project,
@@ -118,7 +132,7 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
+def import_upload(request: AuthedRequest, slug: str) -> HttpResponse:
     project = _get_project_for_manager(request, slug)
     form = ImportForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -127,14 +141,20 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     upload = form.cleaned_data["file"]
     try:
         result = data_import(
-            project=project, fileobj=upload.file, filename=upload.name,
-            format=form.cleaned_data["format"], skip_invalid=form.cleaned_data["skip_invalid"],
+            project=project,
+            fileobj=upload.file,
+            filename=upload.name,
+            format=form.cleaned_data["format"],
+            skip_invalid=form.cleaned_data["skip_invalid"],
             as_gold=form.cleaned_data["as_gold"],
         )
     except ImportFailed as failed:
-        return render(request, "labeling/import_failed.html",
-                      {"project": project, "errors": failed.errors, "filename": upload.name},
-                      status=400)
+        return render(
+            request,
+            "labeling/import_failed.html",
+            {"project": project, "errors": failed.errors, "filename": upload.name},
+            status=400,
+        )
     messages.success(request, import_summary(result))
     for error in result.errors[:20]:
         messages.warning(request, f"Left out {error}")
@@ -143,7 +163,9 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def export_download(request: HttpRequest, slug: str) -> HttpResponse:
+def export_download(
+    request: AuthedRequest, slug: str
+) -> HttpResponse | StreamingHttpResponse | FileResponse:
     project = _get_project_for_manager(request, slug)
     form = ExportForm(request.GET, annotators=project_annotator_names(project=project))
     if not form.is_valid():
@@ -151,15 +173,18 @@ def export_download(request: HttpRequest, slug: str) -> HttpResponse:
     options = form.options()
     kind = "" if options.kind == "trl" else f"-{options.kind}"
     filename = f"{project.slug}{kind}-{options.aggregate}.{options.extension}"
+    response: StreamingHttpResponse | FileResponse
     if options.kind != "judgments" and options.file_format in ("jsonl", "csv"):
         # Text formats stream straight to the client, row by row.
-        response: HttpResponse = StreamingHttpResponse(
+        response = StreamingHttpResponse(
             export_text_pieces(project=project, options=options),
             content_type="application/jsonl" if options.file_format == "jsonl" else "text/csv",
         )
     else:
         # Binary formats are written to an unnamed temporary file first, then sent.
-        response = FileResponse(export_spooled(project=project, options=options),
-                                content_type="application/octet-stream")
+        response = FileResponse(
+            export_spooled(project=project, options=options),
+            content_type="application/octet-stream",
+        )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

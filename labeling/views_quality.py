@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -17,14 +17,18 @@ from labeling.services.quality import (
     membership_set_excluded,
     project_quality,
 )
-from labeling.views import _get_project_for_manager
+from labeling.views import AuthedRequest, _get_project_for_manager
 
 PLOT_WIDTH, BAR_HEIGHT, LABEL_WIDTH = 360, 18, 110
 
 
 class ExcludeForm(forms.Form):
-    threshold = forms.FloatField(min_value=0, max_value=1, initial=0.7,
-                                 help_text="Quality score: gold accuracy, else agreement.")
+    threshold = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        initial=0.7,
+        help_text="Quality score: gold accuracy, else agreement.",
+    )
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,16 @@ class TrendPlot:
 def _left_bars(annotators: list[AnnotatorQuality]) -> list[Bar]:
     """Left-pick rate per annotator; a fair annotator sits at the middle line."""
     return [
-        Bar(a.username, i * (BAR_HEIGHT + 4), PLOT_WIDTH * a.left_rate, a.left_rate,
-            any(f.startswith("prefers") for f in a.flags))
-        for i, a in enumerate(x for x in annotators if x.left_rate is not None)
+        Bar(
+            a.username,
+            i * (BAR_HEIGHT + 4),
+            PLOT_WIDTH * rate,
+            rate,
+            any(f.startswith("prefers") for f in a.flags),
+        )
+        for i, (a, rate) in enumerate(
+            (x, x.left_rate) for x in annotators if x.left_rate is not None
+        )
     ]
 
 
@@ -69,21 +80,27 @@ def _trend(quality: ProjectQuality, width: int = PLOT_WIDTH, height: int = 120) 
 
 @login_required
 @require_GET
-def quality(request: HttpRequest, slug: str) -> HttpResponse:
+def quality(request: AuthedRequest, slug: str) -> HttpResponse:
     project = _get_project_for_manager(request, slug)
     report = project_quality(project=project)
     bars = _left_bars(report.annotators)
     context = {
-        "project": project, "quality": report, "form": ExcludeForm(), "bars": bars,
-        "bars_height": len(bars) * (BAR_HEIGHT + 4), "plot_width": PLOT_WIDTH,
-        "label_width": LABEL_WIDTH, "bar_height": BAR_HEIGHT, "trend": _trend(report),
+        "project": project,
+        "quality": report,
+        "form": ExcludeForm(),
+        "bars": bars,
+        "bars_height": len(bars) * (BAR_HEIGHT + 4),
+        "plot_width": PLOT_WIDTH,
+        "label_width": LABEL_WIDTH,
+        "bar_height": BAR_HEIGHT,
+        "trend": _trend(report),
     }
     return render(request, "labeling/quality.html", context)
 
 
 @login_required
 @require_POST
-def quality_exclude(request: HttpRequest, slug: str) -> HttpResponse:
+def quality_exclude(request: AuthedRequest, slug: str) -> HttpResponse:
     project = _get_project_for_manager(request, slug)
     form = ExcludeForm(request.POST)
     if not form.is_valid():
@@ -91,8 +108,10 @@ def quality_exclude(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("quality", slug=slug)
     names = annotators_exclude_below(project=project, threshold=form.cleaned_data["threshold"])
     if names:
-        messages.success(request, f"Excluded from exports and training: {', '.join(names)}. "
-                                  "Their judgments are kept.")
+        messages.success(
+            request,
+            f"Excluded from exports and training: {', '.join(names)}. Their judgments are kept.",
+        )
     else:
         messages.info(request, "Nobody else scores below that threshold.")
     return redirect("quality", slug=slug)
@@ -100,7 +119,7 @@ def quality_exclude(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def quality_include(request: HttpRequest, slug: str) -> HttpResponse:
+def quality_include(request: AuthedRequest, slug: str) -> HttpResponse:
     project = _get_project_for_manager(request, slug)
     user_id = request.POST.get("user_id", "")
     if user_id.isdigit():

@@ -23,10 +23,30 @@ def main() -> int:
     commands = {
         # Two workers, as in production: a training run must not hold up the light tasks
         # (lease reclaiming, dead-run detection, schedule checks).
-        "worker": celery + ["worker", "-Q", "default", "--concurrency", "1", "-n", "default@%h",
-                            "--loglevel", "INFO"],
-        "training-worker": celery + ["worker", "-Q", "training", "--concurrency", "1",
-                                     "-n", "training@%h", "--loglevel", "INFO"],
+        "worker": celery
+        + [
+            "worker",
+            "-Q",
+            "default",
+            "--concurrency",
+            "1",
+            "-n",
+            "default@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        "training-worker": celery
+        + [
+            "worker",
+            "-Q",
+            "training",
+            "--concurrency",
+            "1",
+            "-n",
+            "training@%h",
+            "--loglevel",
+            "INFO",
+        ],
         "beat": celery + ["beat", "--loglevel", "INFO"],
         "web": [python, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
     }
@@ -36,11 +56,14 @@ def main() -> int:
     # would have us ignore it.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
-    children = {name: subprocess.Popen(cmd, start_new_session=True)
-                for name, cmd in commands.items()}
+    children = {
+        name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()
+    }
     print(f"\nprefapp is running at http://{HOST}:{PORT}/  (Ctrl-C stops it)", flush=True)
-    print("  logins: manager / manager-demo-pass, alice / alice-demo-pass, "
-          "bob / bob-demo-pass\n", flush=True)
+    print(
+        "  logins: manager / manager-demo-pass, alice / alice-demo-pass, bob / bob-demo-pass\n",
+        flush=True,
+    )
     try:
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)

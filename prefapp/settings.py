@@ -242,7 +242,8 @@ CACHES = {
 # database). Without it the local-memory cache is per process, so a logout in one worker
 # would not reach the others: the database alone then.
 SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db" if REDIS_URL
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
     else "django.contrib.sessions.backends.db"
 )
 

@@ -27,8 +27,9 @@ def project(db):
 @pytest.fixture
 def manager(project):
     """The project's manager (the owner in healthchecks' terms)."""
-    return MembershipFactory(project=project, role=Membership.Role.MANAGER,
-                             user=UserFactory(username="manager")).user
+    return MembershipFactory(
+        project=project, role=Membership.Role.MANAGER, user=UserFactory(username="manager")
+    ).user
 
 
 @pytest.fixture
@@ -56,8 +57,9 @@ def assert_managers_only(project: Project, *requests: tuple) -> None:
     """
     annotator = MembershipFactory(project=project, user=UserFactory(username="ann-x")).user
     outsider = MembershipFactory(user=UserFactory(username="outsider-x")).user
-    other_manager = MembershipFactory(user=UserFactory(username="boss-x"),
-                                      role=Membership.Role.MANAGER).user
+    other_manager = MembershipFactory(
+        user=UserFactory(username="boss-x"), role=Membership.Role.MANAGER
+    ).user
     clients = [client_for(user) for user in (annotator, outsider, other_manager)]
     for method, url, *data in requests:
         for client in clients:

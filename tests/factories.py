@@ -57,6 +57,9 @@ def make_pairs(project: Project, count: int, **pair_fields) -> list[Pair]:
     for _ in range(count):
         prompt = PromptFactory(project=project)
         a, b = CandidateFactory(prompt=prompt), CandidateFactory(prompt=prompt)
-        pairs.append(Pair.objects.create(project=project, prompt=prompt, candidate_a=a,
-                                         candidate_b=b, **pair_fields))
+        pairs.append(
+            Pair.objects.create(
+                project=project, prompt=prompt, candidate_a=a, candidate_b=b, **pair_fields
+            )
+        )
     return pairs

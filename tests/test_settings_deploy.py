@@ -13,17 +13,33 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS")
+    }
     clean.update(PREFAPP_VAR_DIR=str(tmp_path / "var"), **env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=clean,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_it_passes_check_deploy_with_production_settings(tmp_path):
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path,
-                     DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50),
-                     ALLOWED_HOSTS="prefapp.example.org")
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        tmp_path=tmp_path,
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="prefapp.example.org",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 
@@ -36,8 +52,12 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off(tmp_path):
 
 
 def test_it_generates_and_keeps_a_development_key(tmp_path):
-    show_key = ("shell", "--no-imports", "-c",
-                "from django.conf import settings; print(settings.SECRET_KEY)")
+    show_key = (
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.SECRET_KEY)",
+    )
     first = _manage(*show_key, tmp_path=tmp_path, DEBUG="true")
     second = _manage(*show_key, tmp_path=tmp_path, DEBUG="true")
     assert first.returncode == 0, first.stderr

@@ -12,13 +12,33 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "kind", "status", "step", "total_steps", "created_at",
-                    "finished_at"]
+    list_display = [
+        "id",
+        "project",
+        "kind",
+        "status",
+        "step",
+        "total_steps",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "kind", "project"]
     raw_id_fields = ["snapshot", "base_artifact", "reward_artifact", "created_by"]
-    readonly_fields = ["status", "step", "total_steps", "started_at", "finished_at", "error",
-                       "log_tail", "final_metrics", "celery_task_id", "worker_hostname",
-                       "worker_pid", "child_pid", "heartbeat_at"]
+    readonly_fields = [
+        "status",
+        "step",
+        "total_steps",
+        "started_at",
+        "finished_at",
+        "error",
+        "log_tail",
+        "final_metrics",
+        "celery_task_id",
+        "worker_hostname",
+        "worker_pid",
+        "child_pid",
+        "heartbeat_at",
+    ]
 
 
 @admin.register(ModelArtifact)

@@ -17,7 +17,7 @@ NEW_SNAPSHOT = "new"
 
 
 def split_field_error(message: str, fields: Any) -> tuple[str | None, str]:
-    """"learning_rate: expected a number" -> ("learning_rate", "expected a number") when the
+    """ "learning_rate: expected a number" -> ("learning_rate", "expected a number") when the
     form has that field; otherwise (None, the whole message) for the form's top."""
     name, sep, rest = message.partition(": ")
     if sep and name in fields:
@@ -67,42 +67,62 @@ class RunSetupForm(forms.Form):
     """What a run trains on and starts from; the run service checks the choices again."""
 
     snapshot = forms.ChoiceField(
-        help_text="Freeze the project's judgments now, or train on an earlier snapshot again.")
+        help_text="Freeze the project's judgments now, or train on an earlier snapshot again."
+    )
     aggregate = forms.ChoiceField(
         choices=[("all", "every judgment is a row"), ("majority", "one row per pair, by majority")],
-        initial="all", help_text="How a new snapshot turns judgments into rows.")
+        initial="all",
+        help_text="How a new snapshot turns judgments into rows.",
+    )
     eval_fraction = forms.FloatField(
-        initial=0.1, min_value=0.0, max_value=0.9,
-        help_text="Share of a new snapshot's prompts held out for evaluation.")
+        initial=0.1,
+        min_value=0.0,
+        max_value=0.9,
+        help_text="Share of a new snapshot's prompts held out for evaluation.",
+    )
     base_artifact = forms.ChoiceField(
-        required=False, label="Base model",
-        help_text="Start from an earlier artifact of this project, or from the model named below.")
+        required=False,
+        label="Base model",
+        help_text="Start from an earlier artifact of this project, or from the model named below.",
+    )
     base_model = forms.CharField(
-        required=False, label="Hub id or local path",
-        help_text="Used when no artifact is chosen: a hub id or a directory with a config.json.")
+        required=False,
+        label="Hub id or local path",
+        help_text="Used when no artifact is chosen: a hub id or a directory with a config.json.",
+    )
     reward_artifact = forms.ChoiceField(
-        required=False, label="Reward model",
-        help_text="The reward model that scores the policy's samples.")
+        required=False,
+        label="Reward model",
+        help_text="The reward model that scores the policy's samples.",
+    )
 
     def __init__(self, *args: Any, project: Project, kind: str, judgments: int, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.project, self.kind = project, kind
         fields: dict[str, Any] = self.fields  # ChoiceFields: their choices are set here
-        fields["aggregate"].choices = [c for c in fields["aggregate"].choices
-                                       if c[0] in AGGREGATES]
+        fields["aggregate"].choices = [c for c in fields["aggregate"].choices if c[0] in AGGREGATES]
         fields["snapshot"].choices = [
             (NEW_SNAPSHOT, f"New snapshot from the current judgments ({judgments} judgments)"),
-            *((str(s.pk), f"Snapshot {s.pk}: {s.train_rows} train + {s.eval_rows} eval rows, "
-                          f"{s.created_at:%Y-%m-%d %H:%M}")
-              for s in snapshots_for_project(project=project)),
+            *(
+                (
+                    str(s.pk),
+                    f"Snapshot {s.pk}: {s.train_rows} train + {s.eval_rows} eval rows, "
+                    f"{s.created_at:%Y-%m-%d %H:%M}",
+                )
+                for s in snapshots_for_project(project=project)
+            ),
         ]
         base_kinds = ("policy", "reward") if kind == TrainingKind.REWARD else ("policy",)
         self.artifacts = {str(a.pk): a for a in artifacts_for_project(project=project)}
         fields["base_artifact"].choices = [("", "— the hub id or path below —")] + [
-            (pk, _artifact_label(a)) for pk, a in self.artifacts.items() if a.kind in base_kinds]
+            (pk, _artifact_label(a)) for pk, a in self.artifacts.items() if a.kind in base_kinds
+        ]
         if kind in KINDS_NEEDING_REWARD:
-            rewards = [(pk, _artifact_label(a)) for pk, a in self.artifacts.items()
-                       if a.kind == ModelArtifact.Kind.REWARD]
+            rewards = [
+                (pk, _artifact_label(a))
+                for pk, a in self.artifacts.items()
+                if a.kind == ModelArtifact.Kind.REWARD
+            ]
             none_yet = [("", "— none yet: train one first —")]
             fields["reward_artifact"].choices = rewards or none_yet
             fields["reward_artifact"].required = True
@@ -125,9 +145,11 @@ class RunSetupForm(forms.Form):
         reward = cleaned.get("reward_artifact")
         cleaned["reward"] = self.artifacts[reward] if reward else None
         choice = cleaned.get("snapshot")
-        cleaned["snapshot_obj"] = (None if choice == NEW_SNAPSHOT else
-                                   snapshots_for_project(project=self.project)
-                                   .filter(pk=int(choice or 0)).first())
+        cleaned["snapshot_obj"] = (
+            None
+            if choice == NEW_SNAPSHOT
+            else snapshots_for_project(project=self.project).filter(pk=int(choice or 0)).first()
+        )
         return cleaned
 
     def add_refusal(self, message: str) -> None:
@@ -145,18 +167,30 @@ def _artifact_label(artifact: ModelArtifact) -> str:
 class ScheduleForm(forms.Form):
     enabled = forms.BooleanField(required=False, label="Train on a schedule")
     min_new_judgments = forms.IntegerField(
-        min_value=1, initial=100, label="New judgments needed",
-        help_text="Queue a reward-model run once this many judgments are new.")
+        min_value=1,
+        initial=100,
+        label="New judgments needed",
+        help_text="Queue a reward-model run once this many judgments are new.",
+    )
     reward_base_model = forms.CharField(
-        required=False, label="Reward model starts from",
-        help_text="Hub id or local directory the scheduled reward model starts from.")
+        required=False,
+        label="Reward model starts from",
+        help_text="Hub id or local directory the scheduled reward model starts from.",
+    )
     follow_up = forms.ChoiceField(
-        choices=[("none", "Nothing"), ("dpo", "DPO of the current policy"),
-                 ("ppo", "PPO of the current policy")],
-        label="Then", help_text="What runs after a scheduled reward model succeeds.")
+        choices=[
+            ("none", "Nothing"),
+            ("dpo", "DPO of the current policy"),
+            ("ppo", "PPO of the current policy"),
+        ],
+        label="Then",
+        help_text="What runs after a scheduled reward model succeeds.",
+    )
     policy_base_model = forms.CharField(
-        required=False, label="Policy starts from",
-        help_text="Starting policy for the follow-up when the project has no current policy.")
+        required=False,
+        label="Policy starts from",
+        help_text="Starting policy for the follow-up when the project has no current policy.",
+    )
 
     def _checked_model(self, name: str) -> str:
         value = self.cleaned_data[name].strip()
@@ -164,8 +198,9 @@ class ScheduleForm(forms.Form):
             try:
                 return base_model_check(value)
             except TrainingRefused as refused:
-                raise forms.ValidationError(split_field_error(str(refused), {"base": 1})[1]
-                                            ) from None
+                raise forms.ValidationError(
+                    split_field_error(str(refused), {"base": 1})[1]
+                ) from None
         return value
 
     def clean_reward_base_model(self) -> str:
@@ -176,16 +211,20 @@ class ScheduleForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if cleaned.get("enabled") and not cleaned.get("reward_base_model") \
-                and "reward_base_model" not in self.errors:
+        if (
+            cleaned.get("enabled")
+            and not cleaned.get("reward_base_model")
+            and "reward_base_model" not in self.errors
+        ):
             self.add_error("reward_base_model", "Required while the schedule is on.")
         return cleaned
 
 
 class RunFilterForm(forms.Form):
     kind = forms.ChoiceField(required=False, choices=[("", "any kind"), *TrainingKind.choices])
-    status = forms.ChoiceField(required=False,
-                               choices=[("", "any status"), *TrainingRun.Status.choices])
+    status = forms.ChoiceField(
+        required=False, choices=[("", "any status"), *TrainingRun.Status.choices]
+    )
 
 
 class TryForm(forms.Form):

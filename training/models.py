@@ -96,7 +96,11 @@ class TrainingRun(models.Model):
         "ModelArtifact", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reward_artifact = models.ForeignKey(
-        "ModelArtifact", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        "ModelArtifact",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The reward model that scores samples (ppo, rloo, grpo).",
     )
     config = models.JSONField(default=dict, help_text="The kind's full config, validated.")
@@ -125,8 +129,11 @@ class TrainingRun(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["project", "kind", "created_at"], name="run_project_kind_time"),
-            models.Index(fields=["status"], name="run_unfinished",
-                         condition=Q(status__in=["queued", "running"])),
+            models.Index(
+                fields=["status"],
+                name="run_unfinished",
+                condition=Q(status__in=["queued", "running"]),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -181,25 +188,36 @@ class TrainingRun(models.Model):
     def mark_running(self, *, hostname: str, pid: int, task_id: str = "") -> bool:
         now = timezone.now()
         return self._transition(
-            (self.Status.QUEUED,), status=self.Status.RUNNING, started_at=now, heartbeat_at=now,
-            worker_hostname=hostname, worker_pid=pid, celery_task_id=task_id,
+            (self.Status.QUEUED,),
+            status=self.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker_hostname=hostname,
+            worker_pid=pid,
+            celery_task_id=task_id,
         )
 
     def mark_succeeded(self, *, metrics: dict) -> bool:
         return self._transition(
-            (self.Status.RUNNING,), status=self.Status.SUCCEEDED, finished_at=timezone.now(),
-            final_metrics=metrics, error="",
+            (self.Status.RUNNING,),
+            status=self.Status.SUCCEEDED,
+            finished_at=timezone.now(),
+            final_metrics=metrics,
+            error="",
         )
 
     def mark_failed(self, error: str) -> bool:
         return self._transition(
-            (self.Status.QUEUED, self.Status.RUNNING), status=self.Status.FAILED,
-            finished_at=timezone.now(), error=error,
+            (self.Status.QUEUED, self.Status.RUNNING),
+            status=self.Status.FAILED,
+            finished_at=timezone.now(),
+            error=error,
         )
 
     def mark_cancelled(self) -> bool:
         return self._transition(
-            (self.Status.QUEUED, self.Status.RUNNING), status=self.Status.CANCELLED,
+            (self.Status.QUEUED, self.Status.RUNNING),
+            status=self.Status.CANCELLED,
             finished_at=timezone.now(),
         )
 
@@ -235,7 +253,8 @@ class ModelArtifact(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["project", "kind"], condition=Q(is_current=True),
+                fields=["project", "kind"],
+                condition=Q(is_current=True),
                 name="artifact_one_current_per_kind",
             )
         ]
@@ -265,7 +284,8 @@ class TrainingSchedule(models.Model):
     reward_config = models.JSONField(default=dict, blank=True)
     follow_up = models.CharField(max_length=16, choices=FollowUp.choices, default=FollowUp.NONE)
     policy_base_model = models.CharField(
-        max_length=500, blank=True,
+        max_length=500,
+        blank=True,
         help_text="Starting policy for the follow-up run when the project has no current policy.",
     )
     follow_up_config = models.JSONField(default=dict, blank=True)

@@ -13,8 +13,9 @@ from training.models import (
 
 
 def runs_for_project(*, project: Project) -> QuerySet[TrainingRun]:
-    return (TrainingRun.objects.filter(project=project)
-            .select_related("snapshot", "base_artifact", "reward_artifact", "created_by"))
+    return TrainingRun.objects.filter(project=project).select_related(
+        "snapshot", "base_artifact", "reward_artifact", "created_by"
+    )
 
 
 def run_get(*, project: Project, run_id: int) -> TrainingRun | None:
@@ -30,8 +31,9 @@ def run_metric_points(*, run: TrainingRun, after_id: int = 0) -> QuerySet[Metric
 def run_metric_series(*, run: TrainingRun) -> dict[str, list[tuple[int, float]]]:
     """{metric name: [(step, value), ...]} of the whole run."""
     series: dict[str, list[tuple[int, float]]] = {}
-    for name, step, value in (MetricPoint.objects.filter(run=run).order_by("id")
-                              .values_list("name", "step", "value")):
+    for name, step, value in (
+        MetricPoint.objects.filter(run=run).order_by("id").values_list("name", "step", "value")
+    ):
         series.setdefault(name, []).append((step, value))
     return series
 

@@ -19,9 +19,24 @@ COMPARE_RUNS_LIMIT = 6
 # The metrics a reader looks at first, in this order; the rest follow alphabetically, then the
 # optimiser's state. Counters and end-of-run summaries are listed in tables but not drawn.
 _KEY_METRICS = (
-    "loss", "accuracy", "margin", "mean_reward", "eval_accuracy", "eval_mean_margin", "eval_loss",
-    "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected",
-    "score", "reward", "kl", "pg_clipfrac", "clip_ratio/region_mean", "entropy", "vf_loss",
+    "loss",
+    "accuracy",
+    "margin",
+    "mean_reward",
+    "eval_accuracy",
+    "eval_mean_margin",
+    "eval_loss",
+    "rewards/accuracies",
+    "rewards/margins",
+    "logps/chosen",
+    "logps/rejected",
+    "score",
+    "reward",
+    "kl",
+    "pg_clipfrac",
+    "clip_ratio/region_mean",
+    "entropy",
+    "vf_loss",
     "response_length",
 )
 _OPTIMISER = ("learning_rate", "grad_norm")
@@ -29,13 +44,21 @@ _NOT_DRAWN = ("epoch", "num_tokens", "total_flos", "eval_num_pairs")
 _NOT_DRAWN_PREFIXES = ("train_",)
 _NOT_DRAWN_SUFFIXES = ("_runtime", "_per_second")
 # What the charts script needs to lay out and leave out curves as the tables do.
-METRIC_ORDER = {"key": _KEY_METRICS, "last": _OPTIMISER, "hidden": _NOT_DRAWN,
-                "hidden_prefixes": _NOT_DRAWN_PREFIXES, "hidden_suffixes": _NOT_DRAWN_SUFFIXES}
+METRIC_ORDER = {
+    "key": _KEY_METRICS,
+    "last": _OPTIMISER,
+    "hidden": _NOT_DRAWN,
+    "hidden_prefixes": _NOT_DRAWN_PREFIXES,
+    "hidden_suffixes": _NOT_DRAWN_SUFFIXES,
+}
 
 
 def metric_is_drawn(name: str) -> bool:
-    return not (name in _NOT_DRAWN or name.startswith(_NOT_DRAWN_PREFIXES)
-                or name.endswith(_NOT_DRAWN_SUFFIXES))
+    return not (
+        name in _NOT_DRAWN
+        or name.startswith(_NOT_DRAWN_PREFIXES)
+        or name.endswith(_NOT_DRAWN_SUFFIXES)
+    )
 
 
 def metric_sort_key(name: str) -> tuple[int, int, str]:
@@ -51,8 +74,10 @@ def metric_sort_key(name: str) -> tuple[int, int, str]:
 def key_metrics(metrics: dict[str, Any], limit: int = 4) -> list[tuple[str, Any]]:
     """The few metrics worth a glance in a table cell, most telling first: held-out numbers
     before training ones."""
-    names = sorted((n for n in metrics if metric_sort_key(n)[0] < 2),
-                   key=lambda n: (not n.startswith("eval_"), metric_sort_key(n)))
+    names = sorted(
+        (n for n in metrics if metric_sort_key(n)[0] < 2),
+        key=lambda n: (not n.startswith("eval_"), metric_sort_key(n)),
+    )
     return [(name, metrics[name]) for name in names[:limit]]
 
 
@@ -75,12 +100,16 @@ def run_timing(*, run: TrainingRun, now: datetime | None = None) -> RunTiming:
     return RunTiming(elapsed, eta)
 
 
-def run_points_after(*, run: TrainingRun, after_id: int,
-                     limit: int = POLL_POINTS_LIMIT) -> list[tuple[int, str, int, float]]:
+def run_points_after(
+    *, run: TrainingRun, after_id: int, limit: int = POLL_POINTS_LIMIT
+) -> list[tuple[int, str, int, float]]:
     """(id, name, step, value) of the run's points after `after_id`, oldest first: one query
     on the (run, id) index whatever the length of the run."""
-    return list(run.metric_points.filter(id__gt=after_id).order_by("id")
-                .values_list("id", "name", "step", "value")[:limit])
+    return list(
+        run.metric_points.filter(id__gt=after_id)
+        .order_by("id")
+        .values_list("id", "name", "step", "value")[:limit]
+    )
 
 
 def run_for_page(*, project: Project, run_id: int) -> TrainingRun | None:
@@ -103,12 +132,16 @@ def runs_filtered(*, project: Project, kind: str = "", status: str = "") -> Quer
 
 def runs_active(*, project: Project) -> QuerySet[TrainingRun]:
     return runs_for_project(project=project).filter(
-        status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING])
+        status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+    )
 
 
 def artifacts_listed(*, project: Project) -> QuerySet[ModelArtifact]:
-    return (ModelArtifact.objects.filter(project=project)
-            .select_related("run", "run__snapshot").order_by("-created_at", "-id"))
+    return (
+        ModelArtifact.objects.filter(project=project)
+        .select_related("run", "run__snapshot")
+        .order_by("-created_at", "-id")
+    )
 
 
 @dataclass
@@ -151,16 +184,23 @@ def runs_comparison(*, project: Project, run_ids: list[int]) -> Comparison:
     runs = [by_id[pk] for pk in wanted if pk in by_id]
     comparison = Comparison(runs=runs)
     series = [run_metric_series(run=run) for run in runs]
-    names = sorted({name for s in series for name in s if metric_is_drawn(name)},
-                   key=metric_sort_key)
+    names = sorted(
+        {name for s in series for name in s if metric_is_drawn(name)}, key=metric_sort_key
+    )
     for name in names:
-        comparison.charts.append({"name": name, "series": [
-            {"label": f"run {run.pk}", "points": [list(p) for p in s.get(name, [])]}
-            for run, s in zip(runs, series, strict=True)
-        ]})
+        comparison.charts.append(
+            {
+                "name": name,
+                "series": [
+                    {"label": f"run {run.pk}", "points": [list(p) for p in s.get(name, [])]}
+                    for run, s in zip(runs, series, strict=True)
+                ],
+            }
+        )
     finals = sorted({name for run in runs for name in run.final_metrics}, key=metric_sort_key)
-    comparison.final_rows = [(name, [run.final_metrics.get(name) for run in runs])
-                             for name in finals]
+    comparison.final_rows = [
+        (name, [run.final_metrics.get(name) for run in runs]) for name in finals
+    ]
     facts = [_run_facts(run) for run in runs]
     keys = list(dict.fromkeys(key for f in facts for key in f))
     for key in keys:

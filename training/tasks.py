@@ -14,8 +14,11 @@ from training.services.schedule import schedule_check
 # vanished before starting it is delivered again (run_execute ignores runs that are not queued).
 @shared_task(bind=True, acks_late=True, queue="training", name="training.tasks.run_training")
 def run_training(self, run_id: int) -> str:
-    return run_execute(run_id=run_id, hostname=self.request.hostname or socket.gethostname(),
-                       task_id=self.request.id or "")
+    return run_execute(
+        run_id=run_id,
+        hostname=self.request.hostname or socket.gethostname(),
+        task_id=self.request.id or "",
+    )
 
 
 @shared_task(name="training.tasks.detect_dead_runs")

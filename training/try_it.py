@@ -32,8 +32,11 @@ def try_max_bytes() -> int:
 
 
 def weights_bytes(directory: Path) -> int:
-    return sum(p.stat().st_size for p in directory.rglob("*")
-               if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    return sum(
+        p.stat().st_size
+        for p in directory.rglob("*")
+        if p.is_file() and p.suffix in WEIGHT_SUFFIXES
+    )
 
 
 def _model_dir(artifact: ModelArtifact, kind: str) -> Path:
@@ -79,12 +82,18 @@ def artifact_try_generate(*, artifact: ModelArtifact, prompt: str, seed: int = 0
     return _locked(generate, directory, messages, max_new_tokens=MAX_NEW_TOKENS, seed=seed)
 
 
-def artifact_try_score(*, artifact: ModelArtifact, prompt: str, response_a: str,
-                       response_b: str) -> dict[str, float]:
+def artifact_try_score(
+    *, artifact: ModelArtifact, prompt: str, response_a: str, response_b: str
+) -> dict[str, float]:
     """Reward-model scores of two answers to a user message, formatted as in training."""
     from training.ml.generate import score_pair
 
     directory = _model_dir(artifact, ModelArtifact.Kind.REWARD)
     messages = [{"role": "user", "content": _text("prompt", prompt)}]
-    return _locked(score_pair, directory, messages, _text("response_a", response_a),
-                   _text("response_b", response_b))
+    return _locked(
+        score_pair,
+        directory,
+        messages,
+        _text("response_a", response_a),
+        _text("response_b", response_b),
+    )

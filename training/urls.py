@@ -13,9 +13,15 @@ urlpatterns = [
     path("runs/<int:run_id>/poll/", views.run_poll, name="training_run_poll"),
     path("runs/<int:run_id>/cancel/", views.run_cancel_view, name="training_run_cancel"),
     path("artifacts/", views.artifact_list, name="training_artifacts"),
-    path("artifacts/<int:artifact_id>/make-current/", views.artifact_current_view,
-         name="training_artifact_current"),
-    path("artifacts/<int:artifact_id>/download/", views.artifact_download,
-         name="training_artifact_download"),
+    path(
+        "artifacts/<int:artifact_id>/make-current/",
+        views.artifact_current_view,
+        name="training_artifact_current",
+    ),
+    path(
+        "artifacts/<int:artifact_id>/download/",
+        views.artifact_download,
+        name="training_artifact_download",
+    ),
     path("artifacts/<int:artifact_id>/try/", views.artifact_try, name="training_artifact_try"),
 ]

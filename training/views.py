@@ -69,8 +69,11 @@ def _artifact_for_manager(request: HttpRequest, slug: str, artifact_id: int) -> 
 
 def _schedule_form(project: Project) -> ScheduleForm:
     schedule = schedule_get(project=project)
-    initial = {} if schedule is None else {
-        name: getattr(schedule, name) for name in ScheduleForm.base_fields}
+    initial = (
+        {}
+        if schedule is None
+        else {name: getattr(schedule, name) for name in ScheduleForm.base_fields}
+    )
     return ScheduleForm(initial=initial)
 
 
@@ -78,8 +81,10 @@ def _overview_context(project: Project, schedule_form: ScheduleForm | None = Non
     current = {kind: artifact_current(project=project, kind=kind) for kind in ("reward", "policy")}
     return {
         "project": project,
-        "current": [(kind, artifact, key_metrics(artifact.metrics) if artifact else [])
-                    for kind, artifact in current.items()],
+        "current": [
+            (kind, artifact, key_metrics(artifact.metrics) if artifact else [])
+            for kind, artifact in current.items()
+        ],
         "new_judgments": new_judgments_count(project=project),
         "schedule": schedule_get(project=project),
         "schedule_form": schedule_form or _schedule_form(project),
@@ -102,8 +107,9 @@ def schedule_update(request: HttpRequest, slug: str) -> HttpResponse:
     project = _project_for_manager(request, slug)
     form = ScheduleForm(request.POST)
     if not form.is_valid():
-        return render(request, "training/overview.html", _overview_context(project, form),
-                      status=400)
+        return render(
+            request, "training/overview.html", _overview_context(project, form), status=400
+        )
     schedule_set(project=project, **form.cleaned_data)
     messages.success(request, "Schedule saved.")
     return redirect("training_overview", slug=slug)
@@ -116,25 +122,39 @@ def run_new(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     if kind not in TrainingKind.values:
         raise Http404("No such training kind")
     data = request.POST if request.method == "POST" else None
-    setup = RunSetupForm(data, project=project, kind=kind,
-                         judgments=judgments_total(project=project),
-                         initial=_setup_initial(project, kind))
+    setup = RunSetupForm(
+        data,
+        project=project,
+        kind=kind,
+        judgments=judgments_total(project=project),
+        initial=_setup_initial(project, kind),
+    )
     config = RunConfigForm(data, kind=kind)
     if data is not None and setup.is_valid() and config.is_valid():
         options = setup.cleaned_data
         try:
             run = run_create(
-                project=project, kind=kind, base=options["base"], config_values=config.config,
-                snapshot=options["snapshot_obj"], reward_artifact=options["reward"],
+                project=project,
+                kind=kind,
+                base=options["base"],
+                config_values=config.config,
+                snapshot=options["snapshot_obj"],
+                reward_artifact=options["reward"],
                 snapshot_filters={"aggregate": options["aggregate"]},
-                eval_fraction=options["eval_fraction"], created_by=request.user,
+                eval_fraction=options["eval_fraction"],
+                created_by=request.user,
             )
         except TrainingRefused as refused:
             setup.add_refusal(str(refused))
         else:
             return redirect("training_run", slug=slug, run_id=run.pk)
-    context = {"project": project, "kind": kind, "kind_label": TrainingKind(kind).label,
-               "setup": setup, "config": config}
+    context = {
+        "project": project,
+        "kind": kind,
+        "kind_label": TrainingKind(kind).label,
+        "setup": setup,
+        "config": config,
+    }
     return render(request, "training/run_new.html", context, status=400 if data else 200)
 
 
@@ -147,8 +167,11 @@ def _setup_initial(project: Project, kind: str) -> dict[str, str]:
     if kind != TrainingKind.REWARD and policy is not None:
         initial["base_artifact"] = str(policy.pk)
     elif schedule is not None:
-        initial["base_model"] = (schedule.reward_base_model if kind == TrainingKind.REWARD
-                                 else schedule.policy_base_model)
+        initial["base_model"] = (
+            schedule.reward_base_model
+            if kind == TrainingKind.REWARD
+            else schedule.policy_base_model
+        )
     return initial
 
 
@@ -158,8 +181,9 @@ def run_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = _project_for_manager(request, slug)
     filters = RunFilterForm(request.GET)
     chosen = filters.cleaned_data if filters.is_valid() else {}
-    runs = runs_filtered(project=project, kind=chosen.get("kind", ""),
-                         status=chosen.get("status", ""))[:200]
+    runs = runs_filtered(
+        project=project, kind=chosen.get("kind", ""), status=chosen.get("status", "")
+    )[:200]
     context = {"project": project, "filters": filters, "runs": runs, "selectable": True}
     template = "training/partials/_run_table.html" if request.htmx else "training/run_list.html"
     return render(request, template, context)
@@ -207,8 +231,11 @@ def run_cancel_view(request: HtmxHttpRequest, slug: str, run_id: int) -> HttpRes
         messages.info(request, f"Run {run.pk} had already ended ({run.status}).")
     if request.htmx:
         run.refresh_from_db()
-        return render(request, "training/partials/_run_live.html",
-                      {"project": run.project, **_live_context(run, _after(request))})
+        return render(
+            request,
+            "training/partials/_run_live.html",
+            {"project": run.project, **_live_context(run, _after(request))},
+        )
     return redirect("training_run", slug=slug, run_id=run.pk)
 
 
@@ -226,18 +253,27 @@ def run_compare(request: HttpRequest, slug: str) -> HttpResponse:
     ids = [int(value) for value in request.GET.getlist("run") if value.isdigit()]
     comparison = runs_comparison(project=project, run_ids=ids)
     status = 200 if len(comparison.runs) >= 2 else 400
-    return render(request, "training/run_compare.html",
-                  {"project": project, "comparison": comparison, "metric_order": METRIC_ORDER},
-                  status=status)
+    return render(
+        request,
+        "training/run_compare.html",
+        {"project": project, "comparison": comparison, "metric_order": METRIC_ORDER},
+        status=status,
+    )
 
 
 @login_required
 @require_GET
 def artifact_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = _project_for_manager(request, slug)
-    return render(request, "training/artifact_list.html", {
-        "project": project, "artifacts": artifacts_listed(project=project), "try_form": TryForm(),
-    })
+    return render(
+        request,
+        "training/artifact_list.html",
+        {
+            "project": project,
+            "artifacts": artifacts_listed(project=project),
+            "try_form": TryForm(),
+        },
+    )
 
 
 @login_required
@@ -257,8 +293,9 @@ def artifact_download(request: HttpRequest, slug: str, artifact_id: int) -> Http
     if not directory.is_dir():
         raise Http404("The artifact's directory is gone")
     name = f"{slug}-{artifact.kind}-{artifact.pk}"
-    response = StreamingHttpResponse(tar_gz_stream(directory, root_name=name),
-                                     content_type="application/gzip")
+    response = StreamingHttpResponse(
+        tar_gz_stream(directory, root_name=name), content_type="application/gzip"
+    )
     response["Content-Disposition"] = f'attachment; filename="{name}.tar.gz"'
     return response
 
@@ -275,12 +312,16 @@ def artifact_try(request: HtmxHttpRequest, slug: str, artifact_id: int) -> HttpR
         data = form.cleaned_data
         try:
             if artifact.kind == ModelArtifact.Kind.POLICY:
-                context["generated"] = artifact_try_generate(artifact=artifact,
-                                                             prompt=data["prompt"])
+                context["generated"] = artifact_try_generate(
+                    artifact=artifact, prompt=data["prompt"]
+                )
             else:
                 context["scores"] = artifact_try_score(
-                    artifact=artifact, prompt=data["prompt"], response_a=data["response_a"],
-                    response_b=data["response_b"])
+                    artifact=artifact,
+                    prompt=data["prompt"],
+                    response_a=data["response_a"],
+                    response_b=data["response_b"],
+                )
         except TryRefused as refused:
             context["error"] = str(refused)
     status = 400 if "error" in context else 200

@@ -103,7 +103,8 @@ def trl_row(line: int, record: Any) -> ImportRow:
         style = "implicit"
     else:
         messages, chosen_text, rejected_text = split_shared_prompt(
-            as_conversation(chosen, "chosen"), as_conversation(rejected, "rejected"),
+            as_conversation(chosen, "chosen"),
+            as_conversation(rejected, "rejected"),
             names=("chosen", "rejected"),
         )
         style = "implicit-conversational"
@@ -115,7 +116,8 @@ def hh_rlhf_row(line: int, record: Any) -> ImportRow:
     assistant turn. That turn may be empty in the real data (an empty answer was preferred)."""
     record = require_object(record, "chosen", "rejected")
     messages, chosen_text, rejected_text = split_shared_prompt(
-        hh_messages(record["chosen"], "chosen"), hh_messages(record["rejected"], "rejected"),
+        hh_messages(record["chosen"], "chosen"),
+        hh_messages(record["rejected"], "rejected"),
         names=("chosen", "rejected"),
     )
     return _preference(line, record, messages, chosen_text, rejected_text, {}, allow_empty=True)
@@ -146,8 +148,11 @@ def arena_row(line: int, record: Any) -> ImportRow:
     metadata = {key: record[key] for key in ("judge", "language", "tstamp") if key in record}
     external_id = as_external_id(record.get("question_id", record.get("id")), "question_id")
     return ImportRow(
-        line=line, external_id=external_id, messages=messages,
-        responses=[(text_a, models[0]), (text_b, models[1])], metadata=metadata,
+        line=line,
+        external_id=external_id,
+        messages=messages,
+        responses=[(text_a, models[0]), (text_b, models[1])],
+        metadata=metadata,
         judgments=[ImportedJudgment(first=0, second=1, choice=choice)],
         derive_id=external_id is None,
     )
@@ -164,8 +169,14 @@ def _assistant_text(value: Any, field_name: str) -> str:
 
 
 def _preference(
-    line: int, record: dict[str, Any], messages: list[dict[str, str]], chosen: str,
-    rejected: str, metadata: dict[str, Any], *, allow_empty: bool = False,
+    line: int,
+    record: dict[str, Any],
+    messages: list[dict[str, str]],
+    chosen: str,
+    rejected: str,
+    metadata: dict[str, Any],
+    *,
+    allow_empty: bool = False,
 ) -> ImportRow:
     as_text(chosen, "chosen", allow_empty=allow_empty)
     as_text(rejected, "rejected", allow_empty=allow_empty)
@@ -173,9 +184,13 @@ def _preference(
         raise RowInvalid("rejected", "is the same as chosen")
     external_id = as_external_id(record.get("id"))
     return ImportRow(
-        line=line, external_id=external_id, messages=messages,
+        line=line,
+        external_id=external_id,
+        messages=messages,
         responses=[(chosen, "imported"), (rejected, "imported")],
-        metadata=metadata, judgments=CHOSEN_FIRST, derive_id=external_id is None,
+        metadata=metadata,
+        judgments=CHOSEN_FIRST,
+        derive_id=external_id is None,
     )
 
 

@@ -84,8 +84,13 @@ def read_records(fileobj: IO[bytes], *, filename: str) -> Iterator[tuple[int, An
         return
     for number, line in enumerate(text, start=1):
         if len(line) > MAX_LINE_CHARS:
-            yield number, RowInvalid(
-                "", f"is {len(line):,} characters, over the {MAX_LINE_CHARS:,}-character line limit"
+            yield (
+                number,
+                RowInvalid(
+                    "",
+                    f"is {len(line):,} characters, "
+                    f"over the {MAX_LINE_CHARS:,}-character line limit",
+                ),
             )
             continue
         if not line.strip():

@@ -27,9 +27,7 @@ def hh_messages(transcript: Any, field_name: str) -> list[dict[str, str]]:
 def hh_transcript(messages: list[dict[str, str]], response: str) -> str:
     """The inverse of hh_messages for a prompt and one final assistant turn. HH has no system
     role: a system message is written as a Human turn."""
-    turns = [
-        (ASSISTANT if m["role"] == "assistant" else HUMAN) + m["content"] for m in messages
-    ]
+    turns = [(ASSISTANT if m["role"] == "assistant" else HUMAN) + m["content"] for m in messages]
     return "".join(turns) + ASSISTANT + response
 
 
@@ -43,8 +41,9 @@ def split_shared_prompt(
             raise RowInvalid(name, "must end with an assistant turn")
     if chosen[:-1] != rejected[:-1]:
         raise RowInvalid(
-            names[1], f"differs from {names[0]} before the final assistant turn; only the last "
-            "turn may differ"
+            names[1],
+            f"differs from {names[0]} before the final assistant turn; only the last "
+            "turn may differ",
         )
     if not chosen[:-1]:
         raise RowInvalid(names[0], "has no prompt before the final assistant turn")

@@ -22,7 +22,7 @@ import random
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, QuerySet, Value, When
 from django.utils import timezone
@@ -34,7 +34,7 @@ from labeling.models import Assignment, Pair, Project
 _BATCH = 8
 
 
-def assignment_current(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
+def assignment_current(*, project: Project, annotator: User) -> Assignment | None:
     """The annotator's live lease in this project, if any (reload, back button, second tab)."""
     # Usually there is none (the last one was just submitted): ask for the id alone first,
     # which costs a third of loading the lease with its pair, prompt and candidates.
@@ -59,7 +59,7 @@ def assignment_current(*, project: Project, annotator: AbstractBaseUser) -> Assi
 
 
 def assignment_next(
-    *, project: Project, annotator: AbstractBaseUser, rng: random.Random | None = None
+    *, project: Project, annotator: User, rng: random.Random | None = None
 ) -> Assignment | None:
     """Return the annotator's live lease, or lease them the next pair; None when no work is left."""
     rng = rng or random.Random()
@@ -80,7 +80,7 @@ def assignment_next(
 
 
 def _next_in_one_statement(
-    *, project: Project, annotator: AbstractBaseUser, gold: bool, rng: random.Random
+    *, project: Project, annotator: User, gold: bool, rng: random.Random
 ) -> Assignment | None:
     """PostgreSQL: the live lease or a new one in a single statement (see labeling/sql.py)."""
     tries = ([True] if gold else []) + [False, False]
@@ -94,9 +94,13 @@ def _next_in_one_statement(
                 # savepoint keeps that transaction usable after a lost race.
                 with transaction.atomic() if connection.in_atomic_block else nullcontext():
                     assignment = sql.lease_or_current(
-                        project=project, annotator_id=annotator.pk, gold=gold_queue,
-                        left_is_a=rng.random() < 0.5, now=now,
-                        expires=now + timedelta(minutes=project.lease_minutes))
+                        project=project,
+                        annotator_id=annotator.pk,
+                        gold=gold_queue,
+                        left_is_a=rng.random() < 0.5,
+                        now=now,
+                        expires=now + timedelta(minutes=project.lease_minutes),
+                    )
                 break
             except IntegrityError:
                 # The same annotator leased this pair in a parallel request; look again.
@@ -109,7 +113,7 @@ def _next_in_one_statement(
 
 
 def _lease(
-    *, project: Project, annotator: AbstractBaseUser, gold: bool, rng: random.Random
+    *, project: Project, annotator: User, gold: bool, rng: random.Random
 ) -> Assignment | None:
     mine = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator)
     candidates = Pair.objects.filter(project=project, is_gold=gold).exclude(Exists(mine))
@@ -133,7 +137,7 @@ def _lease(
 
 
 def _lock_first(
-    candidates: QuerySet[Pair], *, project: Project, annotator: AbstractBaseUser, gold: bool
+    candidates: QuerySet[Pair], *, project: Project, annotator: User, gold: bool
 ) -> Pair | None:
     if connection.features.has_select_for_update_skip_locked:
         return candidates.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
@@ -149,7 +153,7 @@ def _lock_first(
 
 
 def _create_lease(
-    *, project: Project, pair: Pair, annotator: AbstractBaseUser, rng: random.Random
+    *, project: Project, pair: Pair, annotator: User, rng: random.Random
 ) -> Assignment:
     now = timezone.now()
     assignment = Assignment.objects.create(

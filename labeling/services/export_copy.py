@@ -32,8 +32,16 @@ from labeling.selectors_export import (
 
 # The judgment's own columns, in the order of the COPY below.
 STREAMED_COLUMNS = (
-    "id", "pair_id", "annotator_id", "source", "choice", "strength", "rationale", "left_is_a",
-    "time_spent_ms", "created_at",
+    "id",
+    "pair_id",
+    "annotator_id",
+    "source",
+    "choice",
+    "strength",
+    "rationale",
+    "left_is_a",
+    "time_spent_ms",
+    "created_at",
 )
 _PAIR_FACTS = ("id", "prompt__external_id", "candidate_a_id", "candidate_b_id", "is_gold")
 # The same text the Python CSV writer gives a timestamp: isoformat(timespec="microseconds").
@@ -52,7 +60,9 @@ def judgments_copy(*, project: Project, options: Any, fileobj: IO[bytes]) -> int
     judgments = judgments_for_export(project=project, filters=options.filters).order_by("id")
     sql, params = judgments.values_list(*STREAMED_COLUMNS).query.sql_with_params()
     pairs_sql, pairs_params = (
-        Pair.objects.filter(project=project).order_by().values_list(*_PAIR_FACTS)
+        Pair.objects.filter(project=project)
+        .order_by()
+        .values_list(*_PAIR_FACTS)
         .query.sql_with_params()
     )
     as_json = options.file_format == "jsonl"
@@ -93,8 +103,11 @@ class _CopyRows:
         self._pgconn = self._conn.pgconn
         self._done = False
         # COPY takes no bind parameters: the client merges them, as psycopg's copy() does.
-        self._pgconn.send_query(psycopg.ClientCursor(self._conn).mogrify(statement, params)
-                                .encode(self._conn.info.encoding))
+        self._pgconn.send_query(
+            psycopg.ClientCursor(self._conn)
+            .mogrify(statement, params)
+            .encode(self._conn.info.encoding)
+        )
         result = self._pgconn.get_result()
         if result.status != pq.ExecStatus.COPY_OUT:
             self._finish()
@@ -164,7 +177,8 @@ class _CopyRows:
         while (result := self._pgconn.get_result()) is not None:
             if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.COPY_OUT):
                 error = error or psycopg.errors.error_from_result(
-                    result, encoding=self._conn.info.encoding)
+                    result, encoding=self._conn.info.encoding
+                )
         if error is not None:
             raise error
 
@@ -190,23 +204,37 @@ def _csv_batches(rows: _CopyRows, *, as_json: bool) -> Iterator[Any]:
     stamp = pa.timestamp("us", tz="UTC")
     text = pa.string()
     types = {
-        "id": pa.int64(), "pair_id": pa.int64(), "annotator_id": pa.int64(), "source": text,
-        "choice": text, "strength": pa.int64(), "rationale": text, "left_is_a": pa.bool_(),
-        "time_spent_ms": pa.int64(), "created_at": stamp,
+        "id": pa.int64(),
+        "pair_id": pa.int64(),
+        "annotator_id": pa.int64(),
+        "source": text,
+        "choice": text,
+        "strength": pa.int64(),
+        "rationale": text,
+        "left_is_a": pa.bool_(),
+        "time_spent_ms": pa.int64(),
+        "created_at": stamp,
     }
     if as_json:
-        types = {name: text for name in types} | {"pair_id": pa.int64(),
-                                                  "annotator_id": pa.int64()}
-    read_options = pa_csv.ReadOptions(column_names=list(STREAMED_COLUMNS), use_threads=False,
-                                      block_size=BLOCK_BYTES + (1 << 20))
+        types = {name: text for name in types} | {"pair_id": pa.int64(), "annotator_id": pa.int64()}
+    read_options = pa_csv.ReadOptions(
+        column_names=list(STREAMED_COLUMNS), use_threads=False, block_size=BLOCK_BYTES + (1 << 20)
+    )
     parse_options = pa_csv.ParseOptions(newlines_in_values=True)
     convert_options = pa_csv.ConvertOptions(
-        column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False,
-        true_values=["t"], false_values=["f"],  # PostgreSQL's booleans in CSV
+        column_types=types,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["t"],
+        false_values=["f"],  # PostgreSQL's booleans in CSV
     )
     for block in rows.blocks():
-        table = pa_csv.read_csv(pa.BufferReader(pa.py_buffer(block)), read_options=read_options,
-                                parse_options=parse_options, convert_options=convert_options)
+        table = pa_csv.read_csv(
+            pa.BufferReader(pa.py_buffer(block)),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
+        )
         yield from table.combine_chunks().to_batches()
 
 
@@ -220,15 +248,20 @@ def _read_pairs(cursor: Any, sql: str, params: Any) -> Any:
     with _CopyRows(cursor, f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as rows:
         data = b"".join(rows.blocks())
     if not data:  # no pairs (Arrow's reader refuses an empty file)
-        return pa.table({name: pa.array([], type)
-                         for name, type in zip(_PAIR_FACTS, types, strict=True)})
+        return pa.table(
+            {name: pa.array([], type) for name, type in zip(_PAIR_FACTS, types, strict=True)}
+        )
     table = pa_csv.read_csv(
         pa.BufferReader(data),
         read_options=pa_csv.ReadOptions(column_names=list(_PAIR_FACTS), use_threads=False),
         parse_options=pa_csv.ParseOptions(newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
-            column_types=dict(zip(_PAIR_FACTS, types, strict=True)), strings_can_be_null=True,
-            quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"]),
+            column_types=dict(zip(_PAIR_FACTS, types, strict=True)),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        ),
     )
     return table.combine_chunks()
 
@@ -251,18 +284,27 @@ class _PairFacts:
         self._dense = None
         if len(self.ids) and span <= 4 * len(self.ids) + 1_000_000:
             positions = pa.array(np.arange(len(self.ids), dtype=np.int64))
-            self._dense = pc.scatter(positions, pc.subtract(self.ids, self._first),
-                                     max_index=span - 1)
+            self._dense = pc.scatter(
+                positions, pc.subtract(self.ids, self._first), max_index=span - 1
+            )
         self.columns = {name: _array(table[name]) for name in _PAIR_FACTS[1:]}
         if as_json:
             prompt = self.columns["prompt__external_id"]
-            prompt_json = pc.fill_null(pc.binary_join_element_wise(
-                '"', json_body(prompt), '"', ""), "null")
+            prompt_json = pc.fill_null(
+                pc.binary_join_element_wise('"', json_body(prompt), '"', ""), "null"
+            )
             # "pair_id":1,"prompt_id":"q1","candidate_a_id":1,"candidate_b_id":2
             self.json_members = pc.binary_join_element_wise(
-                '"pair_id":', pc.cast(self.ids, pa.string()), ',"prompt_id":', prompt_json,
-                ',"candidate_a_id":', pc.cast(self.columns["candidate_a_id"], pa.string()),
-                ',"candidate_b_id":', pc.cast(self.columns["candidate_b_id"], pa.string()), "")
+                '"pair_id":',
+                pc.cast(self.ids, pa.string()),
+                ',"prompt_id":',
+                prompt_json,
+                ',"candidate_a_id":',
+                pc.cast(self.columns["candidate_a_id"], pa.string()),
+                ',"candidate_b_id":',
+                pc.cast(self.columns["candidate_b_id"], pa.string()),
+                "",
+            )
             self.json_gold = pc.if_else(self.columns["is_gold"], "true", "false")
 
     def positions(self, pair_ids: Any) -> Any:
@@ -297,14 +339,13 @@ class _Pseudonyms:
         seen = pc.unique(annotator_ids.drop_null()).to_pylist()
         if self._ids is None or any(uid not in self._names for uid in seen):
             for uid in seen:
-                self._names.setdefault(uid, annotator_pseudonym(
-                    project_id=self._project_id, user_id=uid))
+                self._names.setdefault(
+                    uid, annotator_pseudonym(project_id=self._project_id, user_id=uid)
+                )
             self._ids = pa.array(np.array(list(self._names), dtype=np.int64))
-            self._values = pa.array(np.array(list(self._names.values()), dtype=object),
-                                    pa.string())
+            self._values = pa.array(np.array(list(self._names.values()), dtype=object), pa.string())
         names = pc.take(self._values, pc.index_in(annotator_ids, value_set=self._ids))
-        return pc.fill_null(names, annotator_pseudonym(project_id=self._project_id,
-                                                       user_id=None))
+        return pc.fill_null(names, annotator_pseudonym(project_id=self._project_id, user_id=None))
 
 
 def _array(column: Any) -> Any:
@@ -328,8 +369,9 @@ def json_body(values: Any) -> Any:
         values = pc.replace_substring(values, raw, escaped)
     rare = pc.fill_null(pc.match_substring_regex(values, r"[\x00-\x1f]"), False)
     if pc.any(rare).as_py():
-        fixed = [json.dumps(text, ensure_ascii=False)[1:-1]
-                 for text in original.filter(rare).to_pylist()]
+        fixed = [
+            json.dumps(text, ensure_ascii=False)[1:-1] for text in original.filter(rare).to_pylist()
+        ]
         values = pc.replace_with_mask(values, rare, pa.array(fixed, pa.string()))
     return values
 
@@ -343,8 +385,9 @@ def _json_stamp(values: Any) -> Any:
     return pc.fill_null(pc.binary_join_element_wise('"', iso, ':00"', ""), "null")
 
 
-def _write_jsonl(batches: Iterator[Any], pairs: _PairFacts, pseudonyms: _Pseudonyms,
-                 fileobj: IO[bytes]) -> int:
+def _write_jsonl(
+    batches: Iterator[Any], pairs: _PairFacts, pseudonyms: _Pseudonyms, fileobj: IO[bytes]
+) -> int:
     """Each block's lines are joined column-wise by Arrow and written as one buffer; the
     member order is JUDGMENT_COLUMNS'."""
     import pyarrow.compute as pc
@@ -354,29 +397,46 @@ def _write_jsonl(batches: Iterator[Any], pairs: _PairFacts, pseudonyms: _Pseudon
         at = pairs.positions(batch["pair_id"])
         left = batch["left_is_a"]
         lines = pc.binary_join_element_wise(
-            '{"judgment_id":', batch["id"], ",", pc.take(pairs.json_members, at),
-            ',"annotator":"', pseudonyms.of(batch["annotator_id"]),
-            '","source":"', json_body(batch["source"]),
-            '","choice":"', json_body(batch["choice"]),
-            '","strength":', pc.fill_null(batch["strength"], "null"),
-            ',"rationale":"', json_body(batch["rationale"]),
-            '","shown_left":', pc.fill_null(pc.if_else(pc.equal(left, "t"), '"a"', '"b"'),
-                                            "null"),
-            ',"time_spent_ms":', pc.fill_null(batch["time_spent_ms"], "null"),
-            ',"is_gold":', pc.take(pairs.json_gold, at),
-            ',"created_at":', _json_stamp(batch["created_at"]), "}\n",
+            '{"judgment_id":',
+            batch["id"],
+            ",",
+            pc.take(pairs.json_members, at),
+            ',"annotator":"',
+            pseudonyms.of(batch["annotator_id"]),
+            '","source":"',
+            json_body(batch["source"]),
+            '","choice":"',
+            json_body(batch["choice"]),
+            '","strength":',
+            pc.fill_null(batch["strength"], "null"),
+            ',"rationale":"',
+            json_body(batch["rationale"]),
+            '","shown_left":',
+            pc.fill_null(pc.if_else(pc.equal(left, "t"), '"a"', '"b"'), "null"),
+            ',"time_spent_ms":',
+            pc.fill_null(batch["time_spent_ms"], "null"),
+            ',"is_gold":',
+            pc.take(pairs.json_gold, at),
+            ',"created_at":',
+            _json_stamp(batch["created_at"]),
+            "}\n",
             "",
         )
         # The lines lie back to back in the array's data buffer: one write per block.
         _, offsets, data = lines.buffers()
         offset = memoryview(offsets).cast("i")  # int32, little-endian like the machine
-        fileobj.write(memoryview(data)[offset[lines.offset]:offset[lines.offset + len(lines)]])
+        fileobj.write(memoryview(data)[offset[lines.offset] : offset[lines.offset + len(lines)]])
         count += batch.num_rows
     return count
 
 
-def _write_parquet(batches: Iterator[Any], pairs: _PairFacts, pseudonyms: _Pseudonyms,
-                   options: Any, fileobj: IO[bytes]) -> int:
+def _write_parquet(
+    batches: Iterator[Any],
+    pairs: _PairFacts,
+    pseudonyms: _Pseudonyms,
+    options: Any,
+    fileobj: IO[bytes],
+) -> int:
     """One row group per CSV block (a few MB), so memory stays flat."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -391,21 +451,27 @@ def _write_parquet(batches: Iterator[Any], pairs: _PairFacts, pseudonyms: _Pseud
             at = pairs.positions(batch["pair_id"])
             left = batch["left_is_a"]
             columns = {
-                "judgment_id": batch["id"], "pair_id": batch["pair_id"],
+                "judgment_id": batch["id"],
+                "pair_id": batch["pair_id"],
                 "prompt_id": pc.take(pairs.columns["prompt__external_id"], at),
                 "candidate_a_id": pc.take(pairs.columns["candidate_a_id"], at),
                 "candidate_b_id": pc.take(pairs.columns["candidate_b_id"], at),
                 "annotator": pseudonyms.of(batch["annotator_id"]),
-                "source": batch["source"], "choice": batch["choice"],
-                "strength": batch["strength"], "rationale": batch["rationale"],
+                "source": batch["source"],
+                "choice": batch["choice"],
+                "strength": batch["strength"],
+                "rationale": batch["rationale"],
                 "shown_left": pc.if_else(left, "a", "b"),
                 "time_spent_ms": batch["time_spent_ms"],
                 "is_gold": pc.take(pairs.columns["is_gold"], at),
                 "created_at": batch["created_at"],
             }
-            writer.write_batch(pa.RecordBatch.from_arrays(
-                [columns[name].cast(schema.field(name).type) for name in JUDGMENT_COLUMNS],
-                schema=schema))
+            writer.write_batch(
+                pa.RecordBatch.from_arrays(
+                    [columns[name].cast(schema.field(name).type) for name in JUDGMENT_COLUMNS],
+                    schema=schema,
+                )
+            )
             count += batch.num_rows
     return count
 

@@ -83,9 +83,13 @@ def export_rows(*, project: Project, options: ExportOptions) -> Iterator[dict[st
             yield dict(zip(JUDGMENT_COLUMNS, values, strict=True))
         return
     yield from preference_rows(
-        project=project, aggregate=options.aggregate, conversational=options.conversational,
-        with_margin=options.with_margin, filters=options.filters,
-        implicit_prompt=options.implicit_prompt, style=options.kind,
+        project=project,
+        aggregate=options.aggregate,
+        conversational=options.conversational,
+        with_margin=options.with_margin,
+        filters=options.filters,
+        implicit_prompt=options.implicit_prompt,
+        style=options.kind,
         with_confidence=options.confidence,
     )
 
@@ -95,13 +99,24 @@ def export_schema(options: ExportOptions):  # -> pyarrow.Schema
 
     if options.kind == "judgments":
         stamp = pa.timestamp("us", tz="UTC")
-        return pa.schema([
-            ("judgment_id", pa.int64()), ("pair_id", pa.int64()), ("prompt_id", pa.string()),
-            ("candidate_a_id", pa.int64()), ("candidate_b_id", pa.int64()),
-            ("annotator", pa.string()), ("source", pa.string()), ("choice", pa.string()),
-            ("strength", pa.int64()), ("rationale", pa.string()), ("shown_left", pa.string()),
-            ("time_spent_ms", pa.int64()), ("is_gold", pa.bool_()), ("created_at", stamp),
-        ])
+        return pa.schema(
+            [
+                ("judgment_id", pa.int64()),
+                ("pair_id", pa.int64()),
+                ("prompt_id", pa.string()),
+                ("candidate_a_id", pa.int64()),
+                ("candidate_b_id", pa.int64()),
+                ("annotator", pa.string()),
+                ("source", pa.string()),
+                ("choice", pa.string()),
+                ("strength", pa.int64()),
+                ("rationale", pa.string()),
+                ("shown_left", pa.string()),
+                ("time_spent_ms", pa.int64()),
+                ("is_gold", pa.bool_()),
+                ("created_at", stamp),
+            ]
+        )
     if options.kind == "hh-rlhf":
         text = pa.string()
         fields = [("chosen", text), ("rejected", text)]

@@ -65,8 +65,14 @@ def data_parse(
         raise ImportFailed([RowError(0, "", f"{filename} is empty")])
     if size > settings.PREFAPP_MAX_IMPORT_BYTES:
         raise ImportFailed(
-            [RowError(0, "", f"{filename} is {size:,} bytes, over the "
-                      f"{settings.PREFAPP_MAX_IMPORT_BYTES:,}-byte import limit")]
+            [
+                RowError(
+                    0,
+                    "",
+                    f"{filename} is {size:,} bytes, over the "
+                    f"{settings.PREFAPP_MAX_IMPORT_BYTES:,}-byte import limit",
+                )
+            ]
         )
     parse = PARSERS[format]
     rows: list[ImportRow] = []
@@ -82,9 +88,14 @@ def data_parse(
                 errors.append(RowError(line, error.field, error.message))
             else:
                 if row.external_id is not None and row.external_id in seen_ids:
-                    errors.append(RowError(
-                        line, "id", f"duplicate id {row.external_id!r} (first on line "
-                        f"{seen_ids[row.external_id]})"))
+                    errors.append(
+                        RowError(
+                            line,
+                            "id",
+                            f"duplicate id {row.external_id!r} (first on line "
+                            f"{seen_ids[row.external_id]})",
+                        )
+                    )
                     continue
                 if row.external_id is not None:
                     seen_ids[row.external_id] = line
@@ -105,23 +116,38 @@ def data_parse(
 
 
 def data_import(
-    *, project: Project, fileobj: IO[bytes], filename: str, format: str = "candidates",
-    skip_invalid: bool = False, as_gold: bool = False,
+    *,
+    project: Project,
+    fileobj: IO[bytes],
+    filename: str,
+    format: str = "candidates",
+    skip_invalid: bool = False,
+    as_gold: bool = False,
 ) -> ImportResult:
     """Import a file into the project: all rows or, on any error, none (unless skip_invalid,
     which leaves out the rows with errors and reports them)."""
     rows, errors = data_parse(fileobj, filename=filename, format=format, skip_invalid=skip_invalid)
     if as_gold and (missing := next((r for r in rows if not r.judgments), None)):
-        raise ImportFailed([RowError(missing.line, "", "gold pairs need a preference, and this "
-                                     f"row has none (the {format!r} format carries none)")])
+        raise ImportFailed(
+            [
+                RowError(
+                    missing.line,
+                    "",
+                    "gold pairs need a preference, and this "
+                    f"row has none (the {format!r} format carries none)",
+                )
+            ]
+        )
     result = rows_write(project=project, rows=rows, as_gold=as_gold)
     result.errors = errors
     return result
 
 
 def import_summary(result: ImportResult) -> str:
-    text = (f"Imported {result.prompts} prompts, {result.candidates} responses, "
-            f"{result.pairs} pairs, {result.judgments} imported judgments")
+    text = (
+        f"Imported {result.prompts} prompts, {result.candidates} responses, "
+        f"{result.pairs} pairs, {result.judgments} imported judgments"
+    )
     if result.gold_pairs:
         text += f", {result.gold_pairs} of the pairs gold"
     if result.skipped_existing:
@@ -140,8 +166,11 @@ def rows_write(
         ids = [r.external_id for r in rows if r.external_id]
         for start in range(0, len(ids), 10_000):
             existing.update(
-                Prompt.objects.filter(project=project, external_id__in=ids[start : start + 10_000])
-                .values_list("external_id", flat=True)
+                external_id
+                for external_id in Prompt.objects.filter(
+                    project=project, external_id__in=ids[start : start + 10_000]
+                ).values_list("external_id", flat=True)
+                if external_id is not None
             )
         new_rows = [r for r in rows if r.external_id is None or r.external_id not in existing]
         result.skipped_existing = len(rows) - len(new_rows)
@@ -180,10 +209,17 @@ def _write_batch(
             a, b = sorted((mine[first], mine[second]), key=lambda c: c.pk)
             count = votes[(first, second)]
             where[(first, second)] = len(pairs)
-            pairs.append(Pair(
-                project=project, prompt=prompt, candidate_a=a, candidate_b=b,
-                judgment_count=count, taken=count, is_full=count >= project.overlap and count > 0,
-            ))
+            pairs.append(
+                Pair(
+                    project=project,
+                    prompt=prompt,
+                    candidate_a=a,
+                    candidate_b=b,
+                    judgment_count=count,
+                    taken=count,
+                    is_full=count >= project.overlap and count > 0,
+                )
+            )
         for j in row.judgments:
             key = (min(j.first, j.second), max(j.first, j.second))
             judgments.append((where[key], mine[j.first], j.choice))
@@ -194,8 +230,12 @@ def _write_batch(
     Pair.objects.bulk_create(pairs)
     Judgment.objects.bulk_create(
         Judgment(
-            project=project, pair=pairs[index], annotator=None, source=Judgment.Source.IMPORTED,
-            choice=_canonical_choice(pairs[index], first, choice), left_is_a=None,
+            project=project,
+            pair=pairs[index],
+            annotator=None,
+            source=Judgment.Source.IMPORTED,
+            choice=_canonical_choice(pairs[index], first, choice),
+            left_is_a=None,
         )
         for index, first, choice in judgments
     )
@@ -234,9 +274,9 @@ def pair_indices(count: int, *, seed: str) -> list[tuple[int, int]]:
     rng = random.Random(int(hashlib.sha256(seed.encode()).hexdigest(), 16))
     order = list(range(count))
     rng.shuffle(order)
-    chosen = {tuple(sorted(p)) for p in zip(order[::2], order[1::2], strict=False)}
+    chosen = {(min(p), max(p)) for p in zip(order[::2], order[1::2], strict=False)}
     if count % 2:
-        chosen.add(tuple(sorted((order[-1], order[0]))))
+        chosen.add((min(order[-1], order[0]), max(order[-1], order[0])))
     others = [p for p in itertools.combinations(range(count), 2) if p not in chosen]
     rng.shuffle(others)
     cap = max(MAX_PAIRS_PER_PROMPT, len(chosen))
@@ -250,8 +290,11 @@ def _derive_ids(rows: list[ImportRow], *, format: str, taken: set[str]) -> None:
     for row in rows:
         if not row.derive_id or row.external_id is not None:
             continue
-        content = json.dumps([row.messages, row.responses, [vars(j) for j in row.judgments]],
-                             ensure_ascii=False, sort_keys=True)
+        content = json.dumps(
+            [row.messages, row.responses, [vars(j) for j in row.judgments]],
+            ensure_ascii=False,
+            sort_keys=True,
+        )
         digest = hashlib.sha256(content.encode()).hexdigest()[:24]
         occurrences[digest] += 1
         n = occurrences[digest]

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -27,7 +27,7 @@ class Recorded:
 def judgment_record(
     *,
     assignment_id: int,
-    annotator: AbstractBaseUser,
+    annotator: User,
     side: str,
     strength: int | None = None,
     rationale: str = "",
@@ -46,10 +46,15 @@ def judgment_record(
         # The usual case in one statement (labeling/sql.py); anything else (a resubmission, a
         # refusal, a lost race) is settled and explained by the transaction below.
         stored = sql.judgment_insert_if_leased(
-            assignment_id=assignment_id, annotator_id=annotator.pk, side=side,
+            assignment_id=assignment_id,
+            annotator_id=annotator.pk,
+            side=side,
             choices=(_choice(side, left_is_a=True), _choice(side, left_is_a=False)),
-            strength=strength, rationale=rationale.strip(), time_spent_ms=time_spent_ms,
-            now=timezone.now())
+            strength=strength,
+            rationale=rationale.strip(),
+            time_spent_ms=time_spent_ms,
+            now=timezone.now(),
+        )
         if stored is not None:
             return Recorded(judgment=stored, created=True)
     with transaction.atomic():

@@ -1,5 +1,5 @@
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from labeling.models import Membership, Project
@@ -9,14 +9,14 @@ def project_create(*, name: str, slug: str, **options: object) -> Project:
     return Project.objects.create(name=name, slug=slug, **options)
 
 
-def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
+def membership_set(*, project: Project, user: User, role: str) -> Membership:
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )
     return membership
 
 
-def user_ensure(*, username: str, password: str, is_staff: bool = False) -> AbstractBaseUser:
+def user_ensure(*, username: str, password: str, is_staff: bool = False) -> User:
     """Create the user, or reset the password of an existing one (demo and test logins)."""
     with transaction.atomic():
         user, _ = get_user_model().objects.get_or_create(username=username)

@@ -71,12 +71,21 @@ def project_quality(*, project: Project) -> ProjectQuality:
     rows = list(
         Judgment.objects.filter(project=project, annotator__isnull=False)
         .order_by("created_at", "id")
-        .values_list("pair_id", "annotator_id", "choice", "left_is_a", "time_spent_ms",
-                     "created_at", "pair__is_gold", "pair__gold_choice")
+        .values_list(
+            "pair_id",
+            "annotator_id",
+            "choice",
+            "left_is_a",
+            "time_spent_ms",
+            "created_at",
+            "pair__is_gold",
+            "pair__gold_choice",
+        )
     )
     excluded = set(
-        Membership.objects.filter(project=project, excluded_from_exports=True)
-        .values_list("user_id", flat=True)
+        Membership.objects.filter(project=project, excluded_from_exports=True).values_list(
+            "user_id", flat=True
+        )
     )
     if not rows:
         return ProjectQuality(annotators=[], alpha=None, trend=[], judgments=0)
@@ -94,13 +103,20 @@ def project_quality(*, project: Project) -> ProjectQuality:
     annotators = []
     for uid in sorted(set(user_ids), key=lambda u: usernames.get(u, "")):
         mine = users == uid
-        annotators.append(_annotator(
-            uid, usernames.get(uid, "?"), mine, label, agree, compared,
-            [left_is_a[i] for i in np.flatnonzero(mine)],
-            [times[i] for i in np.flatnonzero(mine)],
-            [(is_gold[i], gold[i], choices[i]) for i in np.flatnonzero(mine)],
-            uid in excluded,
-        ))
+        annotators.append(
+            _annotator(
+                uid,
+                usernames.get(uid, "?"),
+                mine,
+                label,
+                agree,
+                compared,
+                [left_is_a[i] for i in np.flatnonzero(mine)],
+                [times[i] for i in np.flatnonzero(mine)],
+                [(is_gold[i], gold[i], choices[i]) for i in np.flatnonzero(mine)],
+                uid in excluded,
+            )
+        )
     annotators = _flag_outliers(annotators)
     trend = _alpha_trend(pairs, label, stamps)
     return ProjectQuality(
@@ -153,10 +169,15 @@ def _flag_outliers(annotators: list[AnnotatorQuality]) -> list[AnnotatorQuality]
     MAD) and beyond a minimum gap, so a tight crowd does not flag small differences."""
     eligible = [a for a in annotators if a.judgments >= MIN_FOR_FLAGS]
     lows = {
-        "low agreement": _far(eligible, lambda a: a.agreement if a.compared >= MIN_COMPARED
-                              else None, -1, 0.15),
-        "fast": _far(eligible, lambda a: math.log(a.median_seconds)
-                     if a.median_seconds else None, -1, math.log(3)),
+        "low agreement": _far(
+            eligible, lambda a: a.agreement if a.compared >= MIN_COMPARED else None, -1, 0.15
+        ),
+        "fast": _far(
+            eligible,
+            lambda a: math.log(a.median_seconds) if a.median_seconds else None,
+            -1,
+            math.log(3),
+        ),
         "many ties": _far(eligible, lambda a: a.tie_rate, +1, 0.15),
     }
     flagged = []
@@ -165,8 +186,10 @@ def _flag_outliers(annotators: list[AnnotatorQuality]) -> list[AnnotatorQuality]
         if a.gold_accuracy is not None and a.gold_judgments >= MIN_GOLD and a.gold_accuracy < 0.7:
             flags.append("low gold accuracy")
         # Position bias against a fair coin: more than 3 standard errors from one half.
-        if a.left_rate is not None and a.left_picks >= 20 and (
-            abs(a.left_rate - 0.5) > 3 * math.sqrt(0.25 / a.left_picks)
+        if (
+            a.left_rate is not None
+            and a.left_picks >= 20
+            and (abs(a.left_rate - 0.5) > 3 * math.sqrt(0.25 / a.left_picks))
         ):
             flags.append("prefers left" if a.left_rate > 0.5 else "prefers right")
         flagged.append(AnnotatorQuality(**{**vars(a), "flags": tuple(flags)}))
@@ -179,9 +202,7 @@ def _far(annotators, value, direction: int, min_gap: float) -> set[int]:
         return set()
     middle = float(np.median(list(values.values())))
     spread = 1.4826 * float(np.median([abs(v - middle) for v in values.values()]))
-    return {
-        uid for uid, v in values.items() if (v - middle) * direction > max(3 * spread, min_gap)
-    }
+    return {uid for uid, v in values.items() if (v - middle) * direction > max(3 * spread, min_gap)}
 
 
 def _alpha(pairs: np.ndarray, label: np.ndarray) -> float | None:
@@ -199,8 +220,9 @@ def _alpha(pairs: np.ndarray, label: np.ndarray) -> float | None:
     return None if math.isnan(alpha) else float(alpha)
 
 
-def _alpha_trend(pairs: np.ndarray, label: np.ndarray, stamps: tuple[datetime, ...]) -> list[
-        AlphaPoint]:
+def _alpha_trend(
+    pairs: np.ndarray, label: np.ndarray, stamps: tuple[datetime, ...]
+) -> list[AlphaPoint]:
     """Alpha of all judgments made up to the end of each day (at most TREND_POINTS days,
     evenly spread); judgments arrive in time order."""
     days = [stamp.date() for stamp in stamps]
@@ -214,7 +236,8 @@ def _alpha_trend(pairs: np.ndarray, label: np.ndarray, stamps: tuple[datetime, .
 def annotators_below(*, project: Project, threshold: float) -> list[int]:
     """Annotators whose score is known and below the threshold."""
     return [
-        a.user_id for a in project_quality(project=project).annotators
+        a.user_id
+        for a in project_quality(project=project).annotators
         if a.score is not None and a.score < threshold
     ]
 
@@ -224,9 +247,11 @@ def annotators_exclude_below(*, project: Project, threshold: float) -> list[str]
     threshold. Their judgments stay stored; returns the usernames newly excluded."""
     below = annotators_below(project=project, threshold=threshold)
     with transaction.atomic():
-        memberships = Membership.objects.select_for_update().filter(
-            project=project, user_id__in=below, excluded_from_exports=False
-        ).select_related("user")
+        memberships = (
+            Membership.objects.select_for_update()
+            .filter(project=project, user_id__in=below, excluded_from_exports=False)
+            .select_related("user")
+        )
         names = sorted(m.user.username for m in memberships)
         Membership.objects.filter(
             project=project, user_id__in=below, excluded_from_exports=False
@@ -237,6 +262,7 @@ def annotators_exclude_below(*, project: Project, threshold: float) -> list[str]
 def membership_set_excluded(*, project: Project, user_id: int, excluded: bool) -> bool:
     """Exclude one annotator, or take them back; False when they are not a member."""
     return bool(
-        Membership.objects.filter(project=project, user_id=user_id)
-        .update(excluded_from_exports=excluded)
+        Membership.objects.filter(project=project, user_id=user_id).update(
+            excluded_from_exports=excluded
+        )
     )

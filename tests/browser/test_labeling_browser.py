@@ -30,18 +30,25 @@ PLAN = [("1", "left"), ("2x", "right"), ("3", "tie"), ("4", "both_bad"), ("1z", 
 
 @pytest.fixture
 def labelling_project():
-    project = ProjectFactory(name="Browser check", slug="browser-check", overlap=1,
-                             ask_strength=True, instructions="Pick the **better** response.")
+    project = ProjectFactory(
+        name="Browser check",
+        slug="browser-check",
+        overlap=1,
+        ask_strength=True,
+        instructions="Pick the **better** response.",
+    )
     # The hostile pair comes first (highest priority), then ordinary ones.
-    prompt = PromptFactory(project=project,
-                           messages=[{"role": "user", "content": "Show me some HTML."}])
+    prompt = PromptFactory(
+        project=project, messages=[{"role": "user", "content": "Show me some HTML."}]
+    )
     hostile = CandidateFactory(prompt=prompt, text=f"Here: {SCRIPT} and {IMG} done.")
     code = CandidateFactory(prompt=prompt, text="```python\nprint('hello')\n```")
     project.pairs.create(prompt=prompt, candidate_a=hostile, candidate_b=code, priority=10)
     make_pairs(project, 7)
     annotator = MembershipFactory(project=project, user=UserFactory(username="ann")).user
-    MembershipFactory(project=project, user=UserFactory(username="boss"),
-                      role=Membership.Role.MANAGER)
+    MembershipFactory(
+        project=project, user=UserFactory(username="boss"), role=Membership.Role.MANAGER
+    )
     return project, annotator
 
 
@@ -130,8 +137,9 @@ def test_it_labels_five_pairs_by_keyboard_and_the_manager_sees_them(
     for assignment_id, side in shown:
         judgment = judgments[assignment_id]
         left, right = (Choice.A, Choice.B) if judgment.left_is_a else (Choice.B, Choice.A)
-        expected = {"left": left, "right": right, "tie": Choice.TIE,
-                    "both_bad": Choice.BOTH_BAD}[side]
+        expected = {"left": left, "right": right, "tie": Choice.TIE, "both_bad": Choice.BOTH_BAD}[
+            side
+        ]
         assert judgment.choice == expected
         assert judgment.time_spent_ms is not None
     assert [judgments[shown[1][0]].strength, judgments[shown[4][0]].strength] == [2, 1]

@@ -27,32 +27,52 @@ from tests.training.conftest import (  # noqa: F401 (fixtures shared with the tr
 from tests.training.dashboard import make_artifact, make_run, make_snapshot
 from training.models import ModelArtifact, TrainingRun
 
-pytestmark = [pytest.mark.browser, pytest.mark.training, pytest.mark.redis,
-              pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.training,
+    pytest.mark.redis,
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
 
 STEPS = 150
-WATCHED = {"learning_rate": "1e-5", "max_steps": str(STEPS), "per_device_train_batch_size": "4",
-           "max_length": "64"}
+WATCHED = {
+    "learning_rate": "1e-5",
+    "max_steps": str(STEPS),
+    "per_device_train_batch_size": "4",
+    "max_length": "64",
+}
 POLLING_STOPPED = "!document.querySelector('#run-live').hasAttribute('hx-trigger')"
-ENDLESS = {"learning_rate": "1e-5", "max_steps": "100000", "per_device_train_batch_size": "2",
-           "max_length": "64"}
+ENDLESS = {
+    "learning_rate": "1e-5",
+    "max_steps": "100000",
+    "per_device_train_batch_size": "2",
+    "max_length": "64",
+}
 
 
 @pytest.fixture
 def trained_project(celery_worker, worker_settings, tiny_models):  # noqa: F811
     """A judged project whose current reward model came from an earlier run."""
     project = ProjectFactory(name="Dashboard check", slug="dashboard-check", overlap=1)
-    MembershipFactory(project=project, user=UserFactory(username="boss"),
-                      role=Membership.Role.MANAGER)
+    MembershipFactory(
+        project=project, user=UserFactory(username="boss"), role=Membership.Role.MANAGER
+    )
     judge_pairs(project, pairs=40)  # 36 training rows: an evaluation every 9 steps, not 3
-    earlier = make_run(project, status="succeeded", snapshot=make_snapshot(project),
-                       final_metrics={"loss": 0.69, "eval_accuracy": 0.5})
+    earlier = make_run(
+        project,
+        status="succeeded",
+        snapshot=make_snapshot(project),
+        final_metrics={"loss": 0.69, "eval_accuracy": 0.5},
+    )
     make_artifact(earlier, tiny_models["reward"], is_current=True, metrics=earlier.final_metrics)
     return project
 
 
-def _launch_reward_run(page, base_url, project, base_model, config, *,
-                       first_try: dict | None = None) -> TrainingRun:
+def _launch_reward_run(
+    page, base_url, project, base_model, config, *, first_try: dict | None = None
+) -> TrainingRun:
     """Fill the new-run form and start; `first_try` values are sent (and refused) first."""
     page.goto(f"{base_url}/p/{project.slug}/training/")
     page.click("#train-reward")
@@ -111,8 +131,12 @@ def _ended(pid: int | None) -> bool:
     return False
 
 
-def test_a_manager_trains_watches_promotes_cancels_and_compares(live_server, browser,
-                                                                trained_project, tiny_models):  # noqa: F811
+def test_a_manager_trains_watches_promotes_cancels_and_compares(
+    live_server,
+    browser,
+    trained_project,
+    tiny_models,  # noqa: F811
+):
     project = trained_project
     OUTPUT.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
@@ -120,8 +144,14 @@ def test_a_manager_trains_watches_promotes_cancels_and_compares(live_server, bro
     log_in(page, live_server.url, "boss", f"/p/{project.slug}/training/")
 
     # 1. Launch a long reward-model run and watch it live, then cancel it from its page.
-    endless = _launch_reward_run(page, live_server.url, project, tiny_models["policy"], ENDLESS,
-                                 first_try={"learning_rate": "fast"})
+    endless = _launch_reward_run(
+        page,
+        live_server.url,
+        project,
+        tiny_models["policy"],
+        ENDLESS,
+        first_try={"learning_rate": "fast"},
+    )
     assert TrainingRun.objects.count() == 2  # the earlier run and this one: the refusal queued none
     page.evaluate("window.__sameDocument = true")  # gone if anything reloads the page
     seen = _watch(page, _grew_while_running)
@@ -137,8 +167,10 @@ def test_a_manager_trains_watches_promotes_cancels_and_compares(live_server, bro
     assert page.evaluate("window.__sameDocument") is True
     endless.refresh_from_db()
     assert endless.status == "cancelled"
-    wait_until(lambda: _ended(TrainingRun.objects.get(pk=endless.pk).child_pid),
-               what="the training child's end")
+    wait_until(
+        lambda: _ended(TrainingRun.objects.get(pk=endless.pk).child_pid),
+        what="the training child's end",
+    )
     assert not ModelArtifact.objects.filter(run=endless).exists()
     page.goto(f"{live_server.url}/p/{project.slug}/training/runs/?status=cancelled")
     assert page.locator(f"#run-row-{endless.pk} .badge").inner_text() == "Cancelled"
@@ -153,7 +185,8 @@ def test_a_manager_trains_watches_promotes_cancels_and_compares(live_server, bro
     page.wait_for_function(POLLING_STOPPED)
     assert page.evaluate("document.querySelector('#run-progress').value") == STEPS
     assert page.evaluate("document.querySelector('#live-charts').dataset.points") == str(
-        run.metric_points.count())
+        run.metric_points.count()
+    )
 
     # 3. Its artifact is listed, and the manager makes it current.
     artifact = ModelArtifact.objects.get(run=run)

@@ -59,8 +59,13 @@ def run(plan: Plan) -> tuple[Log, int]:
     from labeling.models import Membership, Project
     from tests.factories import make_pairs
 
-    project = Project.objects.create(name="Race", slug=f"race-{plan.seed}", overlap=plan.overlap,
-                                     allow_tie=True, allow_both_bad=True)
+    project = Project.objects.create(
+        name="Race",
+        slug=f"race-{plan.seed}",
+        overlap=plan.overlap,
+        allow_tie=True,
+        allow_both_bad=True,
+    )
     make_pairs(project, plan.pairs)
     users = []
     for i in range(plan.annotators):
@@ -72,8 +77,10 @@ def run(plan: Plan) -> tuple[Log, int]:
     stop = threading.Event()
     deadline = time.monotonic() + plan.deadline_s
     tabs = [
-        threading.Thread(target=_tab_thread,
-                         args=(project, user, random.Random(plan.seed * 1000 + n), log, deadline))
+        threading.Thread(
+            target=_tab_thread,
+            args=(project, user, random.Random(plan.seed * 1000 + n), log, deadline),
+        )
         for n, user in enumerate(u for u in users for _ in range(plan.tabs_per_annotator))
     ]
     reaper = threading.Thread(target=_reaper_thread, args=(project, stop, log))
@@ -134,8 +141,11 @@ def _tab_thread(project, user, rng: random.Random, log: Log, deadline: float) ->
         csrf = client.cookies["csrftoken"].value
         entry = (assignment_id, user.pk, side, time.monotonic())
         try:
-            response = client.post(submit_url, {"assignment_id": assignment_id, "side": side,
-                                                "csrfmiddlewaretoken": csrf}, headers=HTMX)
+            response = client.post(
+                submit_url,
+                {"assignment_id": assignment_id, "side": side, "csrfmiddlewaretoken": csrf},
+                headers=HTMX,
+            )
         except Exception as error:  # what a server would answer with a 500
             log.bad_statuses.append(f"submit raised {error!r}")
             return 500
@@ -195,8 +205,9 @@ def _tab_thread(project, user, rng: random.Random, log: Log, deadline: float) ->
             submit(tab, assignment_id, rng.choice(["left", "right"]))
         elif roll < 0.32:
             log.counts["double_parallel"] += 1
-            other = threading.Thread(target=_closing_connections(submit),
-                                     args=(twin, assignment_id, side))
+            other = threading.Thread(
+                target=_closing_connections(submit), args=(twin, assignment_id, side)
+            )
             other.start()
             submit(tab, assignment_id, side)
             other.join()
@@ -225,8 +236,9 @@ def _soon(rng: random.Random):
     return timezone.now() + timedelta(seconds=rng.uniform(0, 0.03))
 
 
-def problems(log: Log, project_id: int, *, complete: bool = True,
-             since: datetime | None = None) -> list[str]:
+def problems(
+    log: Log, project_id: int, *, complete: bool = True, since: datetime | None = None
+) -> list[str]:
     """Every broken invariant, in words; empty when the data is what the clients were told.
 
     `complete`: every pair must also have all its judgments (the scenario runs to the end; the
@@ -239,20 +251,27 @@ def problems(log: Log, project_id: int, *, complete: bool = True,
 
     project = Project.objects.get(pk=project_id)
     found = list(log.bad_statuses)
-    judgments = list(Judgment.objects.filter(project=project).values(
-        "pk", "pair_id", "annotator_id", "assignment_id", "choice", "left_is_a"))
+    judgments = list(
+        Judgment.objects.filter(project=project).values(
+            "pk", "pair_id", "annotator_id", "assignment_id", "choice", "left_is_a"
+        )
+    )
     by_assignment = {j["assignment_id"]: j for j in judgments}
     if since is not None:
-        earlier = set(Judgment.objects.filter(project=project, created_at__lt=since)
-                      .values_list("assignment_id", flat=True))
+        earlier = set(
+            Judgment.objects.filter(project=project, created_at__lt=since).values_list(
+                "assignment_id", flat=True
+            )
+        )
         judgments = [j for j in judgments if j["assignment_id"] not in earlier]
 
     per_pair = Counter(j["pair_id"] for j in judgments)
     over = {pair: n for pair, n in per_pair.items() if n > project.overlap}
     if over:
         found.append(f"pairs with more than {project.overlap} judgments: {over}")
-    twice = [k for k, n in Counter((j["pair_id"], j["annotator_id"]) for j in judgments).items()
-             if n > 1]
+    twice = [
+        k for k, n in Counter((j["pair_id"], j["annotator_id"]) for j in judgments).items() if n > 1
+    ]
     if twice:
         found.append(f"(pair, annotator) judged twice: {twice}")
 
@@ -272,36 +291,48 @@ def problems(log: Log, project_id: int, *, complete: bool = True,
         if assignment_id in by_assignment and not any(
             a == assignment_id and started < expired_at for a, _u, _s, started in log.successes
         ):
-            tried = [(round(t - expired_at, 4), side) for a, _u, side, t in log.successes
-                     if a == assignment_id]
-            found.append(f"assignment {assignment_id}: stored after its lease ran out; "
-                         f"successes started at {tried} s from then")
+            tried = [
+                (round(t - expired_at, 4), side)
+                for a, _u, side, t in log.successes
+                if a == assignment_id
+            ]
+            found.append(
+                f"assignment {assignment_id}: stored after its lease ran out; "
+                f"successes started at {tried} s from then"
+            )
     # Pairs nobody touched must read all zero: checked in SQL, so that a million pairs are cheap.
     has_lease = Exists(Assignment.objects.filter(pair=OuterRef("pk")))
     pairs = Pair.objects.filter(project=project)
     untouched_wrong = pairs.filter(~has_lease).exclude(taken=0, judgment_count=0, is_full=False)
     if untouched_wrong.exists():
         found.append(f"pairs never leased but counted: {list(untouched_wrong[:20])}")
-    leased = Count("assignments", filter=Q(assignments__status=Assignment.Status.LEASED),
-                   distinct=True)
+    leased = Count(
+        "assignments", filter=Q(assignments__status=Assignment.Status.LEASED), distinct=True
+    )
     judged = Count("judgments", distinct=True)
     for pair in pairs.filter(has_lease).annotate(leased=leased, judged=judged):
         if pair.judgment_count != pair.judged:
             found.append(f"pair {pair.pk}: judgment_count {pair.judgment_count} != {pair.judged}")
         if pair.taken != pair.judged + pair.leased:
-            found.append(f"pair {pair.pk}: taken {pair.taken} != {pair.judged} judged + "
-                         f"{pair.leased} leased")
+            found.append(
+                f"pair {pair.pk}: taken {pair.taken} != {pair.judged} judged + {pair.leased} leased"
+            )
         if pair.is_full != (pair.taken >= project.overlap):
             found.append(f"pair {pair.pk}: is_full {pair.is_full} with taken {pair.taken}")
     if complete:
         unfinished = pairs.exclude(judgment_count=project.overlap)
         if unfinished.exists():
             found.append(f"the project is not complete: {list(unfinished[:20])}")
-    done = set(Assignment.objects.filter(project=project, status=Assignment.Status.DONE)
-               .values_list("pk", flat=True))
+    done = set(
+        Assignment.objects.filter(project=project, status=Assignment.Status.DONE).values_list(
+            "pk", flat=True
+        )
+    )
     if done != set(by_assignment):
-        found.append(f"done leases without a judgment or judgments of open leases: "
-                     f"{sorted(done ^ set(by_assignment))[:20]}")
+        found.append(
+            f"done leases without a judgment or judgments of open leases: "
+            f"{sorted(done ^ set(by_assignment))[:20]}"
+        )
     return found
 
 
@@ -333,11 +364,20 @@ def main() -> int:
 
     call_command("migrate", verbosity=0, interactive=False)
     assert connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        args.var_dir)
+        args.var_dir
+    )
     log, project_id = run(Plan(seed=args.seed))
     found = problems(log, project_id)
-    print(json.dumps({"problems": found[:50], "successes": len(log.successes),
-                      "refusals": len(log.refusals), "counts": dict(log.counts)}))
+    print(
+        json.dumps(
+            {
+                "problems": found[:50],
+                "successes": len(log.successes),
+                "refusals": len(log.refusals),
+                "counts": dict(log.counts),
+            }
+        )
+    )
     return 1 if found else 0
 
 

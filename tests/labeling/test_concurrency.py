@@ -39,7 +39,11 @@ def test_it_keeps_every_invariant_under_concurrency_on_the_sqlite_default(tmp_pa
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     result = subprocess.run(
         [sys.executable, "-m", "tests.labeling.concurrency_scenario", "--var-dir", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode in (0, 1), result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -42,17 +42,40 @@ def _export(project, tmp_path, name="out.jsonl", **options) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.mark.parametrize("rows, options", [
-    (HH_ROWS, {"kind": "hh-rlhf"}),
-    (TRL_STANDARD, {"kind": "trl"}),
-    (TRL_CONVERSATIONAL, {"kind": "trl", "conversational": True}),
-    ([{"chosen": "The sky is blue.", "rejected": "The sky is green."}],
-     {"kind": "trl", "implicit_prompt": True}),
-    ([{"chosen": [{"role": "user", "content": "Hi ✓"}, {"role": "assistant", "content": "Hey"}],
-       "rejected": [{"role": "user", "content": "Hi ✓"}, {"role": "assistant", "content": "No"}]}],
-     {"kind": "trl", "implicit_prompt": True, "conversational": True}),
-], ids=["hh-rlhf", "trl-standard", "trl-conversational", "trl-implicit",
-        "trl-implicit-conversational"])
+@pytest.mark.parametrize(
+    "rows, options",
+    [
+        (HH_ROWS, {"kind": "hh-rlhf"}),
+        (TRL_STANDARD, {"kind": "trl"}),
+        (TRL_CONVERSATIONAL, {"kind": "trl", "conversational": True}),
+        (
+            [{"chosen": "The sky is blue.", "rejected": "The sky is green."}],
+            {"kind": "trl", "implicit_prompt": True},
+        ),
+        (
+            [
+                {
+                    "chosen": [
+                        {"role": "user", "content": "Hi ✓"},
+                        {"role": "assistant", "content": "Hey"},
+                    ],
+                    "rejected": [
+                        {"role": "user", "content": "Hi ✓"},
+                        {"role": "assistant", "content": "No"},
+                    ],
+                }
+            ],
+            {"kind": "trl", "implicit_prompt": True, "conversational": True},
+        ),
+    ],
+    ids=[
+        "hh-rlhf",
+        "trl-standard",
+        "trl-conversational",
+        "trl-implicit",
+        "trl-implicit-conversational",
+    ],
+)
 def test_it_round_trips_an_imported_file(project, tmp_path, rows, options):
     import_format = "hh-rlhf" if options["kind"] == "hh-rlhf" else "trl"
     import_bytes(project, jsonl(rows), format=import_format)
@@ -78,8 +101,7 @@ def test_it_writes_a_datasets_directory(project, tmp_path):
     import datasets
 
     import_bytes(project, jsonl(TRL_STANDARD), format="trl")
-    export_to_path(project=project, options=ExportOptions(file_format="hf"),
-                   path=tmp_path / "ds")
+    export_to_path(project=project, options=ExportOptions(file_format="hf"), path=tmp_path / "ds")
     loaded = datasets.load_from_disk(str(tmp_path / "ds"))
     assert loaded.to_list() == TRL_STANDARD
 
@@ -88,11 +110,17 @@ def _crowd(project):
     """Three annotators on two pairs; the third is excluded by the manager."""
     users = [MembershipFactory(project=project).user for _ in range(3)]
     first, second = make_pairs(project, 2)
-    add_judgment(first, users[0], Choice.A, strength=3, left_is_a=True,
-                 created_at=datetime.fromisoformat("2026-01-01T10:00:00+00:00"))
+    add_judgment(
+        first,
+        users[0],
+        Choice.A,
+        strength=3,
+        left_is_a=True,
+        created_at=datetime.fromisoformat("2026-01-01T10:00:00+00:00"),
+    )
     add_judgment(first, users[1], Choice.A, strength=1, left_is_a=False)
     add_judgment(first, users[2], Choice.B)
-    add_judgment(second, users[0], Choice.TIE, rationale="same,\n\"quoted\"")
+    add_judgment(second, users[0], Choice.TIE, rationale='same,\n"quoted"')
     add_judgment(second, users[1], Choice.B)
     return users, first, second
 
@@ -102,11 +130,16 @@ def test_it_writes_raw_judgments_under_pseudonyms(project, tmp_path):
     rows = _export(project, tmp_path, kind="judgments")
     assert len(rows) == 5
     assert {r["annotator"] for r in rows} == {
-        annotator_pseudonym(project_id=project.pk, user_id=u.pk) for u in users[:3]}
+        annotator_pseudonym(project_id=project.pk, user_id=u.pk) for u in users[:3]
+    }
     assert not any(u.username in json.dumps(rows) for u in users)
     row = rows[0]
     assert (row["pair_id"], row["choice"], row["strength"], row["shown_left"]) == (
-        first.pk, "a", 3, "a")
+        first.pk,
+        "a",
+        3,
+        "a",
+    )
     assert row["created_at"] == "2026-01-01T10:00:00+00:00"
     assert rows[1]["shown_left"] == "b"
 
@@ -114,13 +147,23 @@ def test_it_writes_raw_judgments_under_pseudonyms(project, tmp_path):
 def _awkward(project):
     """Texts JSON must escape, a prompt without an id, a lease time and an imported row."""
     user = MembershipFactory(project=project).user
-    pair, = make_pairs(project, 1)
+    (pair,) = make_pairs(project, 1)
     Prompt.objects.filter(pk=pair.prompt_id).update(external_id=None)
     lease = Assignment.objects.create(
-        project=project, pair=pair, annotator=user, left_is_a=False,
-        expires_at=datetime.fromisoformat("2026-01-01T10:15:00.250+00:00"))
-    judgment = add_judgment(pair, user, Choice.B, rationale='tab\tslash\\ "q" \x01\x1f ✓\r\n',
-                            left_is_a=None, time_spent_ms=None)
+        project=project,
+        pair=pair,
+        annotator=user,
+        left_is_a=False,
+        expires_at=datetime.fromisoformat("2026-01-01T10:15:00.250+00:00"),
+    )
+    judgment = add_judgment(
+        pair,
+        user,
+        Choice.B,
+        rationale='tab\tslash\\ "q" \x01\x1f ✓\r\n',
+        left_is_a=None,
+        time_spent_ms=None,
+    )
     judgment.assignment = lease
     judgment.save()
     Judgment.objects.create(project=project, pair=pair, source="imported", choice=Choice.A)
@@ -133,8 +176,10 @@ def test_it_writes_the_same_judgments_on_every_path(project, tmp_path, file_form
     build(project)
     options = ExportOptions(kind="judgments", file_format=file_format)
     rows = list(export_rows(project=project, options=options))
-    expected = [{k: (json_timestamp(v) if isinstance(v, datetime) else v)
-                 for k, v in row.items()} for row in rows]
+    expected = [
+        {k: (json_timestamp(v) if isinstance(v, datetime) else v) for k, v in row.items()}
+        for row in rows
+    ]
     buffer = io.BytesIO()
     assert export_write_file(project=project, options=options, fileobj=buffer) == len(rows)
     if file_format == "jsonl":
@@ -146,9 +191,19 @@ def test_it_writes_the_same_judgments_on_every_path(project, tmp_path, file_form
         ]
     else:
         written = list(csv.DictReader(io.StringIO(buffer.getvalue().decode())))
-        expected = [{k: "" if v is None else str(v).lower() if isinstance(v, bool)
-                     else v.isoformat(timespec="microseconds") if isinstance(v, datetime)
-                     else str(v) for k, v in row.items()} for row in rows]
+        expected = [
+            {
+                k: ""
+                if v is None
+                else str(v).lower()
+                if isinstance(v, bool)
+                else v.isoformat(timespec="microseconds")
+                if isinstance(v, datetime)
+                else str(v)
+                for k, v in row.items()
+            }
+            for row in rows
+        ]
     assert written == expected
     assert connection.vendor in ("postgresql", "sqlite")
 
@@ -168,8 +223,9 @@ class _FullDisk(io.BytesIO):
 
 
 @pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
-def test_a_failed_write_stops_the_export_and_keeps_the_connection(project, monkeypatch,
-                                                                  file_format):
+def test_a_failed_write_stops_the_export_and_keeps_the_connection(
+    project, monkeypatch, file_format
+):
     from labeling.services import export_copy
 
     monkeypatch.setattr(export_copy, "BLOCK_BYTES", 256)  # several blocks: stop mid-stream
@@ -198,8 +254,11 @@ def test_it_filters_by_annotator_date_gold_and_exclusion(project, tmp_path):
     second.save()
     assert exported(include_gold=False) == all_ids[:3]
     Membership.objects.filter(user=users[2]).update(excluded_from_exports=True)
-    assert exported() == [i for i in all_ids if by[i]["annotator"] != annotator_pseudonym(
-        project_id=project.pk, user_id=users[2].pk)]
+    assert exported() == [
+        i
+        for i in all_ids
+        if by[i]["annotator"] != annotator_pseudonym(project_id=project.pk, user_id=users[2].pk)
+    ]
     assert exported(include_excluded=True) == all_ids
 
 
@@ -212,34 +271,46 @@ def test_it_aggregates_by_majority_and_by_crowd_model(project, tmp_path):
             add_judgment(pair, user, Choice.A, strength=2)
         add_judgment(pair, users[4], Choice.B)
     for aggregate in ("majority", "dawid-skene"):
-        rows = _export(project, tmp_path, aggregate=aggregate, with_margin=True,
-                       with_confidence=True)
+        rows = _export(
+            project, tmp_path, aggregate=aggregate, with_margin=True, with_confidence=True
+        )
         assert len(rows) == 12
         for row, pair in zip(rows, pairs, strict=True):
             assert row["chosen"] == pair.candidate_a.text
             assert row["margin"] == 2.0
             assert 0.75 <= row["confidence"] <= 1.0
-    assert _export(project, tmp_path, aggregate="majority", with_confidence=True)[0][
-        "confidence"] == 0.8
+    assert (
+        _export(project, tmp_path, aggregate="majority", with_confidence=True)[0]["confidence"]
+        == 0.8
+    )
     assert "confidence" not in _export(project, tmp_path, aggregate="majority")[0]
 
 
 def test_it_exports_from_the_command_line(project, tmp_path, capsys):
     import_bytes(project, jsonl(HH_ROWS), format="hh-rlhf")
-    call_command("export_data", project=project.slug, format="hh-rlhf",
-                 output=str(tmp_path / "hh.parquet"))
+    call_command(
+        "export_data", project=project.slug, format="hh-rlhf", output=str(tmp_path / "hh.parquet")
+    )
     assert "Wrote 3 rows" in capsys.readouterr().out
     assert pq.read_table(tmp_path / "hh.parquet").to_pylist() == HH_ROWS
 
 
-@pytest.mark.parametrize("query, check", [
-    ("kind=trl&file_format=jsonl", lambda body: len(body.splitlines()) == 2),
-    ("kind=hh-rlhf&file_format=csv", lambda body: body.startswith(b"chosen,rejected")),
-    ("kind=judgments&file_format=parquet", lambda body: body[:4] == b"PAR1"),
-    ("kind=trl&file_format=hf", lambda body: any(
-        n.endswith("dataset_info.json") for n in zipfile.ZipFile(io.BytesIO(body)).namelist())),
-    ("aggregate=majority&conversational=on&margin=on", lambda body: b'"margin"' in body),
-])
+@pytest.mark.parametrize(
+    "query, check",
+    [
+        ("kind=trl&file_format=jsonl", lambda body: len(body.splitlines()) == 2),
+        ("kind=hh-rlhf&file_format=csv", lambda body: body.startswith(b"chosen,rejected")),
+        ("kind=judgments&file_format=parquet", lambda body: body[:4] == b"PAR1"),
+        (
+            "kind=trl&file_format=hf",
+            lambda body: any(
+                n.endswith("dataset_info.json")
+                for n in zipfile.ZipFile(io.BytesIO(body)).namelist()
+            ),
+        ),
+        ("aggregate=majority&conversational=on&margin=on", lambda body: b'"margin"' in body),
+    ],
+)
 def test_it_downloads_every_format_for_a_manager(project, manager, query, check):
     import_bytes(project, jsonl(TRL_STANDARD), format="trl")
     response = client_for(manager).get(f"/p/{project.slug}/export/?{query}")

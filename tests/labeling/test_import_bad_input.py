@@ -13,35 +13,61 @@ from labeling.services.importing import ImportFailed
 from tests.labeling.datafiles import HH_ROWS, TRL_STANDARD, db_counts, hh, import_bytes, jsonl
 
 pytestmark = pytest.mark.django_db
-examples = settings(max_examples=25, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+examples = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 VALID = {
     "prompts": {"id": "p1", "prompt": "Hello?"},
     "candidates": {"id": "c1", "prompt": "Hello?", "responses": ["Hi", "Hey"]},
     "trl": TRL_STANDARD[0],
     "hh-rlhf": HH_ROWS[0],
-    "arena": {"question_id": "b1", "model_a": "m1", "model_b": "m2", "winner": "model_a",
-              "conversation_a": [{"role": "user", "content": "Hi"},
-                                 {"role": "assistant", "content": "Hello"}],
-              "conversation_b": [{"role": "user", "content": "Hi"},
-                                 {"role": "assistant", "content": "Yo"}]},
+    "arena": {
+        "question_id": "b1",
+        "model_a": "m1",
+        "model_b": "m2",
+        "winner": "model_a",
+        "conversation_a": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello"},
+        ],
+        "conversation_b": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Yo"},
+        ],
+    },
 }
 REQUIRED = {
-    "prompts": ["prompt"], "candidates": ["prompt", "responses"], "trl": ["chosen", "rejected"],
+    "prompts": ["prompt"],
+    "candidates": ["prompt", "responses"],
+    "trl": ["chosen", "rejected"],
     "hh-rlhf": ["chosen", "rejected"],
     "arena": ["model_a", "model_b", "winner", "conversation_a", "conversation_b"],
 }
 FORMATS = sorted(VALID)
 # Values no text field accepts.
-wrong_values = st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(),
-                         st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-                         st.just(""), st.just("   "))
+wrong_values = st.one_of(
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.just(""),
+    st.just("   "),
+)
 
 
-def assert_refused(project, content: bytes, *, format: str, filename: str = "data.jsonl",
-                   line: int | None = None, field: str | None = None) -> ImportFailed:
+def assert_refused(
+    project,
+    content: bytes,
+    *,
+    format: str,
+    filename: str = "data.jsonl",
+    line: int | None = None,
+    field: str | None = None,
+) -> ImportFailed:
     before = db_counts()
     with pytest.raises(ImportFailed) as failed:
         import_bytes(project, content, format=format, filename=filename)
@@ -56,12 +82,22 @@ def assert_refused(project, content: bytes, *, format: str, filename: str = "dat
 
 
 @examples
-@given(format=st.sampled_from(FORMATS), position=st.integers(0, 3),
-       garbage=st.sampled_from(['{"prompt": ', "not json", "[1, 2", '{"a": 1,}', "{'x': 1}",
-                                '"just a string"\x00']))
+@given(
+    format=st.sampled_from(FORMATS),
+    position=st.integers(0, 3),
+    garbage=st.sampled_from(
+        ['{"prompt": ', "not json", "[1, 2", '{"a": 1,}', "{'x': 1}", '"just a string"\x00']
+    ),
+)
 def test_it_refuses_malformed_json_lines(project, format, position, garbage):
-    lines = [json.dumps(VALID[format] | {"id": f"r{i}"} if format in ("prompts", "candidates")
-                        else VALID[format]) for i in range(3)]
+    lines = [
+        json.dumps(
+            VALID[format] | {"id": f"r{i}"}
+            if format in ("prompts", "candidates")
+            else VALID[format]
+        )
+        for i in range(3)
+    ]
     lines.insert(position, garbage)
     # Preference rows without ids get ids from their content; identical rows are allowed.
     assert_refused(project, ("\n".join(lines) + "\n").encode(), format=format, line=position + 1)
@@ -84,15 +120,22 @@ def test_it_refuses_fields_of_the_wrong_type(project, format, data, value):
 
 
 @examples
-@given(format=st.sampled_from(FORMATS), record=st.one_of(
-    st.lists(st.integers(), max_size=3), st.integers(), st.text(max_size=5), st.none()))
+@given(
+    format=st.sampled_from(FORMATS),
+    record=st.one_of(
+        st.lists(st.integers(), max_size=3), st.integers(), st.text(max_size=5), st.none()
+    ),
+)
 def test_it_refuses_rows_that_are_not_objects(project, format, record):
     assert_refused(project, jsonl([record]), format=format, line=1)
 
 
 @examples
-@given(format=st.sampled_from(["prompts", "candidates", "trl", "arena"]),
-       first=st.integers(1, 4), gap=st.integers(1, 3))
+@given(
+    format=st.sampled_from(["prompts", "candidates", "trl", "arena"]),
+    first=st.integers(1, 4),
+    gap=st.integers(1, 3),
+)
 def test_it_refuses_duplicate_ids(project, format, first, gap):
     key = "question_id" if format == "arena" else "id"
     rows = [VALID[format] | {key: f"row-{i}"} for i in range(first + gap + 1)]
@@ -112,8 +155,11 @@ def test_it_refuses_empty_files(project, format, blank):
 @given(format=st.sampled_from(["trl", "candidates"]), extra=st.integers(1, 1000))
 def test_it_refuses_texts_over_the_size_limit(project, format, extra):
     long_text = "x" * (MAX_TEXT_CHARS + extra)
-    record = ({"prompt": "Q", "chosen": long_text, "rejected": "short"} if format == "trl"
-              else {"prompt": "Q", "responses": [long_text, "short"]})
+    record = (
+        {"prompt": "Q", "chosen": long_text, "rejected": "short"}
+        if format == "trl"
+        else {"prompt": "Q", "responses": [long_text, "short"]}
+    )
     failed = assert_refused(project, jsonl([VALID[format], record]), format=format, line=2)
     assert "limit" in str(failed)
 
@@ -128,15 +174,20 @@ def test_it_refuses_lines_and_files_over_their_limits(project):
 
 
 @examples
-@given(case=st.sampled_from([
-    ("prompts", 'id,prompt\n"unterminated,Hello\n'),
-    ("prompts", "id,prompt\np1,Hello,extra cell\n"),
-    ("prompts", "id,prompt\np1,Hello\np1,Again\n"),
-    ("prompts", "id,question\np1,Hello\n"),
-    ("trl", "prompt,chosen,rejected\nQ,,B\n"),
-    ("trl", "chosen,rejected\n1,1\n"),
-    ("trl", 'prompt,chosen,rejected\nQ,"A\n'),
-]), header_bom=st.booleans())
+@given(
+    case=st.sampled_from(
+        [
+            ("prompts", 'id,prompt\n"unterminated,Hello\n'),
+            ("prompts", "id,prompt\np1,Hello,extra cell\n"),
+            ("prompts", "id,prompt\np1,Hello\np1,Again\n"),
+            ("prompts", "id,question\np1,Hello\n"),
+            ("trl", "prompt,chosen,rejected\nQ,,B\n"),
+            ("trl", "chosen,rejected\n1,1\n"),
+            ("trl", 'prompt,chosen,rejected\nQ,"A\n'),
+        ]
+    ),
+    header_bom=st.booleans(),
+)
 def test_it_refuses_malformed_csv(project, case, header_bom):
     format, text = case
     content = ("\ufeff" if header_bom else "") + text
@@ -144,22 +195,37 @@ def test_it_refuses_malformed_csv(project, case, header_bom):
 
 
 def test_it_refuses_files_that_are_not_utf8(project):
-    failed = assert_refused(project, "prompt\nCafé\n".encode("latin-1"), format="prompts",
-                            filename="data.csv")
+    failed = assert_refused(
+        project, "prompt\nCafé\n".encode("latin-1"), format="prompts", filename="data.csv"
+    )
     assert "UTF-8" in str(failed)
 
 
-@pytest.mark.parametrize("format, record, field", [
-    ("hh-rlhf", {"chosen": "Human: no leading blank line", "rejected": hh("a", "b")}, "chosen"),
-    ("hh-rlhf", {"chosen": hh("q", "same"), "rejected": hh("q", "same")}, "rejected"),
-    ("hh-rlhf", {"chosen": hh("q"), "rejected": hh("q")}, "chosen"),
-    ("trl", {"chosen": "Same start", "rejected": "Different"}, "prompt"),
-    ("trl", {"prompt": "Q", "chosen": [{"role": "user", "content": "x"}], "rejected": "r"},
-     "chosen"),
-    ("arena", VALID["arena"] | {"winner": "model_c"}, "winner"),
-    ("arena", VALID["arena"] | {"conversation_b": [
-        {"role": "user", "content": "Other question"},
-        {"role": "assistant", "content": "Yo"}]}, "conversation_b"),
-])
+@pytest.mark.parametrize(
+    "format, record, field",
+    [
+        ("hh-rlhf", {"chosen": "Human: no leading blank line", "rejected": hh("a", "b")}, "chosen"),
+        ("hh-rlhf", {"chosen": hh("q", "same"), "rejected": hh("q", "same")}, "rejected"),
+        ("hh-rlhf", {"chosen": hh("q"), "rejected": hh("q")}, "chosen"),
+        ("trl", {"chosen": "Same start", "rejected": "Different"}, "prompt"),
+        (
+            "trl",
+            {"prompt": "Q", "chosen": [{"role": "user", "content": "x"}], "rejected": "r"},
+            "chosen",
+        ),
+        ("arena", VALID["arena"] | {"winner": "model_c"}, "winner"),
+        (
+            "arena",
+            VALID["arena"]
+            | {
+                "conversation_b": [
+                    {"role": "user", "content": "Other question"},
+                    {"role": "assistant", "content": "Yo"},
+                ]
+            },
+            "conversation_b",
+        ),
+    ],
+)
 def test_it_names_the_field_of_format_specific_mistakes(project, format, record, field):
     assert_refused(project, jsonl([record]), format=format, line=1, field=field)

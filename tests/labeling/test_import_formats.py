@@ -32,17 +32,33 @@ def _preference(pair: Pair) -> tuple[str, str]:
 
 
 def test_it_imports_prompts_from_jsonl_and_csv(project):
-    result = import_bytes(project, jsonl([
-        {"id": "p1", "prompt": "Write a haiku."},
-        {"id": "p2", "prompt": [{"role": "user", "content": "Hi"},
-                                {"role": "assistant", "content": "Hello"},
-                                {"role": "user", "content": "Tell me more"}]},
-    ]), format="prompts")
+    result = import_bytes(
+        project,
+        jsonl(
+            [
+                {"id": "p1", "prompt": "Write a haiku."},
+                {
+                    "id": "p2",
+                    "prompt": [
+                        {"role": "user", "content": "Hi"},
+                        {"role": "assistant", "content": "Hello"},
+                        {"role": "user", "content": "Tell me more"},
+                    ],
+                },
+            ]
+        ),
+        format="prompts",
+    )
     assert (result.prompts, result.candidates, result.pairs) == (2, 0, 0)
-    import_bytes(project, csv_bytes(["id", "prompt"], [["p3", "Ünïcödé ✓ 你好"]]),
-                 format="prompts", filename="more.csv")
+    import_bytes(
+        project,
+        csv_bytes(["id", "prompt"], [["p3", "Ünïcödé ✓ 你好"]]),
+        format="prompts",
+        filename="more.csv",
+    )
     assert Prompt.objects.get(external_id="p3").messages == [
-        {"role": "user", "content": "Ünïcödé ✓ 你好"}]
+        {"role": "user", "content": "Ünïcödé ✓ 你好"}
+    ]
     assert len(Prompt.objects.get(external_id="p2").messages) == 3
     assert Pair.objects.count() == 0
 
@@ -80,11 +96,19 @@ def test_it_imports_trl_conversational_rows(project):
 
 def test_it_imports_trl_rows_with_an_implicit_prompt(project):
     conversation = [{"role": "user", "content": "Pick a number"}]
-    import_bytes(project, jsonl([
-        {"chosen": "The sky is blue.", "rejected": "The sky is green."},
-        {"chosen": conversation + [{"role": "assistant", "content": "7"}],
-         "rejected": conversation + [{"role": "assistant", "content": "seven hundred"}]},
-    ]), format="trl")
+    import_bytes(
+        project,
+        jsonl(
+            [
+                {"chosen": "The sky is blue.", "rejected": "The sky is green."},
+                {
+                    "chosen": conversation + [{"role": "assistant", "content": "7"}],
+                    "rejected": conversation + [{"role": "assistant", "content": "seven hundred"}],
+                },
+            ]
+        ),
+        format="trl",
+    )
     first, second = Prompt.objects.order_by("id")
     assert first.messages == [{"role": "user", "content": "The sky is"}]
     assert _preference(first.pairs.get()) == (" blue.", " green.")
@@ -105,14 +129,29 @@ def test_it_imports_hh_rlhf_with_the_shared_conversation_as_prompt(project):
 def test_it_imports_arena_battles_with_every_kind_of_winner(project):
     def battle(qid, winner, a="Answer A", b="Answer B"):
         question = [{"role": "user", "content": f"Question {qid}"}]
-        return {"question_id": qid, "model_a": "alpha-7b", "model_b": "beta-13b",
-                "winner": winner, "judge": "arena_user_1", "language": "English",
-                "conversation_a": question + [{"role": "assistant", "content": a}],
-                "conversation_b": question + [{"role": "assistant", "content": b}]}
+        return {
+            "question_id": qid,
+            "model_a": "alpha-7b",
+            "model_b": "beta-13b",
+            "winner": winner,
+            "judge": "arena_user_1",
+            "language": "English",
+            "conversation_a": question + [{"role": "assistant", "content": a}],
+            "conversation_b": question + [{"role": "assistant", "content": b}],
+        }
 
-    import_bytes(project, jsonl([battle("q1", "model_a"), battle("q2", "model_b"),
-                                 battle("q3", "tie"), battle("q4", "tie (bothbad)")]),
-                 format="arena")
+    import_bytes(
+        project,
+        jsonl(
+            [
+                battle("q1", "model_a"),
+                battle("q2", "model_b"),
+                battle("q3", "tie"),
+                battle("q4", "tie (bothbad)"),
+            ]
+        ),
+        format="arena",
+    )
     choices = {}
     for pair in Pair.objects.select_related("prompt", "candidate_a", "candidate_b"):
         judgment = pair.judgments.get()
@@ -135,17 +174,23 @@ def test_it_adds_nothing_when_the_same_preference_file_is_imported_again(project
 def test_it_keeps_unicode_and_very_long_texts_intact(project):
     long_text = "Lorem ipsum ✓ 🙂 " * 6000  # ~100k characters, just under the limit
     long_text = long_text[:99_990]
-    import_bytes(project, jsonl([{"prompt": "Ελληνικά; 日本語?", "chosen": long_text,
-                                  "rejected": "короткий ответ"}]), format="trl")
+    import_bytes(
+        project,
+        jsonl([{"prompt": "Ελληνικά; 日本語?", "chosen": long_text, "rejected": "короткий ответ"}]),
+        format="trl",
+    )
     pair = Pair.objects.select_related("candidate_a", "candidate_b").get()
     assert _preference(pair) == (long_text, "короткий ответ")
     assert Prompt.objects.get().messages[0]["content"] == "Ελληνικά; 日本語?"
 
 
 def test_it_imports_trl_csv_files(project):
-    import_bytes(project, csv_bytes(["prompt", "chosen", "rejected"],
-                                    [["Say hi", "Hi!", "Go away."]]),
-                 format="trl", filename="prefs.csv")
+    import_bytes(
+        project,
+        csv_bytes(["prompt", "chosen", "rejected"], [["Say hi", "Hi!", "Go away."]]),
+        format="trl",
+        filename="prefs.csv",
+    )
     assert _preference(Pair.objects.get()) == ("Hi!", "Go away.")
 
 

@@ -26,8 +26,12 @@ def test_it_imports_preferences_as_gold_pairs(project):
 def test_it_refuses_gold_from_a_format_without_preferences(project):
     before = db_counts()
     with pytest.raises(ImportFailed, match="line 1.*gold pairs need a preference"):
-        import_bytes(project, jsonl([{"id": "p1", "prompt": "Hi", "responses": ["a", "b"]}]),
-                     format="candidates", as_gold=True)
+        import_bytes(
+            project,
+            jsonl([{"id": "p1", "prompt": "Hi", "responses": ["a", "b"]}]),
+            format="candidates",
+            as_gold=True,
+        )
     assert db_counts() == before
 
 
@@ -40,8 +44,9 @@ def test_it_serves_gold_pairs_and_scores_annotators_on_them(project, annotator):
         assert lease.pair.is_gold
         # Always pick the gold answer's side.
         gold_on_left = (lease.pair.gold_choice == Choice.A) == lease.left_is_a
-        judgment_record(assignment_id=lease.pk, annotator=annotator,
-                        side="left" if gold_on_left else "right")
+        judgment_record(
+            assignment_id=lease.pk, annotator=annotator, side="left" if gold_on_left else "right"
+        )
     quality = project_quality(project=project)
     (row,) = [a for a in quality.annotators if a.gold_judgments]
     assert (row.gold_judgments, row.gold_accuracy) == (2, 1.0)

@@ -26,16 +26,23 @@ def crowd(project):
     gold = make_pairs(project, GOLD, is_gold=True, gold_choice=Choice.A)
     ordinary = make_pairs(project, ORDINARY)
     names = ["careful1", "careful2", "careful3", "noisy", "lefty"]
-    users = {n: MembershipFactory(project=project, user=UserFactory(username=n)).user
-             for n in names}
+    users = {
+        n: MembershipFactory(project=project, user=UserFactory(username=n)).user for n in names
+    }
     for i, pair in enumerate(gold + ordinary):
         left_is_a = i % 2 == 0
         for name in names[:3]:
             add_judgment(pair, users[name], Choice.A, left_is_a=left_is_a, time_spent_ms=5000)
-        add_judgment(pair, users["noisy"], Choice.B if i % 5 in (0, 1) else Choice.A,
-                     left_is_a=left_is_a, time_spent_ms=6000)
-        add_judgment(pair, users["lefty"], _left_choice(left_is_a), left_is_a=left_is_a,
-                     time_spent_ms=400)
+        add_judgment(
+            pair,
+            users["noisy"],
+            Choice.B if i % 5 in (0, 1) else Choice.A,
+            left_is_a=left_is_a,
+            time_spent_ms=6000,
+        )
+        add_judgment(
+            pair, users["lefty"], _left_choice(left_is_a), left_is_a=left_is_a, time_spent_ms=400
+        )
     return users
 
 
@@ -65,11 +72,16 @@ def test_it_flags_the_annotators_that_stand_out(project, crowd):
 def test_it_computes_krippendorffs_alpha_as_the_library_does(project, crowd):
     report = project_quality(project=project)
     pairs = GOLD + ORDINARY
-    answers = np.array([
-        [0] * pairs, [0] * pairs, [0] * pairs,
-        [1 if i % 5 in (0, 1) else 0 for i in range(pairs)],
-        [0 if i % 2 == 0 else 1 for i in range(pairs)],
-    ], dtype=float)
+    answers = np.array(
+        [
+            [0] * pairs,
+            [0] * pairs,
+            [0] * pairs,
+            [1 if i % 5 in (0, 1) else 0 for i in range(pairs)],
+            [0 if i % 2 == 0 else 1 for i in range(pairs)],
+        ],
+        dtype=float,
+    )
     expected = krippendorff.alpha(reliability_data=answers, level_of_measurement="nominal")
     assert report.alpha == pytest.approx(expected)
     assert report.alpha < 0.5  # one in five annotators answers at random
@@ -78,7 +90,8 @@ def test_it_computes_krippendorffs_alpha_as_the_library_does(project, crowd):
 
 
 def test_it_excludes_annotators_below_a_threshold_from_exports_and_keeps_their_judgments(
-        project, crowd):
+    project, crowd
+):
     assert sum(1 for _ in preference_rows(project=project)) == 5 * (GOLD + ORDINARY)
     assert annotators_exclude_below(project=project, threshold=0.7) == ["lefty", "noisy"]
     excluded = Membership.objects.filter(project=project, excluded_from_exports=True)

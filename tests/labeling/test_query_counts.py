@@ -45,8 +45,11 @@ SUBMIT_AND_NEXT = SUBMIT + NEXT_PAIR - SESSION - 2
 def _queries(call) -> tuple[object, list[str]]:
     with CaptureQueriesContext(connection) as captured:
         response = call()
-    sql = [q["sql"] for q in captured.captured_queries
-           if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    sql = [
+        q["sql"]
+        for q in captured.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
     return response, sql
 
 
@@ -59,8 +62,11 @@ def setup(project, annotator):
     make_pairs(project, 30)
     client = client_for(annotator)
     client.get(reverse("home"))  # the first request of a session may save it; not counted
-    return client, reverse("label", args=[project.slug]), reverse("label_submit",
-                                                                  args=[project.slug])
+    return (
+        client,
+        reverse("label", args=[project.slug]),
+        reverse("label_submit", args=[project.slug]),
+    )
 
 
 def test_it_leases_the_next_pair_in_few_queries(setup):
@@ -82,7 +88,8 @@ def test_it_records_a_submission_in_few_queries(setup):
     client, label_url, submit_url = setup
     assignment_id = _assignment_id(client.get(label_url, headers=HTMX))
     response, sql = _queries(
-        lambda: client.post(submit_url, {"assignment_id": assignment_id, "side": "left"}))
+        lambda: client.post(submit_url, {"assignment_id": assignment_id, "side": "left"})
+    )
     assert response.status_code == 302
     assert Judgment.objects.filter(assignment_id=assignment_id).exists()
     assert len(sql) <= SUBMIT, "\n".join(sql)
@@ -91,8 +98,11 @@ def test_it_records_a_submission_in_few_queries(setup):
 def test_it_records_and_serves_the_next_pair_in_one_htmx_request(setup):
     client, label_url, submit_url = setup
     assignment_id = _assignment_id(client.get(label_url, headers=HTMX))
-    response, sql = _queries(lambda: client.post(
-        submit_url, {"assignment_id": assignment_id, "side": "right"}, headers=HTMX))
+    response, sql = _queries(
+        lambda: client.post(
+            submit_url, {"assignment_id": assignment_id, "side": "right"}, headers=HTMX
+        )
+    )
     assert response.status_code == 200 and _assignment_id(response) != assignment_id
     assert len(sql) <= SUBMIT_AND_NEXT, "\n".join(sql)
 

@@ -20,15 +20,23 @@ pytestmark = [pytest.mark.training, pytest.mark.django_db]
 
 # (prompt messages, candidate texts); every annotator prefers the first candidate.
 PROMPTS = [
-    ([{"role": "user", "content": "What is the capital of France?"}],
-     ["Paris is the capital of France.", "I am not sure."]),
-    ([{"role": "user", "content": "How many legs does a spider have?"}],
-     ["A spider has eight legs.", "Ten, I think.", "Spiders have six legs."]),
-    ([{"role": "system", "content": "Answer briefly."},
-      {"role": "user", "content": "Translate hello into French."},
-      {"role": "assistant", "content": "Bonjour."},
-      {"role": "user", "content": "And goodbye?"}],
-     ["Au revoir.", "Hello again."]),
+    (
+        [{"role": "user", "content": "What is the capital of France?"}],
+        ["Paris is the capital of France.", "I am not sure."],
+    ),
+    (
+        [{"role": "user", "content": "How many legs does a spider have?"}],
+        ["A spider has eight legs.", "Ten, I think.", "Spiders have six legs."],
+    ),
+    (
+        [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": "Translate hello into French."},
+            {"role": "assistant", "content": "Bonjour."},
+            {"role": "user", "content": "And goodbye?"},
+        ],
+        ["Au revoir.", "Hello again."],
+    ),
 ]
 
 
@@ -49,10 +57,11 @@ def judged_project():
         candidates = [CandidateFactory(prompt=prompt, text=text) for text in texts]
         first_text.add(candidates[0].text)
         for i, a in enumerate(candidates):
-            for b in candidates[i + 1:]:
+            for b in candidates[i + 1 :]:
                 project.pairs.create(prompt=prompt, candidate_a=a, candidate_b=b)
-    annotators = [MembershipFactory(project=project, role=Membership.Role.ANNOTATOR).user
-                  for _ in range(2)]
+    annotators = [
+        MembershipFactory(project=project, role=Membership.Role.ANNOTATOR).user for _ in range(2)
+    ]
     for n, annotator in enumerate(annotators):
         while (lease := assignment_next(project=project, annotator=annotator)) is not None:
             pair = lease.pair
@@ -62,16 +71,17 @@ def judged_project():
                 # Prefer the first-listed answer, else the shorter one (a stable, learnable rule).
                 better_a = pair.candidate_a.text in first_text or (
                     pair.candidate_b.text not in first_text
-                    and len(pair.candidate_a.text) <= len(pair.candidate_b.text))
+                    and len(pair.candidate_a.text) <= len(pair.candidate_b.text)
+                )
                 side = "left" if better_a == lease.left_is_a else "right"
-            judgment_record(assignment_id=lease.pk, annotator=annotator, side=side,
-                            strength=1 + n)
+            judgment_record(assignment_id=lease.pk, annotator=annotator, side=side, strength=1 + n)
     return project
 
 
 def _export(project, path: Path, *options: str) -> list[dict]:
-    call_command("export_data", "--project", project.slug, "--format", "trl",
-                 "--output", str(path), *options)
+    call_command(
+        "export_data", "--project", project.slug, "--format", "trl", "--output", str(path), *options
+    )
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -82,11 +92,22 @@ def _load(path: Path):
 
 
 def _cpu_arguments(output_dir: Path) -> dict:
-    return {"output_dir": str(output_dir), "max_steps": 2, "per_device_train_batch_size": 2,
-            "learning_rate": 1e-3, "bf16": False, "use_cpu": True, "report_to": "none",
-            # TRL turns checkpointing on by default; transformers 5 names it activation_*.
-            "activation_checkpointing": False, "save_strategy": "no", "logging_steps": 1,
-            "disable_tqdm": True, "dataloader_num_workers": 0, "seed": 0}
+    return {
+        "output_dir": str(output_dir),
+        "max_steps": 2,
+        "per_device_train_batch_size": 2,
+        "learning_rate": 1e-3,
+        "bf16": False,
+        "use_cpu": True,
+        "report_to": "none",
+        # TRL turns checkpointing on by default; transformers 5 names it activation_*.
+        "activation_checkpointing": False,
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "seed": 0,
+    }
 
 
 def _train_reward(model_dir: Path, dataset, output_dir: Path) -> dict:
@@ -94,8 +115,10 @@ def _train_reward(model_dir: Path, dataset, output_dir: Path) -> dict:
     from trl import RewardConfig, RewardTrainer
 
     trainer = RewardTrainer(
-        model=str(model_dir), args=RewardConfig(**_cpu_arguments(output_dir), max_length=128),
-        train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(model_dir),
+        model=str(model_dir),
+        args=RewardConfig(**_cpu_arguments(output_dir), max_length=128),
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(model_dir),
     )
     trainer.train()
     return trainer.state
@@ -106,8 +129,10 @@ def _train_dpo(model_dir: Path, dataset, output_dir: Path) -> dict:
     from trl import DPOConfig, DPOTrainer
 
     trainer = DPOTrainer(
-        model=str(model_dir), args=DPOConfig(**_cpu_arguments(output_dir), max_length=128),
-        train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(model_dir),
+        model=str(model_dir),
+        args=DPOConfig(**_cpu_arguments(output_dir), max_length=128),
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(model_dir),
     )
     trainer.train()
     return trainer.state
@@ -122,8 +147,9 @@ def test_it_exports_standard_rows_that_trl_trains_on(judged_project, tiny_models
     rows = _export(judged_project, path)
     # 5 pairs x 2 annotators, minus the one tie.
     assert len(rows) == 9
-    assert all(isinstance(row[key], str) for row in rows for key in ("prompt", "chosen",
-                                                                     "rejected"))
+    assert all(
+        isinstance(row[key], str) for row in rows for key in ("prompt", "chosen", "rejected")
+    )
     assert "system: Answer briefly." in {row["prompt"].split("\n")[0] for row in rows}
 
     dataset = _load(path)
@@ -142,8 +168,7 @@ def test_it_exports_conversational_majority_rows_with_a_margin_that_trl_trains_o
     judged_project, tiny_models, tmp_path
 ):
     path = tmp_path / "prefs-conv.jsonl"
-    rows = _export(judged_project, path, "--conversational", "--aggregate", "majority",
-                   "--margin")
+    rows = _export(judged_project, path, "--conversational", "--aggregate", "majority", "--margin")
     # One row per pair; the pair with a tie and a vote has no majority and is left out.
     assert len(rows) == 4
     multi_turn = [row for row in rows if len(row["prompt"]) > 1]

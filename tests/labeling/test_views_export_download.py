@@ -43,14 +43,16 @@ def test_it_downloads_one_row_per_judgment(project, manager, judged):
     response = client_for(manager).get(_url(project))
     assert response["Content-Disposition"] == f'attachment; filename="{project.slug}-all.jsonl"'
     rows = _rows(response)
-    expected = {"prompt": judged.prompt.messages[0]["content"],
-                "chosen": judged.candidate_a.text, "rejected": judged.candidate_b.text}
+    expected = {
+        "prompt": judged.prompt.messages[0]["content"],
+        "chosen": judged.candidate_a.text,
+        "rejected": judged.candidate_b.text,
+    }
     assert rows == [expected, expected]
 
 
 def test_it_downloads_the_majority_with_a_margin(project, manager, judged):
-    rows = _rows(client_for(manager).get(_url(project), {"aggregate": "majority",
-                                                         "margin": "on"}))
+    rows = _rows(client_for(manager).get(_url(project), {"aggregate": "majority", "margin": "on"}))
     assert len(rows) == 1
     assert rows[0]["margin"] == 2.5
 

@@ -29,8 +29,11 @@ def test_it_shows_the_leased_pair_with_sides_as_leased(project, annotator):
     assert response.status_code == 200
     lease = Assignment.objects.get(annotator=annotator)
     body = response.content.decode()
-    left, right = (pair.candidate_a, pair.candidate_b) if lease.left_is_a else (
-        pair.candidate_b, pair.candidate_a)
+    left, right = (
+        (pair.candidate_a, pair.candidate_b)
+        if lease.left_is_a
+        else (pair.candidate_b, pair.candidate_a)
+    )
     assert body.index(left.text) < body.index(right.text)
     assert pair.prompt.messages[0]["content"] in body
     assert f'name="assignment_id" value="{lease.pk}"' in body

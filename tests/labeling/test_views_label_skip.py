@@ -18,8 +18,7 @@ def _url(project):
 def test_it_gives_the_pair_back_and_serves_another(project, annotator):
     make_pairs(project, 2)
     lease = assignment_next(project=project, annotator=annotator)
-    response = client_for(annotator).post(_url(project), {"assignment_id": lease.pk},
-                                          headers=HTMX)
+    response = client_for(annotator).post(_url(project), {"assignment_id": lease.pk}, headers=HTMX)
     assert response.status_code == 200
     assert Assignment.objects.get(pk=lease.pk).status == Assignment.Status.SKIPPED
     following = Assignment.objects.get(annotator=annotator, status=Assignment.Status.LEASED)
@@ -31,8 +30,7 @@ def test_it_gives_the_pair_back_and_serves_another(project, annotator):
 def test_it_does_not_offer_a_skipped_pair_again(project, annotator):
     make_pairs(project, 1)
     lease = assignment_next(project=project, annotator=annotator)
-    response = client_for(annotator).post(_url(project), {"assignment_id": lease.pk},
-                                          headers=HTMX)
+    response = client_for(annotator).post(_url(project), {"assignment_id": lease.pk}, headers=HTMX)
     assert 'id="no-more-work"' in response.content.decode()
 
 

@@ -26,7 +26,8 @@ def test_it_records_the_judgment_and_swaps_in_the_next_pair(project, annotator):
     make_pairs(project, 2)
     lease = _lease(project, annotator)
     response = client_for(annotator).post(
-        _url(project), {"assignment_id": lease.pk, "side": "left", "time_spent_ms": "1500"},
+        _url(project),
+        {"assignment_id": lease.pk, "side": "left", "time_spent_ms": "1500"},
         headers=HTMX,
     )
     assert response.status_code == 200
@@ -44,8 +45,9 @@ def test_it_records_the_judgment_and_swaps_in_the_next_pair(project, annotator):
 def test_it_redirects_to_the_label_page_without_htmx(project, annotator):
     make_pairs(project, 1)
     lease = _lease(project, annotator)
-    response = client_for(annotator).post(_url(project), {"assignment_id": lease.pk,
-                                                          "side": "right"})
+    response = client_for(annotator).post(
+        _url(project), {"assignment_id": lease.pk, "side": "right"}
+    )
     assert response.status_code == 302
     assert response.url == reverse("label", args=[project.slug])
     assert Judgment.objects.count() == 1
@@ -56,8 +58,9 @@ def test_it_stores_one_judgment_when_submitted_twice(project, annotator):
     lease = _lease(project, annotator)
     client = client_for(annotator)
     for side in ("left", "right"):
-        response = client.post(_url(project), {"assignment_id": lease.pk, "side": side},
-                               headers=HTMX)
+        response = client.post(
+            _url(project), {"assignment_id": lease.pk, "side": side}, headers=HTMX
+        )
         assert response.status_code == 200
     assert Judgment.objects.count() == 1
 
@@ -158,8 +161,7 @@ def test_it_redirects_anonymous_to_login(project):
 def test_it_hides_the_project_from_an_outsider(project, annotator, outsider):
     make_pairs(project, 1)
     lease = _lease(project, annotator)
-    response = client_for(outsider).post(_url(project), {"assignment_id": lease.pk,
-                                                         "side": "left"})
+    response = client_for(outsider).post(_url(project), {"assignment_id": lease.pk, "side": "left"})
     assert response.status_code == 404
     assert not Judgment.objects.exists()
 

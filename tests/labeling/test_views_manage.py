@@ -26,8 +26,7 @@ def test_it_shows_progress_and_judgments_per_annotator(project, manager, annotat
     progress = response.context["progress"]
     assert (progress.done, progress.in_progress, progress.open, progress.judgments) == (2, 1, 1, 2)
     rows = list(response.context["annotators"])
-    assert rows == [{"annotator__username": "annotator", "judgments": 2, "ties": 1,
-                     "both_bad": 0}]
+    assert rows == [{"annotator__username": "annotator", "judgments": 2, "ties": 1, "both_bad": 0}]
     body = response.content.decode()
     assert '<span class="value" id="pairs-done">2</span>' in body
     assert "<td>annotator</td><td>2</td>" in body
@@ -37,7 +36,7 @@ def test_it_offers_import_and_export(project, manager):
     body = client_for(manager).get(_url(project)).content.decode()
     assert reverse("import_upload", args=[project.slug]) in body
     assert 'enctype="multipart/form-data"' in body
-    assert f'{reverse("export_download", args=[project.slug])}?aggregate=majority' in body
+    assert f"{reverse('export_download', args=[project.slug])}?aggregate=majority" in body
 
 
 def test_it_serves_managers_only(project):

@@ -28,8 +28,7 @@ def test_it_shows_the_quality_page_to_a_manager(project, manager, judged):
 def test_it_hides_the_quality_page_from_annotators_and_outsiders(project, annotator, outsider):
     for user in (annotator, outsider):
         assert client_for(user).get(f"/p/{project.slug}/quality/").status_code == 404
-        response = client_for(user).post(f"/p/{project.slug}/quality/exclude/",
-                                          {"threshold": "1"})
+        response = client_for(user).post(f"/p/{project.slug}/quality/exclude/", {"threshold": "1"})
         assert response.status_code == 404
     assert not Membership.objects.filter(excluded_from_exports=True).exists()
 
@@ -39,11 +38,11 @@ def test_it_sends_anonymous_visitors_to_the_login(project):
     assert response.status_code == 302 and "/login" in response["Location"]
 
 
-def test_it_excludes_below_a_threshold_in_one_post_and_takes_back(project, manager, annotator,
-                                                                  judged):
+def test_it_excludes_below_a_threshold_in_one_post_and_takes_back(
+    project, manager, annotator, judged
+):
     client = client_for(manager)
-    response = client.post(f"/p/{project.slug}/quality/exclude/", {"threshold": "0.5"},
-                           follow=True)
+    response = client.post(f"/p/{project.slug}/quality/exclude/", {"threshold": "0.5"}, follow=True)
     assert "Excluded from exports and training: annotator" in response.content.decode()
     assert Membership.objects.get(user=annotator).excluded_from_exports
     assert not Membership.objects.get(user=manager).excluded_from_exports

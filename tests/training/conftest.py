@@ -56,8 +56,9 @@ def judge_pairs(project: Project, *, pairs: int, annotators: int = 1) -> int:
     return made
 
 
-def wait_for_run(run: TrainingRun, statuses: tuple[str, ...], *, timeout: float = 240,
-                 condition=None) -> TrainingRun:
+def wait_for_run(
+    run: TrainingRun, statuses: tuple[str, ...], *, timeout: float = 240, condition=None
+) -> TrainingRun:
     """Poll until the run reaches one of `statuses` (or `condition(run)` holds)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -65,8 +66,10 @@ def wait_for_run(run: TrainingRun, statuses: tuple[str, ...], *, timeout: float 
         if run.status in statuses or (condition is not None and condition(run)):
             return run
         if time.monotonic() > deadline:
-            raise AssertionError(f"run {run.pk} is {run.status} at step {run.step} after "
-                                 f"{timeout}s; log tail:\n{run.log_tail}")
+            raise AssertionError(
+                f"run {run.pk} is {run.status} at step {run.step} after "
+                f"{timeout}s; log tail:\n{run.log_tail}"
+            )
         time.sleep(0.3)
 
 
@@ -89,8 +92,12 @@ def worker_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker, worker_data_dir: Path,
-                  tmp_path_factory: pytest.TempPathFactory):
+def celery_worker(
+    django_db_setup,
+    django_db_blocker,
+    worker_data_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+):
     """A real `celery worker` process on both queues, against the test database and Redis.
 
     Module-scoped: starting one costs seconds. Tests that use it need `transactional_db`, so
@@ -107,14 +114,41 @@ def celery_worker(django_db_setup, django_db_blocker, worker_data_dir: Path,
             broker.default_channel.queue_purge(queue)
     nodename = f"train-test-{uuid.uuid4().hex[:8]}@%h"
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, "DATABASE_URL": database_url, "PREFAPP_DATA_DIR": str(worker_data_dir),
-           "DB_CONN_MAX_AGE": "0", "PYTHONPATH": str(REPO_ROOT)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PREFAPP_DATA_DIR": str(worker_data_dir),
+        "DB_CONN_MAX_AGE": "0",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
     with log_path.open("w") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "prefapp", "worker", "-Q", "default,training",
-             "--concurrency", "1", "--pool", "prefork", "-n", nodename, "--loglevel", "INFO",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "prefapp",
+                "worker",
+                "-Q",
+                "default,training",
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "-n",
+                nodename,
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + 90
     while " ready." not in log_path.read_text():

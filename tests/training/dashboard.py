@@ -9,15 +9,23 @@ from labeling.models import Project
 from training.models import DatasetSnapshot, MetricPoint, ModelArtifact, TrainingRun
 
 
-def make_snapshot(project: Project, *, train_rows: int = 8, eval_rows: int = 2,
-                  **fields) -> DatasetSnapshot:
+def make_snapshot(
+    project: Project, *, train_rows: int = 8, eval_rows: int = 2, **fields
+) -> DatasetSnapshot:
     digest = hashlib.sha256(f"{project.pk}-{train_rows}-{fields}".encode()).hexdigest()
-    return DatasetSnapshot.objects.create(project=project, content_hash=digest,
-                                          train_rows=train_rows, eval_rows=eval_rows, **fields)
+    return DatasetSnapshot.objects.create(
+        project=project, content_hash=digest, train_rows=train_rows, eval_rows=eval_rows, **fields
+    )
 
 
-def make_run(project: Project, *, kind: str = "reward", status: str = "queued",
-             snapshot: DatasetSnapshot | None = None, **fields) -> TrainingRun:
+def make_run(
+    project: Project,
+    *,
+    kind: str = "reward",
+    status: str = "queued",
+    snapshot: DatasetSnapshot | None = None,
+    **fields,
+) -> TrainingRun:
     now = timezone.now()
     defaults = {"base_model": "/models/tiny", "config": {"learning_rate": 1e-5, "max_steps": 4}}
     if status != "queued":
@@ -25,22 +33,35 @@ def make_run(project: Project, *, kind: str = "reward", status: str = "queued",
     if status in TrainingRun.FINISHED:
         defaults["finished_at"] = now
     defaults.update(fields)
-    return TrainingRun.objects.create(project=project, kind=kind, status=status,
-                                      snapshot=snapshot or make_snapshot(project), **defaults)
+    return TrainingRun.objects.create(
+        project=project,
+        kind=kind,
+        status=status,
+        snapshot=snapshot or make_snapshot(project),
+        **defaults,
+    )
 
 
 def add_points(run: TrainingRun, names: tuple[str, ...], steps: range) -> list[MetricPoint]:
     return MetricPoint.objects.bulk_create(
         MetricPoint(run=run, step=step, name=name, value=1.0 / (step + 1))
-        for step in steps for name in names)
+        for step in steps
+        for name in names
+    )
 
 
-def make_artifact(run: TrainingRun, path: Path, *, is_current: bool = False,
-                  metrics: dict | None = None) -> ModelArtifact:
+def make_artifact(
+    run: TrainingRun, path: Path, *, is_current: bool = False, metrics: dict | None = None
+) -> ModelArtifact:
     kind = "reward" if run.kind == "reward" else "policy"
-    return ModelArtifact.objects.create(project=run.project, run=run, kind=kind, path=str(path),
-                                        metrics=metrics or {"loss": 0.5, "accuracy": 0.75},
-                                        is_current=is_current)
+    return ModelArtifact.objects.create(
+        project=run.project,
+        run=run,
+        kind=kind,
+        path=str(path),
+        metrics=metrics or {"loss": 0.5, "accuracy": 0.75},
+        is_current=is_current,
+    )
 
 
 def fake_model_dir(path: Path) -> Path:

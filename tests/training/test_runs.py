@@ -27,14 +27,20 @@ def judged(project, data_dir):
 
 
 def _create(project, tiny_models, **overrides):
-    arguments = dict(project=project, kind="reward", base=str(tiny_models["policy"]),
-                     config_values={"max_steps": "2"}, created_by=None)
+    arguments = dict(
+        project=project,
+        kind="reward",
+        base=str(tiny_models["policy"]),
+        config_values={"max_steps": "2"},
+        created_by=None,
+    )
     arguments.update(overrides)
     return run_create(**arguments)
 
 
-def test_it_queues_a_validated_run_after_commit(judged, tiny_models, manager,
-                                                django_capture_on_commit_callbacks):
+def test_it_queues_a_validated_run_after_commit(
+    judged, tiny_models, manager, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         run = _create(judged, tiny_models, created_by=manager)
 
@@ -45,19 +51,24 @@ def test_it_queues_a_validated_run_after_commit(judged, tiny_models, manager,
     assert run.base_model == str(tiny_models["policy"].resolve())
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"config_values": {"max_step": 2}}, "config: max_step: unknown field"),
-    ({"config_values": {"learning_rate": "fast"}}, "config: learning_rate: expected a number"),
-    ({"base": "/no/such/model"}, "base: no model directory at '/no/such/model'"),
-    ({"base": ""}, "base: a hub id"),
-    ({"kind": "ppo"}, "reward_artifact: a ppo run needs a trained reward model"),
-    ({"kind": "telepathy"}, "kind: unknown training kind"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"config_values": {"max_step": 2}}, "config: max_step: unknown field"),
+        ({"config_values": {"learning_rate": "fast"}}, "config: learning_rate: expected a number"),
+        ({"base": "/no/such/model"}, "base: no model directory at '/no/such/model'"),
+        ({"base": ""}, "base: a hub id"),
+        ({"kind": "ppo"}, "reward_artifact: a ppo run needs a trained reward model"),
+        ({"kind": "telepathy"}, "kind: unknown training kind"),
+    ],
+)
 def test_it_refuses_a_bad_run_before_queueing_anything(
     judged, tiny_models, overrides, message, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks() as callbacks, \
-            pytest.raises(TrainingRefused) as refused:
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(TrainingRefused) as refused,
+    ):
         _create(judged, tiny_models, **overrides)
 
     assert message in str(refused.value)
@@ -66,10 +77,13 @@ def test_it_refuses_a_bad_run_before_queueing_anything(
     assert not DatasetSnapshot.objects.exists()
 
 
-def test_it_refuses_a_project_without_rows(project, data_dir, tiny_models,
-                                           django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks, \
-            pytest.raises(TrainingRefused, match="snapshot: project .* has no preference rows"):
+def test_it_refuses_a_project_without_rows(
+    project, data_dir, tiny_models, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(TrainingRefused, match="snapshot: project .* has no preference rows"),
+    ):
         _create(project, tiny_models)
 
     assert callbacks == [] and not TrainingRun.objects.exists()
@@ -91,9 +105,7 @@ def _succeeded_run(project, tiny_models, kind="reward"):
     return artifact_register(run=run, metrics=run.final_metrics)
 
 
-def test_it_makes_the_first_artifact_of_a_kind_current_and_switches_on_request(
-    judged, tiny_models
-):
+def test_it_makes_the_first_artifact_of_a_kind_current_and_switches_on_request(judged, tiny_models):
     first = _succeeded_run(judged, tiny_models)
     second = _succeeded_run(judged, tiny_models)
     assert (first.is_current, second.is_current) == (True, False)
@@ -128,7 +140,8 @@ def test_it_fails_running_runs_whose_worker_went_silent(judged, tiny_models):
     for run in (stale, fresh):
         assert run.mark_running(hostname="celery@gone", pid=1)
     TrainingRun.objects.filter(pk=stale.pk).update(
-        heartbeat_at=timezone.now() - timedelta(minutes=10))
+        heartbeat_at=timezone.now() - timedelta(minutes=10)
+    )
 
     assert runs_detect_dead() == 1
 

@@ -11,8 +11,13 @@ pytestmark = pytest.mark.training
 
 @pytest.fixture
 def scheduled(project, data_dir, tiny_models):
-    schedule_set(project=project, enabled=True, min_new_judgments=4,
-                 reward_base_model=str(tiny_models["policy"]), reward_config={"max_steps": 2})
+    schedule_set(
+        project=project,
+        enabled=True,
+        min_new_judgments=4,
+        reward_base_model=str(tiny_models["policy"]),
+        reward_config={"max_steps": 2},
+    )
     return project
 
 

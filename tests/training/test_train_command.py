@@ -13,8 +13,17 @@ def test_it_refuses_a_bad_set_option_and_queues_nothing(project, data_dir, tiny_
     judge_pairs(project, pairs=3)
 
     with pytest.raises(CommandError, match="config: max_steps: expected an integer"):
-        call_command("train", "--project", project.slug, "--kind", "reward",
-                     "--base", str(tiny_models["policy"]), "--set", "max_steps=many")
+        call_command(
+            "train",
+            "--project",
+            project.slug,
+            "--kind",
+            "reward",
+            "--base",
+            str(tiny_models["policy"]),
+            "--set",
+            "max_steps=many",
+        )
 
     assert not TrainingRun.objects.exists()
 

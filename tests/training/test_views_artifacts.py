@@ -29,10 +29,17 @@ def model_dir(tmp_path):
 
 @pytest.fixture
 def artifacts(project, model_dir):
-    old = make_artifact(make_run(project, status="succeeded"), model_dir, is_current=True,
-                        metrics={"loss": 0.5, "eval_accuracy": 0.625})
-    new = make_artifact(make_run(project, status="succeeded"), model_dir,
-                        metrics={"loss": 0.25, "eval_accuracy": 0.9375})
+    old = make_artifact(
+        make_run(project, status="succeeded"),
+        model_dir,
+        is_current=True,
+        metrics={"loss": 0.5, "eval_accuracy": 0.625},
+    )
+    new = make_artifact(
+        make_run(project, status="succeeded"),
+        model_dir,
+        metrics={"loss": 0.25, "eval_accuracy": 0.9375},
+    )
     return old, new
 
 
@@ -80,8 +87,13 @@ def test_it_streams_the_model_directory_as_a_tar_gz(project, manager, artifacts,
         names = archive.getnames()
         weights = archive.extractfile(f"{name}/model.safetensors").read()
         empty = archive.extractfile(f"{name}/nested/empty.txt").read()
-    assert sorted(names) == [name, f"{name}/config.json", f"{name}/model.safetensors",
-                             f"{name}/nested", f"{name}/nested/empty.txt"]
+    assert sorted(names) == [
+        name,
+        f"{name}/config.json",
+        f"{name}/model.safetensors",
+        f"{name}/nested",
+        f"{name}/nested/empty.txt",
+    ]
     assert weights == (model_dir / "model.safetensors").read_bytes() and empty == b""
 
 
@@ -93,16 +105,20 @@ def test_it_answers_404_for_a_download_whose_directory_is_gone(project, manager,
 
 @pytest.mark.training
 def test_it_lets_a_policy_answer_and_a_reward_model_score(project, manager, tiny_models):
-    policy = make_artifact(make_run(project, kind="sft", status="succeeded"),
-                           tiny_models["policy"])
+    policy = make_artifact(make_run(project, kind="sft", status="succeeded"), tiny_models["policy"])
     reward = make_artifact(make_run(project, status="succeeded"), tiny_models["reward"])
     client = client_for(manager)
 
-    answer = client.post(_url(project, "training_artifact_try", policy),
-                         {"prompt": "How are you?"}, HTTP_HX_REQUEST="true")
-    scored = client.post(_url(project, "training_artifact_try", reward),
-                         {"prompt": "How are you?", "response_a": "Fine, thanks.",
-                          "response_b": "No."}, HTTP_HX_REQUEST="true")
+    answer = client.post(
+        _url(project, "training_artifact_try", policy),
+        {"prompt": "How are you?"},
+        HTTP_HX_REQUEST="true",
+    )
+    scored = client.post(
+        _url(project, "training_artifact_try", reward),
+        {"prompt": "How are you?", "response_a": "Fine, thanks.", "response_b": "No."},
+        HTTP_HX_REQUEST="true",
+    )
 
     assert answer.status_code == 200
     assert isinstance(answer.context["generated"], str)
@@ -110,16 +126,19 @@ def test_it_lets_a_policy_answer_and_a_reward_model_score(project, manager, tiny
     assert scored.status_code == 200
     scores = scored.context["scores"]
     assert 0 < scores["p_a_preferred"] < 1
-    assert f'{scores["p_a_preferred"]:.3f}' in scored.content.decode()
+    assert f"{scores['p_a_preferred']:.3f}" in scored.content.decode()
 
 
-def test_it_refuses_to_try_a_model_too_large_for_the_web_process(project, manager, artifacts,
-                                                                 settings):
+def test_it_refuses_to_try_a_model_too_large_for_the_web_process(
+    project, manager, artifacts, settings
+):
     settings.PREFAPP_TRY_MAX_BYTES = 1000
     _, new = artifacts
     response = client_for(manager).post(
         _url(project, "training_artifact_try", new),
-        {"prompt": "Hi", "response_a": "a", "response_b": "b"}, HTTP_HX_REQUEST="true")
+        {"prompt": "Hi", "response_a": "a", "response_b": "b"},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 400
     assert "the dashboard tries models up to 0 MiB" in response.content.decode()
 
@@ -127,8 +146,10 @@ def test_it_refuses_to_try_a_model_too_large_for_the_web_process(project, manage
 def test_it_is_for_the_projects_managers_only(project, artifacts):
     old, new = artifacts
     assert_managers_only(
-        project, ("get", _url(project)),
+        project,
+        ("get", _url(project)),
         ("post", _url(project, "training_artifact_current", new), {}),
         ("get", _url(project, "training_artifact_download", new)),
-        ("post", _url(project, "training_artifact_try", new), {"prompt": "Hi"}))
+        ("post", _url(project, "training_artifact_try", new), {"prompt": "Hi"}),
+    )
     assert ModelArtifact.objects.get(is_current=True) == old

@@ -20,13 +20,19 @@ def _url(project):
     return reverse("training_overview", args=[project.slug])
 
 
-def test_it_shows_current_models_new_judgments_and_train_buttons(project, manager, tmp_path,
-                                                                 data_dir):
+def test_it_shows_current_models_new_judgments_and_train_buttons(
+    project, manager, tmp_path, data_dir
+):
     judge_pairs(project, pairs=5)
-    reward_run = make_run(project, status="succeeded",
-                          snapshot=make_snapshot(project, last_judgment_id=None))
-    make_artifact(reward_run, tmp_path, is_current=True,
-                  metrics={"loss": 0.25, "eval_accuracy": 0.875, "learning_rate": 1e-6})
+    reward_run = make_run(
+        project, status="succeeded", snapshot=make_snapshot(project, last_judgment_id=None)
+    )
+    make_artifact(
+        reward_run,
+        tmp_path,
+        is_current=True,
+        metrics={"loss": 0.25, "eval_accuracy": 0.875, "learning_rate": 1e-6},
+    )
 
     response = client_for(manager).get(_url(project))
 
@@ -53,10 +59,16 @@ def test_it_is_linked_from_the_manager_page(project, manager):
 
 def test_it_saves_the_schedule(project, manager, tmp_path):
     model = fake_model_dir(tmp_path / "base")
-    response = client_for(manager).post(reverse("training_schedule", args=[project.slug]), {
-        "enabled": "on", "min_new_judgments": "25", "reward_base_model": str(model),
-        "follow_up": "dpo", "policy_base_model": "",
-    })
+    response = client_for(manager).post(
+        reverse("training_schedule", args=[project.slug]),
+        {
+            "enabled": "on",
+            "min_new_judgments": "25",
+            "reward_base_model": str(model),
+            "follow_up": "dpo",
+            "policy_base_model": "",
+        },
+    )
 
     assert response.status_code == 302
     schedule = TrainingSchedule.objects.get(project=project)
@@ -67,10 +79,15 @@ def test_it_saves_the_schedule(project, manager, tmp_path):
 
 
 def test_it_refuses_a_bad_schedule_with_the_error_next_to_the_field(project, manager):
-    response = client_for(manager).post(reverse("training_schedule", args=[project.slug]), {
-        "enabled": "on", "min_new_judgments": "0", "reward_base_model": "/no/such/model",
-        "follow_up": "none",
-    })
+    response = client_for(manager).post(
+        reverse("training_schedule", args=[project.slug]),
+        {
+            "enabled": "on",
+            "min_new_judgments": "0",
+            "reward_base_model": "/no/such/model",
+            "follow_up": "none",
+        },
+    )
 
     assert response.status_code == 400
     errors = response.context["schedule_form"].errors
@@ -82,15 +99,22 @@ def test_it_refuses_a_bad_schedule_with_the_error_next_to_the_field(project, man
 
 def test_it_needs_csrf_to_change_the_schedule(project, manager):
     client = client_for(manager, enforce_csrf_checks=True)
-    response = client.post(reverse("training_schedule", args=[project.slug]),
-                           {"min_new_judgments": "5", "follow_up": "none"})
+    response = client.post(
+        reverse("training_schedule", args=[project.slug]),
+        {"min_new_judgments": "5", "follow_up": "none"},
+    )
     assert response.status_code == 403
     assert not TrainingSchedule.objects.exists()
 
 
 def test_it_is_for_the_projects_managers_only(project):
     assert_managers_only(
-        project, ("get", _url(project)),
-        ("post", reverse("training_schedule", args=[project.slug]),
-         {"min_new_judgments": "5", "follow_up": "none"}))
+        project,
+        ("get", _url(project)),
+        (
+            "post",
+            reverse("training_schedule", args=[project.slug]),
+            {"min_new_judgments": "5", "follow_up": "none"},
+        ),
+    )
     assert not TrainingSchedule.objects.exists()

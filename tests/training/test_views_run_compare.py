@@ -14,19 +14,30 @@ pytestmark = pytest.mark.django_db
 
 
 def _url(project, *runs):
-    return reverse("training_compare", args=[project.slug]) + "?" + "&".join(
-        f"run={run.pk}" for run in runs)
+    return (
+        reverse("training_compare", args=[project.slug])
+        + "?"
+        + "&".join(f"run={run.pk}" for run in runs)
+    )
 
 
 @pytest.fixture
 def two_runs(project):
     snapshot = make_snapshot(project)
-    a = make_run(project, status="succeeded", snapshot=snapshot,
-                 config={"learning_rate": 1e-5, "max_steps": 4},
-                 final_metrics={"loss": 0.5, "eval_accuracy": 0.75})
-    b = make_run(project, status="succeeded", snapshot=make_snapshot(project, train_rows=20),
-                 config={"learning_rate": 3e-5, "max_steps": 4},
-                 final_metrics={"loss": 0.25, "eval_accuracy": 0.875})
+    a = make_run(
+        project,
+        status="succeeded",
+        snapshot=snapshot,
+        config={"learning_rate": 1e-5, "max_steps": 4},
+        final_metrics={"loss": 0.5, "eval_accuracy": 0.75},
+    )
+    b = make_run(
+        project,
+        status="succeeded",
+        snapshot=make_snapshot(project, train_rows=20),
+        config={"learning_rate": 3e-5, "max_steps": 4},
+        final_metrics={"loss": 0.25, "eval_accuracy": 0.875},
+    )
     add_points(a, ("loss",), range(1, 5))
     add_points(b, ("loss", "margin"), range(1, 3))
     return a, b
@@ -52,8 +63,9 @@ def test_it_overlays_curves_and_lists_finals_and_differences(project, manager, t
     assert differences["snapshot rows (train + eval)"] == ["8 + 2", "20 + 2"]
     assert "config max_steps" not in differences  # the same in both
     body = response.content.decode()
-    data = json.loads(re.search(r'id="compare-data" type="application/json">(.*?)</script>',
-                                body, re.S)[1])
+    data = json.loads(
+        re.search(r'id="compare-data" type="application/json">(.*?)</script>', body, re.S)[1]
+    )
     assert data == json.loads(json.dumps(comparison.charts))
 
 

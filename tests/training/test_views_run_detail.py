@@ -30,8 +30,14 @@ def _poll_url(body: str) -> str | None:
 
 
 def test_it_shows_a_running_run_with_progress_timing_log_and_its_points(project, manager):
-    run = make_run(project, status="running", step=25, total_steps=100,
-                   log_tail="step 25: loss 0.61", config={"learning_rate": 1e-5})
+    run = make_run(
+        project,
+        status="running",
+        step=25,
+        total_steps=100,
+        log_tail="step 25: loss 0.61",
+        config={"learning_rate": 1e-5},
+    )
     points = add_points(run, ("loss", "accuracy"), range(1, 4))
 
     response = client_for(manager).get(_url(run))
@@ -68,8 +74,9 @@ def test_its_poll_sends_only_the_points_after_the_last_one_the_page_has(project,
     assert "<!doctype html>" not in body  # the partial alone
 
 
-def test_its_poll_is_a_few_queries_however_long_the_run(project, manager,
-                                                        django_assert_max_num_queries):
+def test_its_poll_is_a_few_queries_however_long_the_run(
+    project, manager, django_assert_max_num_queries
+):
     run = make_run(project, status="running", step=500, total_steps=1000)
     points = add_points(run, ("loss", "accuracy", "margin", "learning_rate"), range(500))
     client = client_for(manager)
@@ -83,8 +90,7 @@ def test_its_poll_is_a_few_queries_however_long_the_run(project, manager,
 
 
 def test_its_poll_stops_once_the_run_has_ended_and_every_point_was_sent(project, manager):
-    run = make_run(project, status="succeeded", step=4, total_steps=4,
-                   final_metrics={"loss": 0.2})
+    run = make_run(project, status="succeeded", step=4, total_steps=4, final_metrics={"loss": 0.2})
     points = add_points(run, ("loss",), range(1, 5))
     client = client_for(manager)
 
@@ -149,7 +155,11 @@ def test_it_hides_another_projects_run_from_this_projects_manager(project, manag
 
 def test_it_is_for_the_projects_managers_only(project):
     run = make_run(project, status="running")
-    assert_managers_only(project, ("get", _url(run)), ("get", _url(run, "training_run_poll")),
-                         ("post", _url(run, "training_run_cancel"), {}))
+    assert_managers_only(
+        project,
+        ("get", _url(run)),
+        ("get", _url(run, "training_run_poll")),
+        ("post", _url(run, "training_run_cancel"), {}),
+    )
     run.refresh_from_db()
     assert run.status == "running"

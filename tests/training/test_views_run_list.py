@@ -17,8 +17,12 @@ def _url(project):
 @pytest.fixture
 def runs(project):
     return {
-        "reward_ok": make_run(project, kind="reward", status="succeeded",
-                              final_metrics={"loss": 0.3125, "accuracy": 0.9}),
+        "reward_ok": make_run(
+            project,
+            kind="reward",
+            status="succeeded",
+            final_metrics={"loss": 0.3125, "accuracy": 0.9},
+        ),
         "reward_failed": make_run(project, kind="reward", status="failed"),
         "dpo_running": make_run(project, kind="dpo", status="running", step=3, total_steps=9),
     }
@@ -29,19 +33,25 @@ def test_it_lists_the_projects_runs_newest_first(project, manager, runs):
     response = client_for(manager).get(_url(project))
 
     assert response.status_code == 200
-    assert list(response.context["runs"]) == [runs["dpo_running"], runs["reward_failed"],
-                                              runs["reward_ok"]]
+    assert list(response.context["runs"]) == [
+        runs["dpo_running"],
+        runs["reward_failed"],
+        runs["reward_ok"],
+    ]
     body = response.content.decode()
     assert "0.3125" in body and "3 / 9" in body
     assert f'name="run" value="{runs["reward_ok"].pk}" form="compare-form"' in body
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ({"kind": "reward"}, ["reward_failed", "reward_ok"]),
-    ({"status": "running"}, ["dpo_running"]),
-    ({"kind": "reward", "status": "succeeded"}, ["reward_ok"]),
-    ({"kind": "ppo"}, []),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"kind": "reward"}, ["reward_failed", "reward_ok"]),
+        ({"status": "running"}, ["dpo_running"]),
+        ({"kind": "reward", "status": "succeeded"}, ["reward_ok"]),
+        ({"kind": "ppo"}, []),
+    ],
+)
 def test_it_filters_by_kind_and_status(project, manager, runs, query, expected):
     response = client_for(manager).get(_url(project), query)
     assert list(response.context["runs"]) == [runs[name] for name in expected]

@@ -29,11 +29,21 @@ def judged(project, data_dir):
 
 
 def _post(project, base, kind="reward", **fields):
-    data = {"snapshot": "new", "aggregate": "all", "eval_fraction": "0.2",
-            "base_artifact": "", "base_model": str(base)}
-    data.update({f"config-{spec.name}": ("on" if spec.default is True else "")
-                 if spec.type is bool else ("" if spec.default is None else str(spec.default))
-                 for spec in config_fields(kind)})
+    data = {
+        "snapshot": "new",
+        "aggregate": "all",
+        "eval_fraction": "0.2",
+        "base_artifact": "",
+        "base_model": str(base),
+    }
+    data.update(
+        {
+            f"config-{spec.name}": ("on" if spec.default is True else "")
+            if spec.type is bool
+            else ("" if spec.default is None else str(spec.default))
+            for spec in config_fields(kind)
+        }
+    )
     data.update(fields)
     return data
 
@@ -51,13 +61,15 @@ def test_it_shows_every_config_field_with_its_default_and_help(project, manager)
     assert "New snapshot from the current judgments" in body
 
 
-def test_it_launches_a_run_on_a_new_snapshot_and_opens_its_page(judged, manager, tmp_path,
-                                                               django_capture_on_commit_callbacks):
+def test_it_launches_a_run_on_a_new_snapshot_and_opens_its_page(
+    judged, manager, tmp_path, django_capture_on_commit_callbacks
+):
     base = fake_model_dir(tmp_path / "base")
     with django_capture_on_commit_callbacks() as callbacks:
         response = client_for(manager).post(
-            _url(judged), _post(judged, base, **{"config-max_steps": "7",
-                                                 "config-learning_rate": "3e-4"}))
+            _url(judged),
+            _post(judged, base, **{"config-max_steps": "7", "config-learning_rate": "3e-4"}),
+        )
 
     run = TrainingRun.objects.get()
     assert response.status_code == 302
@@ -71,14 +83,19 @@ def test_it_launches_a_run_on_a_new_snapshot_and_opens_its_page(judged, manager,
 
 def test_it_reuses_an_existing_snapshot_and_an_artifact_as_base(judged, manager, tmp_path):
     snapshot = make_snapshot(judged, train_rows=40, eval_rows=4)
-    policy = make_artifact(make_run(judged, kind="sft", status="succeeded"),
-                           fake_model_dir(tmp_path / "policy"), is_current=True)
+    policy = make_artifact(
+        make_run(judged, kind="sft", status="succeeded"),
+        fake_model_dir(tmp_path / "policy"),
+        is_current=True,
+    )
     form_page = client_for(manager).get(_url(judged, "dpo")).content.decode()
     assert f"Snapshot {snapshot.pk}: 40 train + 4 eval rows" in form_page
     assert f'<option value="{policy.pk}" selected>' in form_page  # the current policy
 
-    response = client_for(manager).post(_url(judged, "dpo"), _post(
-        judged, "", kind="dpo", snapshot=str(snapshot.pk), base_artifact=str(policy.pk)))
+    response = client_for(manager).post(
+        _url(judged, "dpo"),
+        _post(judged, "", kind="dpo", snapshot=str(snapshot.pk), base_artifact=str(policy.pk)),
+    )
 
     assert response.status_code == 302
     run = TrainingRun.objects.get(kind="dpo")
@@ -86,13 +103,17 @@ def test_it_reuses_an_existing_snapshot_and_an_artifact_as_base(judged, manager,
     assert DatasetSnapshot.objects.count() == 2  # no new one
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("config-learning_rate", "fast", "expected a number, got &#x27;fast&#x27;"),
-    ("config-max_steps", "-5", "must be &gt;= -1, got -5"),
-    ("config-per_device_train_batch_size", "", "a value is required"),
-])
-def test_it_puts_the_engines_error_next_to_the_field(judged, manager, tmp_path, field, value,
-                                                     message):
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("config-learning_rate", "fast", "expected a number, got &#x27;fast&#x27;"),
+        ("config-max_steps", "-5", "must be &gt;= -1, got -5"),
+        ("config-per_device_train_batch_size", "", "a value is required"),
+    ],
+)
+def test_it_puts_the_engines_error_next_to_the_field(
+    judged, manager, tmp_path, field, value, message
+):
     base = fake_model_dir(tmp_path / "base")
     response = client_for(manager).post(_url(judged), _post(judged, base, **{field: value}))
 
@@ -104,8 +125,9 @@ def test_it_puts_the_engines_error_next_to_the_field(judged, manager, tmp_path, 
 
 def test_it_shows_a_cross_field_error_on_the_field_the_engine_names(judged, manager, tmp_path):
     base = fake_model_dir(tmp_path / "base")
-    response = client_for(manager).post(_url(judged, "dpo"), _post(
-        judged, base, kind="dpo", **{"config-label_smoothing": "0.1"}))
+    response = client_for(manager).post(
+        _url(judged, "dpo"), _post(judged, base, kind="dpo", **{"config-label_smoothing": "0.1"})
+    )
 
     assert response.status_code == 400
     errors = response.context["config"].errors
@@ -117,7 +139,8 @@ def test_it_refuses_a_missing_base_model_next_to_the_field(judged, manager):
 
     assert response.status_code == 400
     assert response.context["setup"].errors["base_model"] == [
-        "no model directory at '/no/such/model'"]
+        "no model directory at '/no/such/model'"
+    ]
     assert not TrainingRun.objects.exists() and not DatasetSnapshot.objects.exists()
 
 

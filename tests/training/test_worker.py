@@ -17,20 +17,38 @@ from training.selectors import artifact_current
 from training.services.runs import run_cancel, run_create
 from training.services.schedule import schedule_check, schedule_set
 
-pytestmark = [pytest.mark.training, pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow,
-              pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.training,
+    pytest.mark.redis,
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
 
 # Few steps, short sequences: each run costs mostly the child's imports.
 REWARD = {"max_steps": 2, "per_device_train_batch_size": 4, "max_length": 64}
 POLICY = {
     "sft": {"max_steps": 2, "per_device_train_batch_size": 4, "max_length": 64},
     "dpo": {"max_steps": 2, "per_device_train_batch_size": 4, "max_length": 64},
-    "ppo": {"max_steps": 2, "rollout_batch_size": 4, "ppo_epochs": 1, "response_length": 8,
-            "max_prompt_length": 32},
-    "rloo": {"max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 2,
-             "max_completion_length": 8},
-    "grpo": {"max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 2,
-             "max_completion_length": 8},
+    "ppo": {
+        "max_steps": 2,
+        "rollout_batch_size": 4,
+        "ppo_epochs": 1,
+        "response_length": 8,
+        "max_prompt_length": 32,
+    },
+    "rloo": {
+        "max_steps": 2,
+        "per_device_train_batch_size": 4,
+        "num_generations": 2,
+        "max_completion_length": 8,
+    },
+    "grpo": {
+        "max_steps": 2,
+        "per_device_train_batch_size": 4,
+        "num_generations": 2,
+        "max_completion_length": 8,
+    },
 }
 # Long enough to be caught running; it never ends on its own within the test.
 ENDLESS = {"max_steps": 100000, "per_device_train_batch_size": 2, "max_length": 64}
@@ -47,12 +65,20 @@ def _generated_text(model_dir: str) -> str:
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": "How are you?"}],
-                                        add_generation_prompt=True, return_tensors="pt",
-                                        return_dict=True)
-    output = model.generate(**ids, do_sample=False, min_new_tokens=4, max_new_tokens=8,
-                            pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(output[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "How are you?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    output = model.generate(
+        **ids,
+        do_sample=False,
+        min_new_tokens=4,
+        max_new_tokens=8,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return tokenizer.decode(output[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def _assert_succeeded_with_artifact(run: TrainingRun, kind: str) -> ModelArtifact:
@@ -70,9 +96,16 @@ def _assert_succeeded_with_artifact(run: TrainingRun, kind: str) -> ModelArtifac
 def test_it_trains_every_kind_on_schedule_and_on_request(worker, project, tiny_models):
     judge_pairs(project, pairs=12)
     policy = str(tiny_models["policy"])
-    schedule_set(project=project, enabled=True, min_new_judgments=10, reward_base_model=policy,
-                 reward_config=REWARD, follow_up="dpo", policy_base_model=policy,
-                 follow_up_config=POLICY["dpo"])
+    schedule_set(
+        project=project,
+        enabled=True,
+        min_new_judgments=10,
+        reward_base_model=policy,
+        reward_config=REWARD,
+        follow_up="dpo",
+        policy_base_model=policy,
+        follow_up_config=POLICY["dpo"],
+    )
 
     [reward_run] = schedule_check()
     assert schedule_check() == []  # one reward run at a time
@@ -86,8 +119,15 @@ def test_it_trains_every_kind_on_schedule_and_on_request(worker, project, tiny_m
     dpo_run = TrainingRun.objects.get(project=project, kind="dpo")
     assert dpo_run.snapshot_id == reward_run.snapshot_id
     online_runs = [
-        run_create(project=project, kind=kind, base=policy, config_values=POLICY[kind],
-                   snapshot=reward_run.snapshot, reward_artifact=reward, created_by=None)
+        run_create(
+            project=project,
+            kind=kind,
+            base=policy,
+            config_values=POLICY[kind],
+            snapshot=reward_run.snapshot,
+            reward_artifact=reward,
+            created_by=None,
+        )
         for kind in ("ppo", "rloo", "grpo")
     ]
 
@@ -103,8 +143,13 @@ def test_it_trains_every_kind_on_schedule_and_on_request(worker, project, tiny_m
 
 def test_it_cancels_a_running_run(worker, project, tiny_models):
     judge_pairs(project, pairs=6)
-    run = run_create(project=project, kind="reward", base=str(tiny_models["policy"]),
-                     config_values=ENDLESS, created_by=None)
+    run = run_create(
+        project=project,
+        kind="reward",
+        base=str(tiny_models["policy"]),
+        config_values=ENDLESS,
+        created_by=None,
+    )
     run = wait_for_run(run, FINISHED, condition=lambda r: r.status == "running" and r.step >= 1)
 
     assert run_cancel(run=run)
@@ -131,10 +176,12 @@ def _alive(pid: int) -> bool:
 def test_it_fails_a_killed_run_and_serves_the_next_one(worker, project, tiny_models):
     judge_pairs(project, pairs=6)
     policy = str(tiny_models["policy"])
-    doomed = run_create(project=project, kind="reward", base=policy, config_values=ENDLESS,
-                        created_by=None)
-    doomed = wait_for_run(doomed, FINISHED,
-                          condition=lambda r: r.status == "running" and r.step >= 1)
+    doomed = run_create(
+        project=project, kind="reward", base=policy, config_values=ENDLESS, created_by=None
+    )
+    doomed = wait_for_run(
+        doomed, FINISHED, condition=lambda r: r.status == "running" and r.step >= 1
+    )
 
     os.kill(doomed.child_pid, signal.SIGKILL)
 
@@ -146,9 +193,20 @@ def test_it_fails_a_killed_run_and_serves_the_next_one(worker, project, tiny_mod
     assert not ModelArtifact.objects.filter(run=doomed).exists()
     # The same worker takes the next run; queued from the command line and followed to its end.
     out = io.StringIO()
-    call_command("train", "--project", project.slug, "--kind", "sft", "--base", policy,
-                 *[f"--set={key}={value}" for key, value in POLICY["sft"].items()],
-                 "--wait", "--timeout", "240", stdout=out)
+    call_command(
+        "train",
+        "--project",
+        project.slug,
+        "--kind",
+        "sft",
+        "--base",
+        policy,
+        *[f"--set={key}={value}" for key, value in POLICY["sft"].items()],
+        "--wait",
+        "--timeout",
+        "240",
+        stdout=out,
+    )
     sft_run = TrainingRun.objects.get(kind="sft")
     artifact = _assert_succeeded_with_artifact(sft_run, "policy")
     assert f"run {sft_run.pk} succeeded: artifact {artifact.pk}" in out.getvalue()
@@ -156,12 +214,18 @@ def test_it_fails_a_killed_run_and_serves_the_next_one(worker, project, tiny_mod
     assert _generated_text(artifact.path).strip()
 
 
-def test_it_fails_a_run_whose_training_raises_with_the_end_of_the_traceback(worker, project,
-                                                                             tiny_models):
+def test_it_fails_a_run_whose_training_raises_with_the_end_of_the_traceback(
+    worker, project, tiny_models
+):
     judge_pairs(project, pairs=4)
     # Valid config, impossible data: every pair is longer than 8 tokens, so none is left.
-    run = run_create(project=project, kind="reward", base=str(tiny_models["policy"]),
-                     config_values={"max_steps": 2, "max_length": 8}, created_by=None)
+    run = run_create(
+        project=project,
+        kind="reward",
+        base=str(tiny_models["policy"]),
+        config_values={"max_steps": 2, "max_length": 8},
+        created_by=None,
+    )
 
     run = wait_for_run(run, FINISHED)
 

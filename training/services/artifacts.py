@@ -17,10 +17,12 @@ def artifact_register(*, run: TrainingRun, metrics: dict) -> ModelArtifact:
     The caller holds a transaction (the run's success and its artifact are one fact).
     """
     kind = artifact_kind(run.kind)
-    fields = dict(project_id=run.project_id, run=run, kind=kind, path=str(run.output_dir),
-                  metrics=metrics)
-    if not ModelArtifact.objects.filter(project_id=run.project_id, kind=kind,
-                                        is_current=True).exists():
+    fields = dict(
+        project_id=run.project_id, run=run, kind=kind, path=str(run.output_dir), metrics=metrics
+    )
+    if not ModelArtifact.objects.filter(
+        project_id=run.project_id, kind=kind, is_current=True
+    ).exists():
         try:
             with transaction.atomic():  # a savepoint: two first artifacts may race for current
                 return ModelArtifact.objects.create(**fields, is_current=True)
@@ -28,13 +30,18 @@ def artifact_register(*, run: TrainingRun, metrics: dict) -> ModelArtifact:
             pass
     return ModelArtifact.objects.create(**fields, is_current=False)
 
+
 def artifact_make_current(*, artifact: ModelArtifact) -> ModelArtifact:
     with transaction.atomic():
         # Lock the project's artifacts of this kind so two managers cannot both win.
-        list(ModelArtifact.objects.select_for_update().filter(
-            project_id=artifact.project_id, kind=artifact.kind))
-        ModelArtifact.objects.filter(project_id=artifact.project_id, kind=artifact.kind,
-                                     is_current=True).exclude(pk=artifact.pk).update(is_current=False)
+        list(
+            ModelArtifact.objects.select_for_update().filter(
+                project_id=artifact.project_id, kind=artifact.kind
+            )
+        )
+        ModelArtifact.objects.filter(
+            project_id=artifact.project_id, kind=artifact.kind, is_current=True
+        ).exclude(pk=artifact.pk).update(is_current=False)
         ModelArtifact.objects.filter(pk=artifact.pk).update(is_current=True)
     artifact.is_current = True
     return artifact

@@ -69,8 +69,9 @@ def run_config_write(*, run: TrainingRun) -> Path:
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_TELEMETRY="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR),
-                                                      env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH", "")])
+    )
     return env
 
 
@@ -130,8 +131,14 @@ class _Recorder:
             step = event["step"] if isinstance(event.get("step"), int) else self.step
             for metric, value in (event.get("values") or {}).items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
-                    self.points.append(MetricPoint(run_id=self.run.pk, step=max(0, step),
-                                                   name=str(metric)[:100], value=float(value)))
+                    self.points.append(
+                        MetricPoint(
+                            run_id=self.run.pk,
+                            step=max(0, step),
+                            name=str(metric)[:100],
+                            value=float(value),
+                        )
+                    )
         elif name == "log":
             self.tail.append(str(event.get("message", "")))
         elif name == "done":
@@ -141,8 +148,10 @@ class _Recorder:
             self.tail.append(f"error: {self.error_message}")
 
     def due(self) -> bool:
-        return (time.monotonic() - self.last_flush >= FLUSH_SECONDS
-                or len(self.points) >= MAX_BUFFERED_POINTS)
+        return (
+            time.monotonic() - self.last_flush >= FLUSH_SECONDS
+            or len(self.points) >= MAX_BUFFERED_POINTS
+        )
 
     def flush(self) -> bool:
         """Write what came in and beat the heart; False when the run is no longer running
@@ -155,8 +164,12 @@ class _Recorder:
                 self.points = []
             still_running = TrainingRun.objects.filter(
                 pk=self.run.pk, status=TrainingRun.Status.RUNNING
-            ).update(step=self.step, total_steps=self.total_steps, log_tail="\n".join(self.tail),
-                     heartbeat_at=timezone.now())
+            ).update(
+                step=self.step,
+                total_steps=self.total_steps,
+                log_tail="\n".join(self.tail),
+                heartbeat_at=timezone.now(),
+            )
         return bool(still_running)
 
     def close(self) -> None:
@@ -174,9 +187,17 @@ def _supervise(run: TrainingRun, config_path: Path) -> tuple[int, bool, _Recorde
     recorder = _Recorder(run, run.directory / "output.log")
     child = subprocess.Popen(
         [sys.executable, "-m", "training.ml", str(config_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        cwd=settings.BASE_DIR, env=_child_env(), text=True, encoding="utf-8", errors="replace",
-        bufsize=1, start_new_session=True, preexec_fn=_die_with_parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=settings.BASE_DIR,
+        env=_child_env(),
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        bufsize=1,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     TrainingRun.objects.filter(pk=run.pk).update(child_pid=child.pid)
     lines: queue.Queue = queue.Queue()
@@ -235,8 +256,11 @@ def run_execute(*, run_id: int, hostname: str, task_id: str = "") -> str:
 
     A run that is not queued (cancelled before it started, or delivered twice) is left alone.
     """
-    run = (TrainingRun.objects.select_related("snapshot", "base_artifact", "reward_artifact")
-           .filter(pk=run_id).first())
+    run = (
+        TrainingRun.objects.select_related("snapshot", "base_artifact", "reward_artifact")
+        .filter(pk=run_id)
+        .first()
+    )
     if run is None:
         return "missing"
     if not run.mark_running(hostname=hostname, pid=os.getpid(), task_id=task_id):
@@ -250,8 +274,10 @@ def run_execute(*, run_id: int, hostname: str, task_id: str = "") -> str:
         elif returncode == 0 and (output_dir / ARTIFACT_FILE).is_file():
             _succeed(run, _artifact_metrics(output_dir, recorder))
         elif returncode == 0:
-            run.mark_failed("The training process exited without writing its model.\n\n"
-                            + "\n".join(recorder.text_tail))
+            run.mark_failed(
+                "The training process exited without writing its model.\n\n"
+                + "\n".join(recorder.text_tail)
+            )
         else:
             run.mark_failed(_failure_text(returncode, recorder))
     except Exception as error:

@@ -118,8 +118,9 @@ def run_create(
     if kind in KINDS_NEEDING_REWARD:
         if reward_artifact is None:
             raise TrainingRefused(f"reward_artifact: a {kind} run needs a trained reward model")
-        _artifact_check(reward_artifact, project=project, field="reward_artifact",
-                        kinds=("reward",))
+        _artifact_check(
+            reward_artifact, project=project, field="reward_artifact", kinds=("reward",)
+        )
     elif reward_artifact is not None:
         raise TrainingRefused(f"reward_artifact: a {kind} run does not use a reward model")
     if snapshot is not None and snapshot.project_id != project.pk:
@@ -130,15 +131,25 @@ def run_create(
     with transaction.atomic():
         if snapshot is None:
             try:
-                snapshot = snapshot_create(project=project, filters=snapshot_filters,
-                                           eval_fraction=eval_fraction, seed=seed,
-                                           created_by=created_by)
+                snapshot = snapshot_create(
+                    project=project,
+                    filters=snapshot_filters,
+                    eval_fraction=eval_fraction,
+                    seed=seed,
+                    created_by=created_by,
+                )
             except SnapshotRefused as error:
                 raise TrainingRefused(f"snapshot: {error}") from None
         run = TrainingRun.objects.create(
-            project=project, kind=kind, base_model=base_model, base_artifact=base_artifact,
-            reward_artifact=reward_artifact, config=config, snapshot=snapshot,
-            created_by=created_by, follow_up_kind=follow_up_kind,
+            project=project,
+            kind=kind,
+            base_model=base_model,
+            base_artifact=base_artifact,
+            reward_artifact=reward_artifact,
+            config=config,
+            snapshot=snapshot,
+            created_by=created_by,
+            follow_up_kind=follow_up_kind,
         )
         transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
     return run
@@ -170,8 +181,9 @@ def runs_detect_dead(*, now=None) -> int:
     now = now or timezone.now()
     stale_before = now - heartbeat_timeout()
     failed = 0
-    for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING,
-                                          heartbeat_at__lt=stale_before):
+    for run in TrainingRun.objects.filter(
+        status=TrainingRun.Status.RUNNING, heartbeat_at__lt=stale_before
+    ):
         if run.mark_failed(
             f"The worker {run.worker_hostname or '?'} stopped reporting (last heartbeat "
             f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); it probably died, so the run was "
@@ -185,8 +197,9 @@ def runs_detect_dead(*, now=None) -> int:
 def runs_fail_orphaned(*, hostname: str) -> int:
     """At worker start: runs this worker was running before it restarted can never finish."""
     failed = 0
-    for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING,
-                                          worker_hostname=hostname):
+    for run in TrainingRun.objects.filter(
+        status=TrainingRun.Status.RUNNING, worker_hostname=hostname
+    ):
         if run.mark_failed(
             f"The worker {hostname} restarted while this run was running; the run was lost."
         ):

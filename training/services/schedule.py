@@ -15,9 +15,12 @@ logger = logging.getLogger(__name__)
 
 def schedule_set(*, project: Project, **fields: object) -> TrainingSchedule:
     """Create or change a project's schedule (enabled, min_new_judgments, ...)."""
-    allowed = {f.name for f in TrainingSchedule._meta.concrete_fields} - {"id", "project",
-                                                                          "last_checked_at",
-                                                                          "last_message"}
+    allowed = {f.name for f in TrainingSchedule._meta.concrete_fields} - {
+        "id",
+        "project",
+        "last_checked_at",
+        "last_message",
+    }
     unknown = sorted(set(fields) - allowed)
     if unknown:
         raise ValueError(f"{unknown[0]}: not a schedule setting")
@@ -31,8 +34,12 @@ def new_judgments_count(*, project: Project) -> int:
     Counting from the latest run, failed or not, means a run that keeps failing is retried
     after N more judgments, not on every check.
     """
-    last = (TrainingRun.objects.filter(project=project, kind=TrainingKind.REWARD)
-            .select_related("snapshot").order_by("-created_at", "-id").first())
+    last = (
+        TrainingRun.objects.filter(project=project, kind=TrainingKind.REWARD)
+        .select_related("snapshot")
+        .order_by("-created_at", "-id")
+        .first()
+    )
     judgments = Judgment.objects.filter(project=project)
     if last is not None and last.snapshot.last_judgment_id is not None:
         judgments = judgments.filter(id__gt=last.snapshot.last_judgment_id)
@@ -40,15 +47,18 @@ def new_judgments_count(*, project: Project) -> int:
 
 
 def _note(schedule: TrainingSchedule, message: str) -> None:
-    TrainingSchedule.objects.filter(pk=schedule.pk).update(last_message=message,
-                                                           last_checked_at=timezone.now())
+    TrainingSchedule.objects.filter(pk=schedule.pk).update(
+        last_message=message, last_checked_at=timezone.now()
+    )
 
 
 def schedule_check_project(*, schedule: TrainingSchedule) -> TrainingRun | None:
     project = schedule.project
-    busy = TrainingRun.objects.filter(project=project, kind=TrainingKind.REWARD,
-                                      status__in=[TrainingRun.Status.QUEUED,
-                                                  TrainingRun.Status.RUNNING]).exists()
+    busy = TrainingRun.objects.filter(
+        project=project,
+        kind=TrainingKind.REWARD,
+        status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING],
+    ).exists()
     if busy:
         _note(schedule, "A reward-model run is already queued or running.")
         return None
@@ -58,9 +68,14 @@ def schedule_check_project(*, schedule: TrainingSchedule) -> TrainingRun | None:
         return None
     follow_up = "" if schedule.follow_up == TrainingSchedule.FollowUp.NONE else schedule.follow_up
     try:
-        run = run_create(project=project, kind=TrainingKind.REWARD,
-                         base=schedule.reward_base_model, config_values=schedule.reward_config,
-                         created_by=None, follow_up_kind=follow_up)
+        run = run_create(
+            project=project,
+            kind=TrainingKind.REWARD,
+            base=schedule.reward_base_model,
+            config_values=schedule.reward_config,
+            created_by=None,
+            follow_up_kind=follow_up,
+        )
     except TrainingRefused as error:
         _note(schedule, f"Could not queue a reward-model run: {error}")
         return None
@@ -74,8 +89,12 @@ def schedule_check() -> list[TrainingRun]:
     for schedule in TrainingSchedule.objects.filter(enabled=True).select_related("project"):
         with transaction.atomic():
             # One checker per project at a time, if beat ever runs twice.
-            locked = (TrainingSchedule.objects.select_for_update(skip_locked=True)
-                      .select_related("project").filter(pk=schedule.pk).first())
+            locked = (
+                TrainingSchedule.objects.select_for_update(skip_locked=True)
+                .select_related("project")
+                .filter(pk=schedule.pk)
+                .first()
+            )
             if locked is None:
                 continue
             run = schedule_check_project(schedule=locked)
@@ -88,26 +107,33 @@ def schedule_follow_up(*, run: TrainingRun, artifact: ModelArtifact) -> Training
     """After a scheduled reward run succeeded: train the current policy on the same snapshot."""
     schedule = TrainingSchedule.objects.filter(project_id=run.project_id).first()
     policy: str | ModelArtifact | None = ModelArtifact.objects.filter(
-        project_id=run.project_id, kind=ModelArtifact.Kind.POLICY, is_current=True).first()
+        project_id=run.project_id, kind=ModelArtifact.Kind.POLICY, is_current=True
+    ).first()
     if policy is None:
         policy = schedule.policy_base_model if schedule and schedule.policy_base_model else None
     message: str
     follow_up_run = None
     if policy is None:
-        message = (f"Run {run.pk} succeeded, but the project has no current policy and the "
-                   f"schedule names no policy base model: no {run.follow_up_kind} run queued.")
+        message = (
+            f"Run {run.pk} succeeded, but the project has no current policy and the "
+            f"schedule names no policy base model: no {run.follow_up_kind} run queued."
+        )
     else:
         try:
             follow_up_run = run_create(
-                project=run.project, kind=run.follow_up_kind, base=policy,
+                project=run.project,
+                kind=run.follow_up_kind,
+                base=policy,
                 config_values=schedule.follow_up_config if schedule else {},
-                snapshot=run.snapshot, created_by=None,
+                snapshot=run.snapshot,
+                created_by=None,
                 reward_artifact=artifact if run.follow_up_kind == TrainingKind.PPO else None,
             )
             message = f"Run {run.pk} succeeded: queued {run.follow_up_kind} run {follow_up_run.pk}."
         except TrainingRefused as error:
-            message = (f"Run {run.pk} succeeded, but its {run.follow_up_kind} run was "
-                       f"refused: {error}")
+            message = (
+                f"Run {run.pk} succeeded, but its {run.follow_up_kind} run was refused: {error}"
+            )
     logger.info(message)
     if schedule is not None:
         _note(schedule, message)

@@ -110,9 +110,14 @@ def snapshot_create(
             os.chmod(staging / name, 0o444)  # immutable once written
         with transaction.atomic():
             snapshot = DatasetSnapshot.objects.create(
-                project=project, filters=full_filters, content_hash=digest.hexdigest(),
-                train_rows=len(train), eval_rows=len(evaluation), seed=seed,
-                eval_fraction=float(eval_fraction), last_judgment_id=last_judgment_id,
+                project=project,
+                filters=full_filters,
+                content_hash=digest.hexdigest(),
+                train_rows=len(train),
+                eval_rows=len(evaluation),
+                seed=seed,
+                eval_fraction=float(eval_fraction),
+                last_judgment_id=last_judgment_id,
                 created_by=created_by,
             )
             if snapshot.directory.exists():  # left by a rolled-back transaction that reused the id

@@ -22,52 +22,87 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="project slug")
-        parser.add_argument("--format", default="trl", choices=KINDS,
-                            help="trl rows, hh-rlhf transcripts, or judgments (one row each)")
+        parser.add_argument(
+            "--format",
+            default="trl",
+            choices=KINDS,
+            help="trl rows, hh-rlhf transcripts, or judgments (one row each)",
+        )
         parser.add_argument("--output", required=True, type=Path)
-        parser.add_argument("--file-format", choices=FILE_FORMATS,
-                            help="default: from the output's extension (.csv, .parquet), a "
-                                 "datasets directory for a name without one, else jsonl")
+        parser.add_argument(
+            "--file-format",
+            choices=FILE_FORMATS,
+            help="default: from the output's extension (.csv, .parquet), a "
+            "datasets directory for a name without one, else jsonl",
+        )
         parser.add_argument("--aggregate", default="all", choices=AGGREGATES)
-        parser.add_argument("--conversational", action="store_true",
-                            help="prompt/chosen/rejected as lists of {role, content} messages")
-        parser.add_argument("--implicit-prompt", action="store_true",
-                            help="no prompt column: the prompt starts chosen and rejected")
-        parser.add_argument("--margin", action="store_true",
-                            help="add a margin column from the judgments' strength")
-        parser.add_argument("--confidence", action="store_true", default=None,
-                            help="add a per-pair confidence column (always with dawid-skene)")
+        parser.add_argument(
+            "--conversational",
+            action="store_true",
+            help="prompt/chosen/rejected as lists of {role, content} messages",
+        )
+        parser.add_argument(
+            "--implicit-prompt",
+            action="store_true",
+            help="no prompt column: the prompt starts chosen and rejected",
+        )
+        parser.add_argument(
+            "--margin", action="store_true", help="add a margin column from the judgments' strength"
+        )
+        parser.add_argument(
+            "--confidence",
+            action="store_true",
+            default=None,
+            help="add a per-pair confidence column (always with dawid-skene)",
+        )
         parser.add_argument("--since", type=_moment, help="judgments made at or after (ISO)")
         parser.add_argument("--until", type=_moment, help="judgments made before (ISO)")
-        parser.add_argument("--annotators", default="",
-                            help="comma-separated usernames (default: everyone)")
+        parser.add_argument(
+            "--annotators", default="", help="comma-separated usernames (default: everyone)"
+        )
         parser.add_argument("--min-agreement", type=float)
-        parser.add_argument("--min-quality", type=float,
-                            help="leave out annotators whose quality score is below this")
+        parser.add_argument(
+            "--min-quality",
+            type=float,
+            help="leave out annotators whose quality score is below this",
+        )
         parser.add_argument("--no-gold", action="store_true", help="leave out gold pairs")
-        parser.add_argument("--no-imported", action="store_true",
-                            help="leave out imported judgments")
-        parser.add_argument("--include-excluded", action="store_true",
-                            help="keep annotators a manager excluded from exports")
+        parser.add_argument(
+            "--no-imported", action="store_true", help="leave out imported judgments"
+        )
+        parser.add_argument(
+            "--include-excluded",
+            action="store_true",
+            help="keep annotators a manager excluded from exports",
+        )
 
     def handle(self, *args, project: str, output: Path | str, **o) -> None:
         output = Path(output)
         target = Project.objects.filter(slug=project).first()
         if target is None:
             raise CommandError(f"No project with slug {project!r}")
-        file_format = o["file_format"] or {".csv": "csv", ".parquet": "parquet",
-                                           "": "hf"}.get(output.suffix, "jsonl")
+        file_format = o["file_format"] or {".csv": "csv", ".parquet": "parquet", "": "hf"}.get(
+            output.suffix, "jsonl"
+        )
         filters = ExportFilters(
-            since=o["since"], until=o["until"],
+            since=o["since"],
+            until=o["until"],
             annotators=tuple(name for name in o["annotators"].split(",") if name),
-            include_imported=not o["no_imported"], include_gold=not o["no_gold"],
-            min_agreement=o["min_agreement"], min_quality=o["min_quality"],
+            include_imported=not o["no_imported"],
+            include_gold=not o["no_gold"],
+            min_agreement=o["min_agreement"],
+            min_quality=o["min_quality"],
             include_excluded=o["include_excluded"],
         )
         options = ExportOptions(
-            kind=o["format"], file_format=file_format, aggregate=o["aggregate"],
-            conversational=o["conversational"], implicit_prompt=o["implicit_prompt"],
-            with_margin=o["margin"], with_confidence=o["confidence"], filters=filters,
+            kind=o["format"],
+            file_format=file_format,
+            aggregate=o["aggregate"],
+            conversational=o["conversational"],
+            implicit_prompt=o["implicit_prompt"],
+            with_margin=o["margin"],
+            with_confidence=o["confidence"],
+            filters=filters,
         )
         count = export_to_path(project=target, options=options, path=output)
         self.stdout.write(f"Wrote {count} rows to {output} ({options.kind}, {file_format})")

@@ -17,15 +17,29 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--format", default="candidates", choices=sorted(PARSERS))
-        parser.add_argument("--as-gold", action="store_true",
-                            help="preference formats: make gold pairs (known answers) instead "
-                                 "of imported judgments")
-        parser.add_argument("--skip-invalid", action="store_true",
-                            help="import the valid rows and list the invalid ones "
-                                 "(default: an invalid row stops the whole import)")
+        parser.add_argument(
+            "--as-gold",
+            action="store_true",
+            help="preference formats: make gold pairs (known answers) instead "
+            "of imported judgments",
+        )
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="import the valid rows and list the invalid ones "
+            "(default: an invalid row stops the whole import)",
+        )
 
-    def handle(self, *args, file: Path, project: str, format: str, skip_invalid: bool,
-               as_gold: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        file: Path,
+        project: str,
+        format: str,
+        skip_invalid: bool,
+        as_gold: bool,
+        **options,
+    ) -> None:
         target = Project.objects.filter(slug=project).first()
         if target is None:
             raise CommandError(f"No project with slug {project!r}")
@@ -34,8 +48,12 @@ class Command(BaseCommand):
         with file.open("rb") as fileobj:
             try:
                 result = data_import(
-                    project=target, fileobj=fileobj, filename=file.name, format=format,
-                    skip_invalid=skip_invalid, as_gold=as_gold,
+                    project=target,
+                    fileobj=fileobj,
+                    filename=file.name,
+                    format=format,
+                    skip_invalid=skip_invalid,
+                    as_gold=as_gold,
                 )
             except ImportFailed as failed:
                 for error in failed.errors:

@@ -10,9 +10,11 @@ from training.services.demo import tiny_models_ensure
 from training.services.schedule import schedule_set
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "candidates.jsonl"
-LOGINS = [("manager", "manager-demo-pass", Membership.Role.MANAGER),
-          ("alice", "alice-demo-pass", Membership.Role.ANNOTATOR),
-          ("bob", "bob-demo-pass", Membership.Role.ANNOTATOR)]
+LOGINS = [
+    ("manager", "manager-demo-pass", Membership.Role.MANAGER),
+    ("alice", "alice-demo-pass", Membership.Role.ANNOTATOR),
+    ("bob", "bob-demo-pass", Membership.Role.ANNOTATOR),
+]
 INSTRUCTIONS = """Compare the two responses to the conversation and pick the **better** one.
 
 - Prefer responses that are *correct*, *helpful* and *safe*.
@@ -26,12 +28,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         project = Project.objects.filter(slug="demo").first() or project_create(
-            name="Demo: helpful answers", slug="demo", instructions=INSTRUCTIONS, overlap=2,
-            ask_strength=True, ask_rationale=True,
+            name="Demo: helpful answers",
+            slug="demo",
+            instructions=INSTRUCTIONS,
+            overlap=2,
+            ask_strength=True,
+            ask_rationale=True,
         )
         for username, password, role in LOGINS:
-            user = user_ensure(username=username, password=password,
-                               is_staff=role == Membership.Role.MANAGER)
+            user = user_ensure(
+                username=username, password=password, is_staff=role == Membership.Role.MANAGER
+            )
             membership_set(project=project, user=user, role=role)
         with DEMO_FILE.open("rb") as fileobj:
             result = data_import(project=project, fileobj=fileobj, filename=DEMO_FILE.name)
@@ -40,8 +47,12 @@ class Command(BaseCommand):
         # names them as the starting points of reward and policy runs.
         models = tiny_models_ensure()
         if schedule_get(project=project) is None:
-            schedule_set(project=project, reward_base_model=str(models["reward"]),
-                         policy_base_model=str(models["policy"]), min_new_judgments=20)
+            schedule_set(
+                project=project,
+                reward_base_model=str(models["reward"]),
+                policy_base_model=str(models["policy"]),
+                min_new_judgments=20,
+            )
         self.stdout.write(f"  tiny models for training: {models['policy'].parent}")
         for username, password, role in LOGINS:
             self.stdout.write(f"  login {username} / {password}  ({role})")

@@ -6,8 +6,10 @@ from training.services.demo import tiny_models_dir, tiny_models_ensure
 
 
 class Command(BaseCommand):
-    help = ("Build a tiny Llama policy and reward model (random weights, a tokenizer trained on "
-            "local text) for training offline; prints their directories.")
+    help = (
+        "Build a tiny Llama policy and reward model (random weights, a tokenizer trained on "
+        "local text) for training offline; prints their directories."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--out", type=Path, help=f"directory (default: {tiny_models_dir()})")

@@ -19,21 +19,46 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--kind", required=True, choices=TrainingKind.values)
-        parser.add_argument("--base", help="hub id, local model directory, or artifact id "
-                            "(default: the current policy, else the schedule's base models)")
-        parser.add_argument("--reward-artifact", type=int,
-                            help="reward artifact id for ppo/rloo/grpo (default: the current one)")
-        parser.add_argument("--snapshot", type=int,
-                            help="train on this snapshot (default: a new one of all judgments)")
-        parser.add_argument("--eval-fraction", type=float, default=0.1,
-                            help="share of prompts held out, for a new snapshot")
+        parser.add_argument(
+            "--base",
+            help="hub id, local model directory, or artifact id "
+            "(default: the current policy, else the schedule's base models)",
+        )
+        parser.add_argument(
+            "--reward-artifact",
+            type=int,
+            help="reward artifact id for ppo/rloo/grpo (default: the current one)",
+        )
+        parser.add_argument(
+            "--snapshot",
+            type=int,
+            help="train on this snapshot (default: a new one of all judgments)",
+        )
+        parser.add_argument(
+            "--eval-fraction",
+            type=float,
+            default=0.1,
+            help="share of prompts held out, for a new snapshot",
+        )
         parser.add_argument("--seed", type=int, default=0, help="split seed, for a new snapshot")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="a config field (repeatable), e.g. --set max_steps=50")
-        parser.add_argument("--wait", action="store_true",
-                            help="follow the run, printing progress; fail unless it succeeds")
-        parser.add_argument("--timeout", type=float, default=0,
-                            help="with --wait, give up waiting after this many seconds (0: never)")
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a config field (repeatable), e.g. --set max_steps=50",
+        )
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="follow the run, printing progress; fail unless it succeeds",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=0,
+            help="with --wait, give up waiting after this many seconds (0: never)",
+        )
 
     def handle(self, *args, **options) -> None:
         project = Project.objects.filter(slug=options["project"]).first()
@@ -43,15 +68,22 @@ class Command(BaseCommand):
         try:
             config_values = parse_set_options(options["set"])
             run = run_create(
-                project=project, kind=kind, base=self._base(project, options["base"], kind),
-                config_values=config_values, snapshot=self._snapshot(project, options["snapshot"]),
+                project=project,
+                kind=kind,
+                base=self._base(project, options["base"], kind),
+                config_values=config_values,
+                snapshot=self._snapshot(project, options["snapshot"]),
                 reward_artifact=self._reward_artifact(project, kind, options["reward_artifact"]),
-                created_by=None, eval_fraction=options["eval_fraction"], seed=options["seed"],
+                created_by=None,
+                eval_fraction=options["eval_fraction"],
+                seed=options["seed"],
             )
         except (TrainingRefused, ConfigError) as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(f"Queued {kind} run {run.pk} on snapshot {run.snapshot_id} "
-                          f"({run.snapshot.train_rows} train + {run.snapshot.eval_rows} eval rows)")
+        self.stdout.write(
+            f"Queued {kind} run {run.pk} on snapshot {run.snapshot_id} "
+            f"({run.snapshot.train_rows} train + {run.snapshot.eval_rows} eval rows)"
+        )
         if options["wait"]:
             try:
                 self._follow(run, timeout=options["timeout"])
@@ -66,15 +98,18 @@ class Command(BaseCommand):
         if kind == TrainingKind.REWARD:
             if schedule and schedule.reward_base_model:
                 return schedule.reward_base_model
-            raise TrainingRefused("--base: required (the project's training schedule names no "
-                                  "reward base model)")
+            raise TrainingRefused(
+                "--base: required (the project's training schedule names no reward base model)"
+            )
         current = artifact_current(project=project, kind="policy")
         if current is not None:
             return current
         if schedule and schedule.policy_base_model:
             return schedule.policy_base_model
-        raise TrainingRefused("--base: required (the project has no current policy and its "
-                              "schedule names no policy base model)")
+        raise TrainingRefused(
+            "--base: required (the project has no current policy and its "
+            "schedule names no policy base model)"
+        )
 
     def _reward_artifact(self, project: Project, kind: str, artifact_id: int | None):
         if kind not in KINDS_NEEDING_REWARD:
@@ -84,8 +119,9 @@ class Command(BaseCommand):
         if artifact_id is None:
             current = artifact_current(project=project, kind="reward")
             if current is None:
-                raise TrainingRefused("--reward-artifact: required, the project has no current "
-                                      "reward model")
+                raise TrainingRefused(
+                    "--reward-artifact: required, the project has no current reward model"
+                )
             return current
         return base_resolve(project=project, text=str(artifact_id))
 
@@ -94,8 +130,9 @@ class Command(BaseCommand):
             return None
         snapshot = DatasetSnapshot.objects.filter(project=project, pk=snapshot_id).first()
         if snapshot is None:
-            raise TrainingRefused(f"--snapshot: project {project.slug!r} has no snapshot "
-                                  f"{snapshot_id}")
+            raise TrainingRefused(
+                f"--snapshot: project {project.slug!r} has no snapshot {snapshot_id}"
+            )
         return snapshot
 
     def _follow(self, run: TrainingRun, *, timeout: float) -> None:
@@ -111,12 +148,18 @@ class Command(BaseCommand):
             if run.is_finished:
                 break
             if deadline is not None and time.monotonic() > deadline:
-                raise CommandError(f"run {run.pk} is still {run.status} after {timeout:g}s "
-                                   "(it goes on; follow it on the dashboard)")
+                raise CommandError(
+                    f"run {run.pk} is still {run.status} after {timeout:g}s "
+                    "(it goes on; follow it on the dashboard)"
+                )
             time.sleep(POLL_SECONDS)
         if run.status != TrainingRun.Status.SUCCEEDED:
             raise CommandError(f"run {run.pk} {run.status}: {run.error or 'cancelled'}")
-        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                            for k, v in sorted(run.final_metrics.items()))
-        self.stdout.write(f"run {run.pk} succeeded: artifact {run.artifact.pk} at "
-                          f"{run.artifact.path}" + (f"\n  {metrics}" if metrics else ""))
+        metrics = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in sorted(run.final_metrics.items())
+        )
+        self.stdout.write(
+            f"run {run.pk} succeeded: artifact {run.artifact.pk} at "
+            f"{run.artifact.path}" + (f"\n  {metrics}" if metrics else "")
+        )
