@@ -1,19 +1,17 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
+from labeling.access import AuthedRequest, membership_or_404, project_for_manager_or_404
 from labeling.forms import ExportForm, ImportForm, JudgmentForm, SkipForm
-from labeling.models import Membership, Project
+from labeling.models import Project
 from labeling.selectors import (
     assignment_of,
     judged_count,
     judgments_per_annotator,
     live_leases_count,
-    membership_get,
     project_annotator_names,
     project_progress,
     projects_for_user,
@@ -22,27 +20,6 @@ from labeling.services.assignment import assignment_next, assignment_skip
 from labeling.services.exporting import export_spooled, export_text_pieces
 from labeling.services.importing import ImportFailed, data_import, import_summary
 from labeling.services.judgment import JudgmentRefused, judgment_record
-
-
-class AuthedRequest(HttpRequest):
-    """A request that passed login_required, with django-htmx's details attached."""
-
-    user: User
-    htmx: HtmxDetails
-
-
-def _get_membership(request: AuthedRequest, slug: str) -> Membership:
-    membership = membership_get(user=request.user, project_slug=slug)
-    if membership is None:
-        raise Http404("No such project")
-    return membership
-
-
-def _get_project_for_manager(request: AuthedRequest, slug: str) -> Project:
-    membership = _get_membership(request, slug)
-    if not membership.is_manager:
-        raise Http404("No such project")
-    return membership.project
 
 
 @login_required
@@ -73,13 +50,13 @@ def _render_work(
 @login_required
 @require_GET
 def label(request: AuthedRequest, slug: str) -> HttpResponse:
-    return _render_work(request, _get_membership(request, slug).project)
+    return _render_work(request, membership_or_404(request, slug).project)
 
 
 @login_required
 @require_POST
 def label_submit(request: AuthedRequest, slug: str) -> HttpResponse:
-    project = _get_membership(request, slug).project
+    project = membership_or_404(request, slug).project
     form = JudgmentForm(request.POST, project=project)
     if not form.is_valid():
         return _answer(request, project, error=form.error_text(), status=400)
@@ -93,7 +70,7 @@ def label_submit(request: AuthedRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def label_skip(request: AuthedRequest, slug: str) -> HttpResponse:
-    project = _get_membership(request, slug).project
+    project = membership_or_404(request, slug).project
     form = SkipForm(request.POST)
     if not form.is_valid():
         return _answer(request, project, error=form.error_text(), status=400)
@@ -118,7 +95,7 @@ def _answer(
 @login_required
 @require_GET
 def manage(request: AuthedRequest, slug: str) -> HttpResponse:
-    project = _get_project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     context = {
         "project": project,
         "progress": project_progress(project=project),
@@ -133,7 +110,7 @@ def manage(request: AuthedRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def import_upload(request: AuthedRequest, slug: str) -> HttpResponse:
-    project = _get_project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     form = ImportForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, form.error_text())
@@ -166,7 +143,7 @@ def import_upload(request: AuthedRequest, slug: str) -> HttpResponse:
 def export_download(
     request: AuthedRequest, slug: str
 ) -> HttpResponse | StreamingHttpResponse | FileResponse:
-    project = _get_project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     form = ExportForm(request.GET, annotators=project_annotator_names(project=project))
     if not form.is_valid():
         return HttpResponse(form.error_text(), status=400, content_type="text/plain")

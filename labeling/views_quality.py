@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from labeling.access import AuthedRequest, project_for_manager_or_404
 from labeling.services.quality import (
     AnnotatorQuality,
     ProjectQuality,
@@ -17,7 +18,6 @@ from labeling.services.quality import (
     membership_set_excluded,
     project_quality,
 )
-from labeling.views import AuthedRequest, _get_project_for_manager
 
 PLOT_WIDTH, BAR_HEIGHT, LABEL_WIDTH = 360, 18, 110
 
@@ -81,7 +81,7 @@ def _trend(quality: ProjectQuality, width: int = PLOT_WIDTH, height: int = 120) 
 @login_required
 @require_GET
 def quality(request: AuthedRequest, slug: str) -> HttpResponse:
-    project = _get_project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     report = project_quality(project=project)
     bars = _left_bars(report.annotators)
     context = {
@@ -101,7 +101,7 @@ def quality(request: AuthedRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def quality_exclude(request: AuthedRequest, slug: str) -> HttpResponse:
-    project = _get_project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     form = ExcludeForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give a threshold between 0 and 1.")
@@ -120,7 +120,7 @@ def quality_exclude(request: AuthedRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def quality_include(request: AuthedRequest, slug: str) -> HttpResponse:
-    project = _get_project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     user_id = request.POST.get("user_id", "")
     if user_id.isdigit():
         membership_set_excluded(project=project, user_id=int(user_id), excluded=False)

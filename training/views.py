@@ -1,7 +1,7 @@
 """The training dashboard: managers launch, watch, compare and cancel runs, and pick models.
 
-Every view starts with `_project_for_manager`: annotators, outsiders and other projects' managers
-get a 404, as if the project had no training at all.
+Every view starts with `project_for_manager_or_404`: annotators, outsiders and other projects'
+managers get a 404, as if the project had no training at all.
 """
 
 from pathlib import Path
@@ -15,8 +15,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from labeling.access import project_for_manager_or_404
 from labeling.models import Project
-from labeling.selectors import membership_get
 from training.archive import tar_gz_stream
 from training.forms import RunConfigForm, RunFilterForm, RunSetupForm, ScheduleForm, TryForm
 from training.models import ModelArtifact, TrainingKind, TrainingRun
@@ -43,15 +43,8 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails  # set by django_htmx's middleware
 
 
-def _project_for_manager(request: HttpRequest, slug: str) -> Project:
-    membership = membership_get(user=request.user, project_slug=slug)  # type: ignore[arg-type]
-    if membership is None or not membership.is_manager:
-        raise Http404("No such project")
-    return membership.project
-
-
 def _run_for_manager(request: HttpRequest, slug: str, run_id: int) -> TrainingRun:
-    project = _project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     run = run_for_page(project=project, run_id=run_id)
     if run is None:
         raise Http404("No such run")
@@ -60,7 +53,7 @@ def _run_for_manager(request: HttpRequest, slug: str, run_id: int) -> TrainingRu
 
 
 def _artifact_for_manager(request: HttpRequest, slug: str, artifact_id: int) -> ModelArtifact:
-    project = _project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     artifact = artifacts_listed(project=project).filter(pk=artifact_id).first()
     if artifact is None:
         raise Http404("No such artifact")
@@ -97,14 +90,14 @@ def _overview_context(project: Project, schedule_form: ScheduleForm | None = Non
 @login_required
 @require_GET
 def overview(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     return render(request, "training/overview.html", _overview_context(project))
 
 
 @login_required
 @require_POST
 def schedule_update(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     form = ScheduleForm(request.POST)
     if not form.is_valid():
         return render(
@@ -118,7 +111,7 @@ def schedule_update(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_new(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
-    project = _project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     if kind not in TrainingKind.values:
         raise Http404("No such training kind")
     data = request.POST if request.method == "POST" else None
@@ -178,7 +171,7 @@ def _setup_initial(project: Project, kind: str) -> dict[str, str]:
 @login_required
 @require_GET
 def run_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     filters = RunFilterForm(request.GET)
     chosen = filters.cleaned_data if filters.is_valid() else {}
     runs = runs_filtered(
@@ -249,7 +242,7 @@ def _after(request: HttpRequest) -> int:
 @login_required
 @require_GET
 def run_compare(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     ids = [int(value) for value in request.GET.getlist("run") if value.isdigit()]
     comparison = runs_comparison(project=project, run_ids=ids)
     status = 200 if len(comparison.runs) >= 2 else 400
@@ -264,7 +257,7 @@ def run_compare(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def artifact_list(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_manager(request, slug)
+    project = project_for_manager_or_404(request, slug)
     return render(
         request,
         "training/artifact_list.html",
