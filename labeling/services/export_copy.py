@@ -1,36 +1,39 @@
-"""Raw judgments on PostgreSQL, streamed through `COPY ... TO STDOUT` and Arrow.
+"""Raw judgments on PostgreSQL, read as Arrow through ADBC and written by pyarrow and Polars.
 
-JSONL and Parquet: the database sends only the judgment table's own columns (a plain SELECT
-with the export's filters, in id order; no joins, no per-row formatting), Arrow parses the
-CSV stream block by block, and each block is completed with vectorised lookups (pair facts,
-pseudonyms) and written: Parquet as a row group, JSONL as lines joined by Arrow's string
-kernels. Building JSON in PostgreSQL (`row_to_json`) or in Python per row cost 4-8 s per
-million judgments, joining pairs and leases per row in the database 1-3 s; see
-bench/README.md for what this path costs beside PostgreSQL's own COPY.
+The database sends only the judgment table's own columns (the export's filters, in id order;
+no joins, no per-row formatting). ADBC's PostgreSQL driver (Apache Arrow) reads them with
+`COPY ... TO STDOUT (FORMAT binary)` straight into Arrow record batches of about 1 MB, in C++,
+on a thread of its own. Each batch is completed with vectorised lookups (pair facts, read
+meanwhile over a second connection; pseudonyms) and written: Parquet by pyarrow, a row group
+per batch; JSONL and CSV by Polars. No protocol, CSV or JSON code of ours: the previous path
+(libpq read by hand, PostgreSQL's CSV parsed by Arrow, JSON joined with Arrow's string
+kernels) was 10-20 % slower for JSONL and CSV; building JSON in PostgreSQL (`row_to_json`) or
+in Python per row, four to eight times (bench/README.md).
 
-CSV files keep PostgreSQL's own CSV of the export's SELECT. The tests compare every path with
-the row-by-row Python writers (labeling.selectors_export.judgment_values).
-"""
+Both connections are opened from the Django connection's parameters and read in one
+REPEATABLE READ snapshot (the second imports the first's). They see what is committed, not
+the caller's open transaction. The tests compare every format with the row-by-row Python
+writers (labeling.selectors_export.judgment_values)."""
 
+import collections
 import contextlib
-import json
+import io
 import queue
-import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
-from django.db import connection, transaction
+from django.db import connection
 
 from labeling.models import Pair, Project
 from labeling.selectors_export import (
     JUDGMENT_COLUMNS,
     annotator_pseudonym,
-    judgment_values,
     judgments_for_export,
 )
 
-# The judgment's own columns, in the order of the COPY below.
+# The judgment's own columns, as the database sends them.
 STREAMED_COLUMNS = (
     "id",
     "pair_id",
@@ -44,241 +47,137 @@ STREAMED_COLUMNS = (
     "created_at",
 )
 _PAIR_FACTS = ("id", "prompt__external_id", "candidate_a_id", "candidate_b_id", "is_gold")
-# The same text the Python CSV writer gives a timestamp: isoformat(timespec="microseconds").
-_STAMP = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"') AS {0}"
-# Characters a JSON string must escape; the common ones are replaced by vectorised kernels.
-_UNSAFE = r'[\x00-\x1f"\\]'
-# Arrow parses (and the writers write) the stream in blocks of this many bytes.
-BLOCK_BYTES = 1 << 20
-_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+# Timestamps in CSV as in JSON (exporting.json_timestamp): seconds, then milliseconds or
+# microseconds only where they are not zero (chrono's "%.f").
+CSV_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
+# The driver cuts the stream into record batches of about this many bytes; a thread reads up
+# to READ_AHEAD of them ahead (enough to go on while the pairs are read), and CONVERTERS
+# threads complete and encode them.
+BATCH_BYTES = 1 << 20
+READ_AHEAD = 8
+CONVERTERS = 1
+_END = object()
 
 
 def judgments_copy(*, project: Project, options: Any, fileobj: IO[bytes]) -> int:
     """Write raw judgments as options.file_format (jsonl, csv or parquet); returns the rows."""
-    if options.file_format == "csv":
-        return _copy_csv(project, options, fileobj)
+    from labeling.services.exporting import export_schema
+
     judgments = judgments_for_export(project=project, filters=options.filters).order_by("id")
-    sql, params = judgments.values_list(*STREAMED_COLUMNS).query.sql_with_params()
-    pairs_sql, pairs_params = (
-        Pair.objects.filter(project=project)
-        .order_by()
-        .values_list(*_PAIR_FACTS)
-        .query.sql_with_params()
-    )
-    as_json = options.file_format == "jsonl"
-    with transaction.atomic(), connection.cursor() as cursor:
-        _tuned(cursor)
-        pg_cursor = cursor.cursor
-        pairs = _PairFacts(_read_pairs(pg_cursor, pairs_sql, pairs_params), as_json=as_json)
-        pseudonyms = _Pseudonyms(project.pk)
-        with _CopyRows(pg_cursor, f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as rows:
-            batches = _csv_batches(rows, as_json=as_json)
-            if as_json:
-                return _write_jsonl(batches, pairs, pseudonyms, fileobj)
-            return _write_parquet(batches, pairs, pseudonyms, options, fileobj)
+    pairs = Pair.objects.filter(project=project).order_by().values_list(*_PAIR_FACTS)
+    schema = export_schema(options)
+    encode = _ENCODERS[options.file_format]
+    # The judgments stream from the start (a thread reads up to READ_AHEAD batches ahead)
+    # while a second connection, in the same snapshot, reads the pairs.
+    with _Reader() as reader:
+        snapshot = reader.snapshot()
+        batches = reader.batches(judgments.values_list(*STREAMED_COLUMNS).query)
+        with contextlib.closing(_ReadAhead(batches)) as read_ahead:
+            with _Reader(snapshot=snapshot) as pair_reader:
+                facts = _PairFacts(pair_reader.table(pairs.query))
+            pseudonyms = _Pseudonyms(project.pk)
+
+            def convert(batch: Any) -> tuple[int, Any]:
+                return batch.num_rows, encode(_complete(batch, facts, pseudonyms, schema))
+
+            with contextlib.closing(_in_order(convert, iter(read_ahead))) as converted:
+                if options.file_format == "parquet":
+                    return _write_parquet(converted, schema, fileobj)
+                header = ",".join(schema.names) + "\n" if options.file_format == "csv" else ""
+                return _write_text(converted, header, fileobj)
 
 
-def _tuned(cursor: Any) -> None:
-    """One long sequential read: JIT compilation costs more than it saves here, a sort that
-    fits in memory does not spill to disk, and timestamps come in UTC (local settings)."""
-    cursor.execute("SET LOCAL jit = off")
-    cursor.execute("SET LOCAL work_mem = '64MB'")
-    cursor.execute("SET LOCAL TimeZone = 'UTC'")
+class _Reader:
+    """An ADBC connection to the Django connection's database, in one read-only REPEATABLE
+    READ transaction, in the snapshot of another _Reader when given one. Use it as a context
+    manager: it closes what it opened, also when the writing fails half-way (the server's
+    COPY is then cancelled with the connection)."""
 
+    def __init__(self, snapshot: str | None = None) -> None:
+        self._snapshot = snapshot
 
-class _CopyRows:
-    """`COPY ... TO STDOUT` read in blocks of whole rows, for Arrow's CSV parser.
+    def __enter__(self) -> "_Reader":
+        import adbc_driver_manager
+        import adbc_driver_postgresql
+        from psycopg.conninfo import make_conninfo
 
-    It speaks to libpq directly (psycopg's `pgconn`): one blocking `get_copy_data` per row
-    is a few times cheaper than psycopg's Copy iterator, which waits in Python for every row.
-    Each message is one row, so a block of messages is a block of complete CSV records, even
-    with newlines inside values. Use it as a context manager: leaving early cancels the COPY
-    and drains it, so the connection is usable (and its transaction rolled back) afterwards."""
-
-    def __init__(self, cursor: Any, statement: str, params: Any) -> None:
-        import psycopg
-        from psycopg import pq
-
-        self._conn = cursor.connection
-        self._pgconn = self._conn.pgconn
-        self._done = False
-        # COPY takes no bind parameters: the client merges them, as psycopg's copy() does.
-        self._pgconn.send_query(
-            psycopg.ClientCursor(self._conn)
-            .mogrify(statement, params)
-            .encode(self._conn.info.encoding)
+        connection.ensure_connection()
+        info = connection.connection.info
+        self._closing = contextlib.ExitStack()
+        database = self._closing.enter_context(
+            adbc_driver_postgresql.connect(make_conninfo(info.dsn, password=info.password))
         )
-        result = self._pgconn.get_result()
-        if result.status != pq.ExecStatus.COPY_OUT:
-            self._finish()
-            raise psycopg.errors.error_from_result(result, encoding=self._conn.info.encoding)
-
-    def __enter__(self) -> "_CopyRows":
+        self._connection = self._closing.enter_context(adbc_driver_manager.AdbcConnection(database))
+        for statement in (
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            # Long sequential reads: JIT costs more than it saves, a hash join of the pairs
+            # and prompts fits in memory, timestamps come in UTC.
+            "SET LOCAL jit = off",
+            "SET LOCAL work_mem = '64MB'",
+            "SET LOCAL TimeZone = 'UTC'",
+        ):
+            self._statement(statement).execute_update()
+        if self._snapshot is not None:
+            self._statement(f"SET TRANSACTION SNAPSHOT '{self._snapshot}'").execute_update()
         return self
 
-    def blocks(self) -> Iterator[bytearray]:
-        """The rows, joined into blocks of about BLOCK_BYTES. A thread reads them while the
-        caller converts the previous blocks (Arrow's kernels let go of the GIL), so the
-        database, the reading and the writing overlap; at most a few blocks wait between."""
-        handoff: queue.Queue = queue.Queue(maxsize=4)
-        stop = threading.Event()
-        reader = threading.Thread(target=self._read, args=(handoff, stop), daemon=True)
-        reader.start()
-        try:
-            while (block := handoff.get()) is not None:
-                if isinstance(block, BaseException):
-                    raise block
-                yield block
-        finally:
-            stop.set()
-            while reader.is_alive():  # it may wait on a full queue
-                with contextlib.suppress(queue.Empty):
-                    handoff.get_nowait()
-                reader.join(0.01)
+    def snapshot(self) -> str:
+        """The transaction's snapshot, for other connections to read the same data."""
+        with self._read("SELECT pg_export_snapshot()") as rows:
+            return rows.read_all().column(0)[0].as_py()
 
-    def _read(self, handoff: queue.Queue, stop: threading.Event) -> None:
-        def put(item: Any) -> None:
-            while not stop.is_set():
-                with contextlib.suppress(queue.Full):
-                    handoff.put(item, timeout=0.1)
-                    return
+    def _statement(self, sql: str) -> Any:
+        import adbc_driver_manager
 
-        # Rows are appended to a bytearray at once: a million kept row objects would wake
-        # the garbage collector again and again. Waiting for the server happens in
-        # select(), without the GIL (the non-blocking libpq calls return at once).
-        get_copy_data, block = self._pgconn.get_copy_data, bytearray()
-        try:
-            while not stop.is_set():
-                length, data = get_copy_data(1)
-                if length > 0:
-                    block += data
-                    if len(block) >= BLOCK_BYTES:
-                        put(block)
-                        block = bytearray()
-                elif length == 0:
-                    select.select([self._pgconn.socket], [], [])
-                    self._pgconn.consume_input()
-                else:  # the end of the data: then the COPY's own result
-                    self._finish()
-                    if block:
-                        put(block)
-                    put(None)
-                    return
-        except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
-            put(error)
+        statement = self._closing.enter_context(adbc_driver_manager.AdbcStatement(self._connection))
+        statement.set_sql_query(sql)
+        return statement
 
-    def _finish(self) -> None:
-        """Read the results that follow the data; raise the COPY's error if it failed."""
-        import psycopg
-        from psycopg import pq
+    def batches(self, query: Any) -> Any:
+        """An Arrow RecordBatchReader of a Django query's rows, in batches of about
+        BATCH_BYTES; the query runs now, on the caller's thread."""
+        return self._read(_literal_sql(query))
 
-        self._done = True
-        error = None
-        while (result := self._pgconn.get_result()) is not None:
-            if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.COPY_OUT):
-                error = error or psycopg.errors.error_from_result(
-                    result, encoding=self._conn.info.encoding
-                )
-        if error is not None:
-            raise error
+    def _read(self, sql: str) -> Any:
+        import pyarrow as pa
+
+        statement = self._statement(sql)
+        statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
+        stream, _ = statement.execute_query()
+        return self._closing.enter_context(pa.RecordBatchReader._import_from_c(stream.address))
+
+    def table(self, query: Any) -> Any:
+        """The rows of a (small) Django query as one Arrow table."""
+        with self.batches(query) as reader:
+            return reader.read_all()
 
     def __exit__(self, *exc_info: Any) -> None:
-        import psycopg
-
-        if not self._done:  # left early (an error while writing): stop the server, drain
-            self._conn.cancel()
-            while self._pgconn.get_copy_data(0)[0] >= 0:
-                pass
-            with contextlib.suppress(psycopg.Error):  # the cancellation's; the first error wins
-                self._finish()
+        self._closing.close()
 
 
-def _csv_batches(rows: _CopyRows, *, as_json: bool) -> Iterator[Any]:
-    """Record batches of the streamed columns, one per block. For JSON the text stays text:
-    PostgreSQL's numbers already are their JSON, and its timestamps nearly (ISO 8601 with a
-    space). Blocks are parsed as they come, on this thread: a read-ahead thread would fight
-    the converting one for the GIL at every row."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
+def _literal_sql(query: Any) -> str:
+    """A Django query as one SQL string, its parameters merged by psycopg (ADBC binds Arrow
+    values by position, not Django's %s)."""
+    import psycopg
 
-    stamp = pa.timestamp("us", tz="UTC")
-    text = pa.string()
-    types = {
-        "id": pa.int64(),
-        "pair_id": pa.int64(),
-        "annotator_id": pa.int64(),
-        "source": text,
-        "choice": text,
-        "strength": pa.int64(),
-        "rationale": text,
-        "left_is_a": pa.bool_(),
-        "time_spent_ms": pa.int64(),
-        "created_at": stamp,
-    }
-    if as_json:
-        types = {name: text for name in types} | {"pair_id": pa.int64(), "annotator_id": pa.int64()}
-    read_options = pa_csv.ReadOptions(
-        column_names=list(STREAMED_COLUMNS), use_threads=False, block_size=BLOCK_BYTES + (1 << 20)
-    )
-    parse_options = pa_csv.ParseOptions(newlines_in_values=True)
-    convert_options = pa_csv.ConvertOptions(
-        column_types=types,
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=False,
-        true_values=["t"],
-        false_values=["f"],  # PostgreSQL's booleans in CSV
-    )
-    for block in rows.blocks():
-        table = pa_csv.read_csv(
-            pa.BufferReader(pa.py_buffer(block)),
-            read_options=read_options,
-            parse_options=parse_options,
-            convert_options=convert_options,
-        )
-        yield from table.combine_chunks().to_batches()
-
-
-def _read_pairs(cursor: Any, sql: str, params: Any) -> Any:
-    """The project's pairs (id, prompt id, candidates, gold flag) as an Arrow table: a few
-    dozen bytes a pair, looked up per block instead of joined per row by the database."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
-    types = [pa.int64(), pa.string(), pa.int64(), pa.int64(), pa.bool_()]
-    with _CopyRows(cursor, f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as rows:
-        data = b"".join(rows.blocks())
-    if not data:  # no pairs (Arrow's reader refuses an empty file)
-        return pa.table(
-            {name: pa.array([], type) for name, type in zip(_PAIR_FACTS, types, strict=True)}
-        )
-    table = pa_csv.read_csv(
-        pa.BufferReader(data),
-        read_options=pa_csv.ReadOptions(column_names=list(_PAIR_FACTS), use_threads=False),
-        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-        convert_options=pa_csv.ConvertOptions(
-            column_types=dict(zip(_PAIR_FACTS, types, strict=True)),
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            true_values=["t"],
-            false_values=["f"],
-        ),
-    )
-    return table.combine_chunks()
+    sql, params = query.sql_with_params()
+    return psycopg.ClientCursor(connection.connection).mogrify(sql, params)
 
 
 # Arrays are built from numpy arrays, never Python lists: pyarrow would first import pandas
 # to see whether a list is one of its objects (half a second).
 class _PairFacts:
-    """Per pair: its columns for Parquet, or its JSON members for JSONL, taken by pair id."""
+    """Per pair: its prompt id, candidates and gold flag, taken by pair id."""
 
-    def __init__(self, table: Any, *, as_json: bool) -> None:
+    def __init__(self, table: Any) -> None:
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        table = table.rename_columns(list(_PAIR_FACTS)).combine_chunks()
         self.ids = _array(table["id"])
         # Pair ids of a project are nearly contiguous: a position per id from the smallest
-        # on is a plain array lookup per row (index_in would hash every pair per block).
+        # on is a plain array lookup per row (index_in would hash every pair per batch).
         self._first = pc.min(self.ids).as_py() or 0
         span = (pc.max(self.ids).as_py() or 0) - self._first + 1
         self._dense = None
@@ -288,24 +187,6 @@ class _PairFacts:
                 positions, pc.subtract(self.ids, self._first), max_index=span - 1
             )
         self.columns = {name: _array(table[name]) for name in _PAIR_FACTS[1:]}
-        if as_json:
-            prompt = self.columns["prompt__external_id"]
-            prompt_json = pc.fill_null(
-                pc.binary_join_element_wise('"', json_body(prompt), '"', ""), "null"
-            )
-            # "pair_id":1,"prompt_id":"q1","candidate_a_id":1,"candidate_b_id":2
-            self.json_members = pc.binary_join_element_wise(
-                '"pair_id":',
-                pc.cast(self.ids, pa.string()),
-                ',"prompt_id":',
-                prompt_json,
-                ',"candidate_a_id":',
-                pc.cast(self.columns["candidate_a_id"], pa.string()),
-                ',"candidate_b_id":',
-                pc.cast(self.columns["candidate_b_id"], pa.string()),
-                "",
-            )
-            self.json_gold = pc.if_else(self.columns["is_gold"], "true", "false")
 
     def positions(self, pair_ids: Any) -> Any:
         import pyarrow.compute as pc
@@ -323,29 +204,39 @@ class _PairFacts:
 
 
 class _Pseudonyms:
-    """Annotator ids to pseudonyms, computed once per annotator as blocks bring them."""
+    """Annotator ids to pseudonyms, computed once per annotator as batches bring them (by
+    the converting threads, under a lock)."""
 
     def __init__(self, project_id: int) -> None:
         self._project_id = project_id
         self._names: dict[int, str] = {}
-        self._ids: Any = None
-        self._values: Any = None
+        self._lookup: tuple[Any, Any] | None = None  # (ids, names) as Arrow arrays
+        self._lock = threading.Lock()
 
     def of(self, annotator_ids: Any) -> Any:
-        import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        seen = pc.unique(annotator_ids.drop_null()).to_pylist()
-        if self._ids is None or any(uid not in self._names for uid in seen):
-            for uid in seen:
+        annotator_ids = annotator_ids.cast(pa.int64())
+        with self._lock:
+            ids, names = self._lookup_for(pc.unique(annotator_ids.drop_null()).to_pylist())
+        found = pc.take(names, pc.index_in(annotator_ids, value_set=ids))
+        return pc.fill_null(found, annotator_pseudonym(project_id=self._project_id, user_id=None))
+
+    def _lookup_for(self, annotator_ids: list[int]) -> tuple[Any, Any]:
+        import numpy as np
+        import pyarrow as pa
+
+        if self._lookup is None or any(uid not in self._names for uid in annotator_ids):
+            for uid in annotator_ids:
                 self._names.setdefault(
                     uid, annotator_pseudonym(project_id=self._project_id, user_id=uid)
                 )
-            self._ids = pa.array(np.array(list(self._names), dtype=np.int64))
-            self._values = pa.array(np.array(list(self._names.values()), dtype=object), pa.string())
-        names = pc.take(self._values, pc.index_in(annotator_ids, value_set=self._ids))
-        return pc.fill_null(names, annotator_pseudonym(project_id=self._project_id, user_id=None))
+            self._lookup = (
+                pa.array(np.array(list(self._names), dtype=np.int64)),
+                pa.array(np.array(list(self._names.values()), dtype=object), pa.string()),
+            )
+        return self._lookup
 
 
 def _array(column: Any) -> Any:
@@ -355,150 +246,136 @@ def _array(column: Any) -> Any:
     return column.chunk(0) if column.num_chunks else pa.array([], column.type)
 
 
-def json_body(values: Any) -> Any:
-    """Strings as the inside of JSON strings (nulls stay null). Only blocks with a quote,
-    a backslash or a control character are rewritten; rare control characters other than
-    newline, return and tab are escaped by Python's json."""
+def _complete(batch: Any, pairs: _PairFacts, pseudonyms: _Pseudonyms, schema: Any) -> Any:
+    """A batch of the judgment's columns as a batch of the export's (JUDGMENT_COLUMNS)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not pc.any(pc.match_substring_regex(values, _UNSAFE)).as_py():
-        return values
-    original = values
-    for raw, escaped in _ESCAPES:
-        values = pc.replace_substring(values, raw, escaped)
-    rare = pc.fill_null(pc.match_substring_regex(values, r"[\x00-\x1f]"), False)
-    if pc.any(rare).as_py():
-        fixed = [
-            json.dumps(text, ensure_ascii=False)[1:-1] for text in original.filter(rare).to_pylist()
-        ]
-        values = pc.replace_with_mask(values, rare, pa.array(fixed, pa.string()))
-    return values
+    at = pairs.positions(batch["pair_id"])
+    columns = {
+        "judgment_id": batch["id"],
+        "pair_id": batch["pair_id"],
+        "prompt_id": pc.take(pairs.columns["prompt__external_id"], at),
+        "candidate_a_id": pc.take(pairs.columns["candidate_a_id"], at),
+        "candidate_b_id": pc.take(pairs.columns["candidate_b_id"], at),
+        "annotator": pseudonyms.of(batch["annotator_id"]),
+        "source": batch["source"],
+        "choice": batch["choice"],
+        "strength": batch["strength"],
+        "rationale": batch["rationale"],
+        "shown_left": pc.if_else(batch["left_is_a"], "a", "b"),
+        "time_spent_ms": batch["time_spent_ms"],
+        "is_gold": pc.take(pairs.columns["is_gold"], at),
+        "created_at": batch["created_at"],
+    }
+    return pa.RecordBatch.from_arrays(
+        [columns[name].cast(schema.field(name).type) for name in JUDGMENT_COLUMNS], schema=schema
+    )
 
 
-def _json_stamp(values: Any) -> Any:
-    """PostgreSQL's UTC timestamp text ('2026-01-01 10:00:00.5+00') as the JSON text
-    row_to_json and the Python writers give ("2026-01-01T10:00:00.5+00:00"), or null."""
-    import pyarrow.compute as pc
-
-    iso = pc.replace_substring(values, " ", "T", max_replacements=1)
-    return pc.fill_null(pc.binary_join_element_wise('"', iso, ':00"', ""), "null")
+# --- the pipeline: a thread reads, a pool converts, the caller writes -------------------------
+# ADBC's reads, Arrow's kernels, Polars' writers and file writes all let go of the GIL, so the
+# database, the reading, the converting and the writing overlap.
 
 
-def _write_jsonl(
-    batches: Iterator[Any], pairs: _PairFacts, pseudonyms: _Pseudonyms, fileobj: IO[bytes]
-) -> int:
-    """Each block's lines are joined column-wise by Arrow and written as one buffer; the
-    member order is JUDGMENT_COLUMNS'."""
-    import pyarrow.compute as pc
+class _ReadAhead:
+    """A thread that reads an iterator's items from now on, at most READ_AHEAD ahead of
+    the caller; iterate it for them. Closing it stops the thread and closes the iterator."""
 
-    count = 0
-    for batch in batches:
-        at = pairs.positions(batch["pair_id"])
-        left = batch["left_is_a"]
-        lines = pc.binary_join_element_wise(
-            '{"judgment_id":',
-            batch["id"],
-            ",",
-            pc.take(pairs.json_members, at),
-            ',"annotator":"',
-            pseudonyms.of(batch["annotator_id"]),
-            '","source":"',
-            json_body(batch["source"]),
-            '","choice":"',
-            json_body(batch["choice"]),
-            '","strength":',
-            pc.fill_null(batch["strength"], "null"),
-            ',"rationale":"',
-            json_body(batch["rationale"]),
-            '","shown_left":',
-            pc.fill_null(pc.if_else(pc.equal(left, "t"), '"a"', '"b"'), "null"),
-            ',"time_spent_ms":',
-            pc.fill_null(batch["time_spent_ms"], "null"),
-            ',"is_gold":',
-            pc.take(pairs.json_gold, at),
-            ',"created_at":',
-            _json_stamp(batch["created_at"]),
-            "}\n",
-            "",
-        )
-        # The lines lie back to back in the array's data buffer: one write per block.
-        _, offsets, data = lines.buffers()
-        offset = memoryview(offsets).cast("i")  # int32, little-endian like the machine
-        fileobj.write(memoryview(data)[offset[lines.offset] : offset[lines.offset + len(lines)]])
-        count += batch.num_rows
-    return count
+    def __init__(self, items: Iterator[Any]) -> None:
+        self._items = items
+        self._handoff: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="export-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._handoff.put(item, timeout=0.1)
+                return True
+        return False
+
+    def _read(self) -> None:
+        try:
+            with contextlib.closing(self._items):  # type: ignore[type-var]
+                for item in self._items:
+                    if not self._put(item):
+                        return
+            self._put(_END)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
+            self._put(error)
+
+    def __iter__(self) -> Iterator[Any]:
+        while (item := self._handoff.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
-def _write_parquet(
-    batches: Iterator[Any],
-    pairs: _PairFacts,
-    pseudonyms: _Pseudonyms,
-    options: Any,
-    fileobj: IO[bytes],
-) -> int:
-    """One row group per CSV block (a few MB), so memory stays flat."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _in_order(convert: Any, items: Iterator[Any]) -> Generator[Any, None, None]:
+    """convert(item) for each item, on a pool of CONVERTERS threads, yielded in the items'
+    order; at most twice as many items are converted ahead as there are threads."""
+    pending: collections.deque = collections.deque()
+    with contextlib.closing(items), ThreadPoolExecutor(CONVERTERS, "export-convert") as pool:  # type: ignore[type-var]
+        try:
+            for item in items:
+                pending.append(pool.submit(convert, item))
+                if len(pending) >= 2 * CONVERTERS:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _write_parquet(converted: Iterator[tuple[int, Any]], schema: Any, fileobj: IO[bytes]) -> int:
+    """One row group per batch (a few MB), so memory stays flat."""
     import pyarrow.parquet as pq
 
-    from labeling.services.exporting import export_schema
-
-    schema = export_schema(options)
     count = 0
-    with pq.ParquetWriter(fileobj, schema, compression="zstd") as writer:
-        for batch in batches:
-            at = pairs.positions(batch["pair_id"])
-            left = batch["left_is_a"]
-            columns = {
-                "judgment_id": batch["id"],
-                "pair_id": batch["pair_id"],
-                "prompt_id": pc.take(pairs.columns["prompt__external_id"], at),
-                "candidate_a_id": pc.take(pairs.columns["candidate_a_id"], at),
-                "candidate_b_id": pc.take(pairs.columns["candidate_b_id"], at),
-                "annotator": pseudonyms.of(batch["annotator_id"]),
-                "source": batch["source"],
-                "choice": batch["choice"],
-                "strength": batch["strength"],
-                "rationale": batch["rationale"],
-                "shown_left": pc.if_else(left, "a", "b"),
-                "time_spent_ms": batch["time_spent_ms"],
-                "is_gold": pc.take(pairs.columns["is_gold"], at),
-                "created_at": batch["created_at"],
-            }
-            writer.write_batch(
-                pa.RecordBatch.from_arrays(
-                    [columns[name].cast(schema.field(name).type) for name in JUDGMENT_COLUMNS],
-                    schema=schema,
-                )
-            )
-            count += batch.num_rows
+    # Dictionary pages only for the few-valued columns: on ids and texts they cost time
+    # and save nothing.
+    few_valued = ["annotator", "source", "choice", "shown_left"]
+    with pq.ParquetWriter(fileobj, schema, compression="zstd", use_dictionary=few_valued) as writer:
+        for rows, batch in converted:
+            writer.write_batch(batch)
+            count += rows
     return count
 
 
-# --- CSV: PostgreSQL writes the export's SELECT -----------------------------------------------
+def _write_text(converted: Iterator[tuple[int, Any]], header: str, fileobj: IO[bytes]) -> int:
+    fileobj.write(header.encode())
+    count = 0
+    for rows, data in converted:
+        fileobj.write(data)
+        count += rows
+    return count
 
 
-def _csv_select() -> str:
-    """The columns as the Python CSV writer gives them (timestamps, 'true'/'false')."""
-    columns = []
-    for name in JUDGMENT_COLUMNS:
-        if name == "created_at":
-            columns.append(_STAMP.format(name))
-        elif name == "is_gold":
-            columns.append("is_gold::text AS is_gold")
-        else:
-            columns.append(name)
-    return ", ".join(columns)
+def _ndjson(batch: Any) -> memoryview:
+    """JSON lines; Polars writes timestamps as json_timestamp does."""
+    import polars as pl
+
+    buffer = io.BytesIO()
+    pl.DataFrame(batch).write_ndjson(buffer)
+    return buffer.getbuffer()
 
 
-def _copy_csv(project: Project, options: Any, fileobj: IO[bytes]) -> int:
-    sql, params = judgment_values(project=project, filters=options.filters).query.sql_with_params()
-    source = f"({sql}) AS j({', '.join(JUDGMENT_COLUMNS)})"
-    statement = f"COPY (SELECT {_csv_select()} FROM {source}) TO STDOUT WITH (FORMAT csv, HEADER)"
-    with transaction.atomic(), connection.cursor() as cursor:
-        _tuned(cursor)
-        with cursor.cursor.copy(statement, params) as copy:
-            for chunk in copy:
-                fileobj.write(chunk)
-        return cursor.cursor.rowcount
+def _csv_rows(batch: Any) -> memoryview:
+    """Rows without a header; empty cells for nulls, booleans as true/false."""
+    import polars as pl
+
+    buffer = io.BytesIO()
+    pl.DataFrame(batch).write_csv(
+        buffer, include_header=False, datetime_format=CSV_TIMESTAMP_FORMAT
+    )
+    return buffer.getbuffer()
+
+
+_ENCODERS: dict[str, Any] = {"parquet": lambda batch: batch, "jsonl": _ndjson, "csv": _csv_rows}

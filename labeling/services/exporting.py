@@ -2,9 +2,9 @@
 judgments, as JSONL, CSV, Parquet or a Hugging Face `datasets` directory.
 
 Rows stream from `labeling.selectors_export` and are written as they come (Parquet in record
-batches), so memory stays flat. Raw judgments on PostgreSQL go through `COPY ... TO STDOUT`
-(labeling/services/export_copy.py): the database composes the rows, which is several times
-faster than building them in Python and gives the same rows.
+batches), so memory stays flat. Raw judgments on PostgreSQL are read as Arrow batches and
+written by Arrow and Polars (labeling/services/export_copy.py), several times faster than
+building them in Python, with the same rows.
 """
 
 import csv
@@ -224,14 +224,13 @@ def _write_datasets_dir(project: Project, options: ExportOptions, directory: Pat
 
 
 def json_timestamp(value: datetime) -> str:
-    """ISO 8601 as PostgreSQL's JSON writes it (fraction without trailing zeros), so the
-    Python and COPY paths write the same text."""
-    text = value.isoformat()
-    if "." not in text:
-        return text
-    head, _, rest = text.partition(".")
-    digits = rest[:6].rstrip("0")
-    return f"{head}.{digits}{rest[6:]}" if digits else f"{head}{rest[6:]}"
+    """RFC 3339 with as many fractional digits as the value needs (none, milliseconds or
+    microseconds): the text Polars writes, so every path and format agree."""
+    if value.microsecond == 0:
+        return value.isoformat(timespec="seconds")
+    if value.microsecond % 1000 == 0:
+        return value.isoformat(timespec="milliseconds")
+    return value.isoformat(timespec="microseconds")
 
 
 def _json_default(value: Any) -> str:
@@ -258,7 +257,7 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, datetime):
-        return value.isoformat(timespec="microseconds")
+        return json_timestamp(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return value

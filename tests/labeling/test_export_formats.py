@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import time
 import zipfile
 from datetime import datetime
 
@@ -10,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from labeling.models import Assignment, Choice, Judgment, Membership, Prompt
-from labeling.selectors_export import ExportFilters, annotator_pseudonym
+from labeling.selectors_export import JUDGMENT_COLUMNS, ExportFilters, annotator_pseudonym
 from labeling.services.exporting import (
     ExportOptions,
     export_rows,
@@ -30,6 +31,9 @@ from tests.labeling.datafiles import (
 )
 
 pytestmark = pytest.mark.django_db
+# Raw judgments on PostgreSQL are read over a connection of their own, which sees only what
+# is committed: these tests commit their data (and the tables are emptied afterwards).
+committed = pytest.mark.django_db(transaction=True)
 
 
 def _export(project, tmp_path, name="out.jsonl", **options) -> list[dict]:
@@ -125,6 +129,7 @@ def _crowd(project):
     return users, first, second
 
 
+@committed
 def test_it_writes_raw_judgments_under_pseudonyms(project, tmp_path):
     users, first, _ = _crowd(project)
     rows = _export(project, tmp_path, kind="judgments")
@@ -165,10 +170,17 @@ def _awkward(project):
         time_spent_ms=None,
     )
     judgment.assignment = lease
+    judgment.created_at = datetime.fromisoformat("2026-01-01T10:00:00.250+00:00")
     judgment.save()
-    Judgment.objects.create(project=project, pair=pair, source="imported", choice=Choice.A)
+    imported = Judgment.objects.create(
+        project=project, pair=pair, source="imported", choice=Choice.A
+    )
+    Judgment.objects.filter(pk=imported.pk).update(
+        created_at=datetime.fromisoformat("2026-01-01T10:00:00.000120+00:00")
+    )
 
 
+@committed
 @pytest.mark.parametrize("build", [_crowd, _awkward], ids=["crowd", "awkward"])
 @pytest.mark.parametrize("file_format", ["jsonl", "csv", "parquet"])
 def test_it_writes_the_same_judgments_on_every_path(project, tmp_path, file_format, build):
@@ -197,7 +209,7 @@ def test_it_writes_the_same_judgments_on_every_path(project, tmp_path, file_form
                 if v is None
                 else str(v).lower()
                 if isinstance(v, bool)
-                else v.isoformat(timespec="microseconds")
+                else json_timestamp(v)
                 if isinstance(v, datetime)
                 else str(v)
                 for k, v in row.items()
@@ -208,34 +220,65 @@ def test_it_writes_the_same_judgments_on_every_path(project, tmp_path, file_form
     assert connection.vendor in ("postgresql", "sqlite")
 
 
+@committed
 @pytest.mark.parametrize("file_format", ["jsonl", "csv", "parquet"])
 def test_it_exports_a_project_without_judgments(project, file_format):
     buffer = io.BytesIO()
     options = ExportOptions(kind="judgments", file_format=file_format)
     assert export_write_file(project=project, options=options, fileobj=buffer) == 0
     if file_format == "parquet":
-        assert pq.read_table(io.BytesIO(buffer.getvalue())).num_rows == 0
+        table = pq.read_table(io.BytesIO(buffer.getvalue()))
+        assert (table.num_rows, table.column_names) == (0, list(JUDGMENT_COLUMNS))
+    elif file_format == "csv":
+        assert buffer.getvalue().decode().splitlines() == [",".join(JUDGMENT_COLUMNS)]
+    else:
+        assert buffer.getvalue() == b""
 
 
-class _FullDisk(io.BytesIO):
+class _DiskFillsUp(io.BytesIO):
+    """A file whose disk is full after its first write."""
+
     def write(self, data):
-        raise OSError("No space left on device")
+        if self.tell():
+            raise OSError("No space left on device")
+        return super().write(data if len(data) else b"-")
 
 
-@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
-def test_a_failed_write_stops_the_export_and_keeps_the_connection(
+def _backends(at_most: int | None = None) -> int:
+    """The database's server processes; with at_most, waits a little for closed connections'
+    processes to end (they leave the server a moment after the client closes)."""
+    for _ in range(100):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            count = cursor.fetchone()[0]
+        if at_most is None or count <= at_most:
+            break
+        time.sleep(0.05)
+    return count
+
+
+@committed
+@pytest.mark.parametrize("file_format", ["jsonl", "csv", "parquet"])
+def test_a_failed_write_stops_the_export_and_closes_its_connection(
     project, monkeypatch, file_format
 ):
     from labeling.services import export_copy
 
-    monkeypatch.setattr(export_copy, "BLOCK_BYTES", 256)  # several blocks: stop mid-stream
+    if connection.vendor != "postgresql":
+        pytest.skip("the Python path has no connection of its own")
+    monkeypatch.setattr(export_copy, "BATCH_BYTES", 64)  # a batch a row: stop mid-stream
     _crowd(project)
+    before = _backends()
     options = ExportOptions(kind="judgments", file_format=file_format)
     with pytest.raises(OSError, match="No space"):
-        export_write_file(project=project, options=options, fileobj=_FullDisk())
+        export_write_file(project=project, options=options, fileobj=_DiskFillsUp())
+    assert _backends(at_most=before) == before
     assert Judgment.objects.filter(project=project).count() == 5
 
 
+@committed
 def test_it_filters_by_annotator_date_gold_and_exclusion(project, tmp_path):
     users, first, second = _crowd(project)
     by = {r["judgment_id"]: r for r in _export(project, tmp_path, kind="judgments")}
