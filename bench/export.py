@@ -224,14 +224,15 @@ def child(kind: str, file_format: str, path: str, python_path: bool) -> None:
     started = time.perf_counter()
     for module in EXPORT_LIBRARIES:
         importlib.import_module(module)
-    loading = time.perf_counter() - started
+    loading, load_cpu = time.perf_counter() - started, time.process_time()
     started = time.perf_counter()
     if python_path:  # the row-by-row path SQLite uses, and TRL rows use everywhere
         with open(path, "w", encoding="utf-8") as fileobj:
             rows = export_write(rows=export_rows(project=project, options=options), fileobj=fileobj)
     else:
         rows = export_to_path(project=project, options=options, path=Path(path))
-    print(json.dumps({"rows": rows, "seconds": time.perf_counter() - started, "load": loading}))
+    result = {"rows": rows, "seconds": time.perf_counter() - started, "load": loading}
+    print(json.dumps({**result, "load_cpu": load_cpu}))
 
 
 def measure(label: str, args: list[str], url: str) -> dict:
@@ -247,6 +248,7 @@ def measure(label: str, args: list[str], url: str) -> dict:
     result.update(
         label=label,
         peak_mb=usage.ru_maxrss / 1024,
+        cpu=usage.ru_utime + usage.ru_stime - result["load_cpu"],
         size_mb=os.path.getsize(args[2]) / 1e6 if os.path.isfile(args[2]) else 0.0,
     )
     return result
@@ -344,6 +346,7 @@ def main() -> None:
                     **runs_of[0],
                     "seconds": statistics.median(r["seconds"] for r in runs_of),
                     "load": statistics.median(r["load"] for r in runs_of),
+                    "cpu": statistics.median(r["cpu"] for r in runs_of),
                     "peak_mb": max(r["peak_mb"] for r in runs_of),
                 }
                 for runs_of in zip(*rounds, strict=True)
@@ -364,13 +367,14 @@ def main() -> None:
     )
     print(
         f"{'export':34} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'× COPY':>7} "
-        f"{'× SELECT':>9} {'peak MB':>8} {'file MB':>8} {'load s':>7}"
+        f"{'× SELECT':>9} {'CPU s':>6} {'peak MB':>8} {'file MB':>8} {'load s':>7}"
     )
     for r in results:
         print(
             f"{r['label']:34} {r['rows']:>10,} {r['seconds']:>8.2f} "
             f"{r['rows'] / r['seconds']:>10,.0f} {r['seconds'] / copy['server']:>7.2f} "
-            f"{r['seconds'] / copy['select']:>9.2f} {r['peak_mb']:>8.0f} {r['size_mb']:>8.0f} "
+            f"{r['seconds'] / copy['select']:>9.2f} {r['cpu']:>6.2f} {r['peak_mb']:>8.0f} "
+            f"{r['size_mb']:>8.0f} "
             f"{r['load']:>7.2f}"
         )
 

@@ -220,8 +220,9 @@ class _Pseudonyms:
         annotator_ids = annotator_ids.cast(pa.int64())
         with self._lock:
             ids, names = self._lookup_for(pc.unique(annotator_ids.drop_null()).to_pylist())
-        found = pc.take(names, pc.index_in(annotator_ids, value_set=ids))
-        return pc.fill_null(found, annotator_pseudonym(project_id=self._project_id, user_id=None))
+        # The last name is the one of judgments without an annotator (imported ones).
+        at = pc.fill_null(pc.index_in(annotator_ids, value_set=ids), len(names) - 1)
+        return pc.take(names, at)
 
     def _lookup_for(self, annotator_ids: list[int]) -> tuple[Any, Any]:
         import numpy as np
@@ -232,9 +233,10 @@ class _Pseudonyms:
                 self._names.setdefault(
                     uid, annotator_pseudonym(project_id=self._project_id, user_id=uid)
                 )
+            imported = annotator_pseudonym(project_id=self._project_id, user_id=None)
             self._lookup = (
                 pa.array(np.array(list(self._names), dtype=np.int64)),
-                pa.array(np.array(list(self._names.values()), dtype=object), pa.string()),
+                pa.array(np.array([*self._names.values(), imported], dtype=object), pa.string()),
             )
         return self._lookup
 
