@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import hmac
 import itertools
-import json
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -19,9 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Greatest
 
 from labeling.formats.transcripts import hh_transcript
@@ -323,42 +320,22 @@ JUDGMENT_COLUMNS = (
 )
 
 
-def judgment_values(*, project: Project, filters: ExportFilters) -> QuerySet:
-    """One row per judgment, in JUDGMENT_COLUMNS order, annotators under their pseudonyms.
-    A values() queryset, so the same SQL serves the Python writers and PostgreSQL's COPY."""
-    judgments = judgments_for_export(project=project, filters=filters)
-    annotator_ids = (
-        judgments.filter(annotator__isnull=False)
-        .order_by()
-        .values_list("annotator_id", flat=True)
-        .distinct()
-    )
-    names = {uid: annotator_pseudonym(project_id=project.pk, user_id=uid) for uid in annotator_ids}
-    pseudonym: Any
-    if connection.vendor == "postgresql":
-        # One lookup in a small JSON object per row: far cheaper than a CASE of every annotator.
-        pseudonym = RawSQL(
-            "COALESCE(%s::jsonb ->> labeling_judgment.annotator_id::text, 'imported')",
-            (json.dumps({str(uid): name for uid, name in names.items()}),),
-            output_field=CharField(),
-        )
-    else:
-        pseudonym = Case(
-            *[When(annotator_id=uid, then=Value(name)) for uid, name in names.items()],
-            default=Value("imported"),
-            output_field=CharField(),
-        )
+def judgment_rows(
+    *, project: Project, filters: ExportFilters, chunk_size: int
+) -> Iterator[dict[str, Any]]:
+    """One row per judgment, in id order, with JUDGMENT_COLUMNS; annotators under their
+    pseudonyms (computed once per annotator)."""
     shown_left = Case(
         When(left_is_a=True, then=Value("a")),
         When(left_is_a=False, then=Value("b")),
         default=None,
         output_field=CharField(),
     )
-    return (
-        judgments.order_by("id")
+    values = (
+        judgments_for_export(project=project, filters=filters)
+        .order_by("id")
         .annotate(
             judgment_id=F("id"),
-            x_annotator=pseudonym,
             shown_left=shown_left,
             is_gold=F("pair__is_gold"),
             prompt_id=F("pair__prompt__external_id"),
@@ -366,19 +343,13 @@ def judgment_values(*, project: Project, filters: ExportFilters) -> QuerySet:
             candidate_b_id=F("pair__candidate_b_id"),
         )
         .values_list(
-            "judgment_id",
-            "pair_id",
-            "prompt_id",
-            "candidate_a_id",
-            "candidate_b_id",
-            "x_annotator",
-            "source",
-            "choice",
-            "strength",
-            "rationale",
-            "shown_left",
-            "time_spent_ms",
-            "is_gold",
-            "created_at",
+            *(name if name != "annotator" else "annotator_id" for name in JUDGMENT_COLUMNS)
         )
     )
+    at = JUDGMENT_COLUMNS.index("annotator")
+    names: dict[int | None, str] = {}
+    for row in values.iterator(chunk_size=chunk_size):
+        uid = row[at]
+        if uid not in names:
+            names[uid] = annotator_pseudonym(project_id=project.pk, user_id=uid)
+        yield dict(zip(JUDGMENT_COLUMNS, (*row[:at], names[uid], *row[at + 1 :]), strict=True))

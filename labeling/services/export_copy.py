@@ -13,7 +13,7 @@ in Python per row, four to eight times (bench/README.md).
 Both connections are opened from the Django connection's parameters and read in one
 REPEATABLE READ snapshot (the second imports the first's). They see what is committed, not
 the caller's open transaction. The tests compare every format with the row-by-row Python
-writers (labeling.selectors_export.judgment_values)."""
+writers (labeling.selectors_export.judgment_rows)."""
 
 import collections
 import contextlib

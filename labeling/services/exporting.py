@@ -23,9 +23,8 @@ from django.db import connection
 
 from labeling.models import Project
 from labeling.selectors_export import (
-    JUDGMENT_COLUMNS,
     ExportFilters,
-    judgment_values,
+    judgment_rows,
     preference_rows,
 )
 
@@ -77,10 +76,7 @@ class ExportOptions:
 def export_rows(*, project: Project, options: ExportOptions) -> Iterator[dict[str, Any]]:
     """The exported rows as dicts, in file order."""
     if options.kind == "judgments":
-        for values in judgment_values(project=project, filters=options.filters).iterator(
-            chunk_size=BATCH_ROWS
-        ):
-            yield dict(zip(JUDGMENT_COLUMNS, values, strict=True))
+        yield from judgment_rows(project=project, filters=options.filters, chunk_size=BATCH_ROWS)
         return
     yield from preference_rows(
         project=project,
