@@ -4,24 +4,21 @@ The database sends only the judgment table's own columns (the export's filters, 
 no joins, no per-row formatting). ADBC's PostgreSQL driver (Apache Arrow) reads them with
 `COPY ... TO STDOUT (FORMAT binary)` straight into Arrow record batches of about 1 MB, in C++,
 on a thread of its own. Each batch is completed with vectorised lookups (pair facts, read
-meanwhile over a second connection; pseudonyms) and written: Parquet by pyarrow, a row group
-per batch; JSONL and CSV by Polars. No protocol, CSV or JSON code of ours: the previous path
-(libpq read by hand, PostgreSQL's CSV parsed by Arrow, JSON joined with Arrow's string
-kernels) was 10-20 % slower for JSONL and CSV; building JSON in PostgreSQL (`row_to_json`) or
-in Python per row, four to eight times (bench/README.md).
+meanwhile over a second connection; pseudonyms) and written by the caller: Parquet by
+pyarrow, a row group per batch; JSONL and CSV by Polars. No protocol, CSV or JSON code of
+ours. The previous path (libpq read by hand, PostgreSQL's CSV parsed by Arrow, JSON joined
+with Arrow's string kernels) was 10-25 % slower; building JSON in PostgreSQL (`row_to_json`)
+or in Python per row, four to eight times (bench/README.md).
 
 Both connections are opened from the Django connection's parameters and read in one
 REPEATABLE READ snapshot (the second imports the first's). They see what is committed, not
 the caller's open transaction. The tests compare every format with the row-by-row Python
 writers (labeling.selectors_export.judgment_rows)."""
 
-import collections
 import contextlib
-import io
 import queue
 import threading
-from collections.abc import Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from django.db import connection
@@ -51,11 +48,9 @@ _PAIR_FACTS = ("id", "prompt__external_id", "candidate_a_id", "candidate_b_id", 
 # microseconds only where they are not zero (chrono's "%.f").
 CSV_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
 # The driver cuts the stream into record batches of about this many bytes; a thread reads up
-# to READ_AHEAD of them ahead (enough to go on while the pairs are read), and CONVERTERS
-# threads complete and encode them.
+# to READ_AHEAD of them ahead, enough to go on while the pairs are read.
 BATCH_BYTES = 1 << 20
 READ_AHEAD = 8
-CONVERTERS = 1
 _END = object()
 
 
@@ -66,9 +61,10 @@ def judgments_copy(*, project: Project, options: Any, fileobj: IO[bytes]) -> int
     judgments = judgments_for_export(project=project, filters=options.filters).order_by("id")
     pairs = Pair.objects.filter(project=project).order_by().values_list(*_PAIR_FACTS)
     schema = export_schema(options)
-    encode = _ENCODERS[options.file_format]
+    write = {"parquet": _write_parquet, "jsonl": _write_jsonl, "csv": _write_csv}
     # The judgments stream from the start (a thread reads up to READ_AHEAD batches ahead)
-    # while a second connection, in the same snapshot, reads the pairs.
+    # while a second connection, in the same snapshot, reads the pairs; then each batch is
+    # completed, encoded and written here.
     with _Reader() as reader:
         snapshot = reader.snapshot()
         batches = reader.batches(judgments.values_list(*STREAMED_COLUMNS).query)
@@ -76,15 +72,8 @@ def judgments_copy(*, project: Project, options: Any, fileobj: IO[bytes]) -> int
             with _Reader(snapshot=snapshot) as pair_reader:
                 facts = _PairFacts(pair_reader.table(pairs.query))
             pseudonyms = _Pseudonyms(project.pk)
-
-            def convert(batch: Any) -> tuple[int, Any]:
-                return batch.num_rows, encode(_complete(batch, facts, pseudonyms, schema))
-
-            with contextlib.closing(_in_order(convert, iter(read_ahead))) as converted:
-                if options.file_format == "parquet":
-                    return _write_parquet(converted, schema, fileobj)
-                header = ",".join(schema.names) + "\n" if options.file_format == "csv" else ""
-                return _write_text(converted, header, fileobj)
+            completed = (_complete(batch, facts, pseudonyms, schema) for batch in read_ahead)
+            return write[options.file_format](completed, schema, fileobj)
 
 
 class _Reader:
@@ -275,9 +264,9 @@ def _complete(batch: Any, pairs: _PairFacts, pseudonyms: _Pseudonyms, schema: An
     )
 
 
-# --- the pipeline: a thread reads, a pool converts, the caller writes -------------------------
+# --- reading ahead, and the writers ------------------------------------------------------------
 # ADBC's reads, Arrow's kernels, Polars' writers and file writes all let go of the GIL, so the
-# database, the reading, the converting and the writing overlap.
+# database, the reading thread and the caller's converting and writing overlap.
 
 
 class _ReadAhead:
@@ -319,65 +308,44 @@ class _ReadAhead:
         self._thread.join()
 
 
-def _in_order(convert: Any, items: Iterator[Any]) -> Generator[Any, None, None]:
-    """convert(item) for each item, on a pool of CONVERTERS threads, yielded in the items'
-    order; at most twice as many items are converted ahead as there are threads."""
-    pending: collections.deque = collections.deque()
-    with contextlib.closing(items), ThreadPoolExecutor(CONVERTERS, "export-convert") as pool:  # type: ignore[type-var]
-        try:
-            for item in items:
-                pending.append(pool.submit(convert, item))
-                if len(pending) >= 2 * CONVERTERS:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-
-
-def _write_parquet(converted: Iterator[tuple[int, Any]], schema: Any, fileobj: IO[bytes]) -> int:
-    """One row group per batch (a few MB), so memory stays flat."""
+def _write_parquet(batches: Iterable[Any], schema: Any, fileobj: IO[bytes]) -> int:
+    """One row group per batch (about 1 MB of judgments), so memory stays flat."""
     import pyarrow.parquet as pq
 
-    count = 0
-    # Dictionary pages only for the few-valued columns: on ids and texts they cost time
-    # and save nothing.
+    # Dictionary pages for the few-valued columns only (on ids and texts they cost time and
+    # save nothing); min/max statistics for the columns readers filter on.
     few_valued = ["annotator", "source", "choice", "shown_left"]
-    with pq.ParquetWriter(fileobj, schema, compression="zstd", use_dictionary=few_valued) as writer:
-        for rows, batch in converted:
-            writer.write_batch(batch)
-            count += rows
-    return count
-
-
-def _write_text(converted: Iterator[tuple[int, Any]], header: str, fileobj: IO[bytes]) -> int:
-    fileobj.write(header.encode())
+    ranged = ["judgment_id", "pair_id", "created_at"]
     count = 0
-    for rows, data in converted:
-        fileobj.write(data)
-        count += rows
+    with pq.ParquetWriter(
+        fileobj, schema, compression="zstd", use_dictionary=few_valued, write_statistics=ranged
+    ) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            count += batch.num_rows
     return count
 
 
-def _ndjson(batch: Any) -> memoryview:
+def _write_jsonl(batches: Iterable[Any], schema: Any, fileobj: IO[bytes]) -> int:
     """JSON lines; Polars writes timestamps as json_timestamp does."""
     import polars as pl
 
-    buffer = io.BytesIO()
-    pl.DataFrame(batch).write_ndjson(buffer)
-    return buffer.getbuffer()
+    count = 0
+    for batch in batches:
+        pl.DataFrame(batch).write_ndjson(fileobj)
+        count += batch.num_rows
+    return count
 
 
-def _csv_rows(batch: Any) -> memoryview:
-    """Rows without a header; empty cells for nulls, booleans as true/false."""
+def _write_csv(batches: Iterable[Any], schema: Any, fileobj: IO[bytes]) -> int:
+    """A header, then the rows; empty cells for nulls, booleans as true/false."""
     import polars as pl
 
-    buffer = io.BytesIO()
-    pl.DataFrame(batch).write_csv(
-        buffer, include_header=False, datetime_format=CSV_TIMESTAMP_FORMAT
-    )
-    return buffer.getbuffer()
-
-
-_ENCODERS: dict[str, Any] = {"parquet": lambda batch: batch, "jsonl": _ndjson, "csv": _csv_rows}
+    fileobj.write((",".join(schema.names) + "\n").encode())
+    count = 0
+    for batch in batches:
+        pl.DataFrame(batch).write_csv(
+            fileobj, include_header=False, datetime_format=CSV_TIMESTAMP_FORMAT
+        )
+        count += batch.num_rows
+    return count
