@@ -223,6 +223,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "training.tasks.detect_dead_runs",
         "schedule": 60.0,
     },
+    "training-send-waiting-runs": {
+        "task": "training.tasks.send_waiting_runs",
+        "schedule": 60.0,
+    },
     "training-check-schedules": {
         "task": "training.tasks.check_training_schedules",
         "schedule": float(envint("PREFAPP_SCHEDULE_CHECK_SECONDS", "300")),
@@ -231,6 +235,9 @@ CELERY_BEAT_SCHEDULE: dict = {
 # A running run whose worker has not reported for this long is marked failed (the worker
 # reports every few seconds while the training child runs).
 PREFAPP_RUN_HEARTBEAT_TIMEOUT = envint("PREFAPP_RUN_HEARTBEAT_TIMEOUT", "120")
+# A queued run whose task was sent this long ago and not taken is sent again (the broker may
+# have lost it; a duplicate is ignored).
+PREFAPP_RUN_RESEND_SECONDS = envint("PREFAPP_RUN_RESEND_SECONDS", "600")
 
 CACHES = {
     # Django's Redis cache, reusing its client (prefapp/cache.py).

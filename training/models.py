@@ -117,6 +117,8 @@ class TrainingRun(models.Model):
     # After this run succeeds, queue a run of this kind (set by the training schedule).
     follow_up_kind = models.CharField(max_length=16, blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
+    # When the run's task message last went to the broker (empty: it never reached it).
+    sent_at = models.DateTimeField(null=True, blank=True)
     worker_hostname = models.CharField(max_length=255, blank=True)
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
     child_pid = models.PositiveIntegerField(null=True, blank=True)

@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from training.services.execution import run_execute
-from training.services.runs import runs_detect_dead, runs_fail_orphaned
+from training.services.runs import runs_detect_dead, runs_fail_orphaned, runs_send_waiting
 from training.services.schedule import schedule_check
 
 
@@ -24,6 +24,11 @@ def run_training(self, run_id: int) -> str:
 @shared_task(name="training.tasks.detect_dead_runs")
 def detect_dead_runs() -> int:
     return runs_detect_dead()
+
+
+@shared_task(name="training.tasks.send_waiting_runs")
+def send_waiting_runs() -> int:
+    return runs_send_waiting()
 
 
 @shared_task(name="training.tasks.check_training_schedules")

@@ -15,6 +15,7 @@ from training.services.runs import (
     run_create,
     runs_detect_dead,
     runs_fail_orphaned,
+    runs_send_waiting,
 )
 
 pytestmark = pytest.mark.training
@@ -163,3 +164,34 @@ def test_it_fails_the_runs_of_a_restarted_worker(judged, tiny_models):
     assert not half_written.exists()
     other.refresh_from_db()
     assert other.status == TrainingRun.Status.RUNNING
+
+
+def test_it_sends_again_the_queued_runs_whose_task_never_left_or_waited_too_long(
+    judged, tiny_models, settings
+):
+    """The messages really go to the broker (nothing consumes them here: the runs are rolled
+    back with the test, so a worker later finds them missing and does nothing)."""
+    now = timezone.now()
+    runs = {name: _create(judged, tiny_models) for name in ("unsent", "just made", "old", "new")}
+    runs["running"], runs["cancelled"] = _create(judged, tiny_models), _create(judged, tiny_models)
+    runs["running"].mark_running(hostname="celery@a", pid=1)
+    run_cancel(run=runs["cancelled"])
+    # None was sent yet (their on_commit never fires inside the test's transaction).
+    TrainingRun.objects.update(created_at=now - timedelta(minutes=1))
+    TrainingRun.objects.filter(pk=runs["just made"].pk).update(created_at=now)
+    resend = timedelta(seconds=settings.PREFAPP_RUN_RESEND_SECONDS)
+    TrainingRun.objects.filter(pk=runs["old"].pk).update(
+        sent_at=now - resend - timedelta(seconds=1)
+    )
+    TrainingRun.objects.filter(pk=runs["new"].pk).update(sent_at=now - resend / 2)
+    stale = TrainingRun.objects.filter(pk__in=[runs["running"].pk, runs["cancelled"].pk])
+    stale.update(sent_at=now - resend * 2)
+
+    assert runs_send_waiting(now=now) == 2
+
+    sent = {name: TrainingRun.objects.get(pk=run.pk).sent_at for name, run in runs.items()}
+    assert sent["unsent"] >= now and sent["old"] >= now
+    assert sent["just made"] is None  # its own send may still be on its way
+    assert sent["new"] == now - resend / 2
+    assert all(sent[name] == now - resend * 2 for name in ("running", "cancelled"))
+    assert runs_send_waiting(now=now) == 0

@@ -7,14 +7,17 @@ One worker serves the whole module (starting one costs seconds); the tests are
 import io
 import os
 import signal
+import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from tests.training.conftest import judge_pairs, wait_for_run, wait_until
 from training.models import MetricPoint, ModelArtifact, TrainingRun
 from training.selectors import artifact_current
-from training.services.runs import run_cancel, run_create
+from training.services.runs import run_cancel, run_create, runs_send_waiting
 from training.services.schedule import schedule_check, schedule_set
 
 pytestmark = [
@@ -236,3 +239,32 @@ def test_it_fails_a_run_whose_training_raises_with_the_end_of_the_traceback(
     wait_until(lambda: not os.path.exists(f"{run.output_dir}.tmp"), what="the cleanup")
     assert not os.path.exists(run.output_dir)
     assert not ModelArtifact.objects.exists()
+
+
+def test_it_sends_again_a_run_whose_task_the_broker_lost(worker, project, tiny_models, settings):
+    from prefapp.celery import app
+
+    judge_pairs(project, pairs=4)
+    base = str(tiny_models["policy"])
+    blocker = run_create(
+        project=project, kind="reward", base=base, config_values=ENDLESS, created_by=None
+    )
+    wait_for_run(blocker, ("running",))
+    waiting = run_create(
+        project=project, kind="reward", base=base, config_values=REWARD, created_by=None
+    )
+    wait_until(lambda: TrainingRun.objects.get(pk=waiting.pk).sent_at, what="the send")
+    # The worker is busy and takes one task at a time, so the message waits in the broker,
+    # which loses it (as a Redis restarted without persistence would).
+    with app.connection_for_write() as broker:
+        assert broker.default_channel.queue_purge("training") == 1
+    run_cancel(run=blocker)
+    wait_for_run(blocker, FINISHED)
+    time.sleep(3)  # an idle worker, and nothing to take
+    assert TrainingRun.objects.get(pk=waiting.pk).status == "queued"
+    assert runs_send_waiting() == 0  # sent a moment ago: not yet
+
+    later = timezone.now() + timedelta(seconds=settings.PREFAPP_RUN_RESEND_SECONDS + 1)
+    assert runs_send_waiting(now=later) == 1
+
+    _assert_succeeded_with_artifact(wait_for_run(waiting, FINISHED), "reward")

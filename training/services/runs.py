@@ -1,5 +1,6 @@
 """Creating, cancelling and reaping training runs. Executing one is in execution.py."""
 
+import logging
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from labeling.models import Project
@@ -21,6 +23,8 @@ from training.models import (
     TrainingRun,
 )
 from training.services.snapshots import SnapshotRefused, snapshot_create
+
+logger = logging.getLogger(__name__)
 
 # A hub id: "name" or "owner/name" of letters, digits, "-", "_" and ".".
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -155,10 +159,35 @@ def run_create(
     return run
 
 
-def run_enqueue(*, run_id: int) -> None:
+def run_enqueue(*, run_id: int) -> bool:
+    """Send the run's task to the broker and note when. If the broker cannot be reached the
+    run stays queued (logged, False) and runs_send_waiting sends it again."""
+    from kombu.exceptions import OperationalError
+
     from training.tasks import run_training  # tasks import services; import late
 
-    run_training.apply_async(args=[run_id])
+    try:
+        run_training.apply_async(args=[run_id])
+    except OperationalError:
+        logger.warning("run %s: the broker could not be reached; sent again later", run_id)
+        return False
+    TrainingRun.objects.filter(pk=run_id).update(sent_at=timezone.now())
+    return True
+
+
+def runs_send_waiting(*, now=None) -> int:
+    """Send again the queued runs whose task never reached the broker (it was down, or the
+    process died between creating the run and sending it) or was sent more than
+    PREFAPP_RUN_RESEND_SECONDS ago and not taken (a broker that lost its queue, or a long
+    line behind other runs). A second message is harmless: the first to arrive starts the
+    run, the others find it no longer queued."""
+    now = now or timezone.now()
+    never_sent = Q(sent_at__isnull=True, created_at__lt=now - timedelta(seconds=30))
+    resend = timedelta(seconds=getattr(settings, "PREFAPP_RUN_RESEND_SECONDS", 600))
+    waiting = TrainingRun.objects.filter(
+        never_sent | Q(sent_at__lt=now - resend), status=TrainingRun.Status.QUEUED
+    )
+    return sum(run_enqueue(run_id=run_id) for run_id in waiting.values_list("pk", flat=True))
 
 
 def run_cancel(*, run: TrainingRun) -> bool:
