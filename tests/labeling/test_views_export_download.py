@@ -1,8 +1,11 @@
+import io
 import json
 
+import pyarrow.parquet as pq
 import pytest
 from django.urls import reverse
 
+from labeling.selectors_export import JUDGMENT_COLUMNS, annotator_pseudonym
 from labeling.services.assignment import assignment_next
 from labeling.services.judgment import judgment_record
 from tests.conftest import assert_managers_only, client_for
@@ -61,6 +64,32 @@ def test_it_downloads_conversational_rows(project, manager, judged):
     rows = _rows(client_for(manager).get(_url(project), {"conversational": "on"}))
     assert rows[0]["prompt"] == judged.prompt.messages
     assert rows[0]["chosen"] == [{"role": "assistant", "content": judged.candidate_a.text}]
+
+
+# Raw judgments on PostgreSQL are read over connections of their own: the data is committed.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_it_downloads_raw_judgments_under_pseudonyms(
+    project, manager, annotator, judged, file_format
+):
+    response = client_for(manager).get(
+        _url(project), {"kind": "judgments", "file_format": file_format}
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="{project.slug}-judgments-all.{file_format}"'
+    )
+    data = b"".join(response.streaming_content)
+    if file_format == "parquet":
+        rows = pq.read_table(io.BytesIO(data)).to_pylist()
+    else:
+        rows = [json.loads(line) for line in data.decode().splitlines()]
+    assert len(rows) == 3 and list(rows[0]) == list(JUDGMENT_COLUMNS)
+    assert [row["choice"] for row in rows] == ["a", "a", "tie"]
+    assert [row["strength"] for row in rows] == [2, 3, None]
+    mine = annotator_pseudonym(project_id=project.pk, user_id=annotator.pk)
+    assert [row["annotator"] == mine for row in rows] == [True, False, True]
+    assert {row["annotator"] for row in rows}.isdisjoint({annotator.username, manager.username})
 
 
 def test_it_refuses_an_unknown_aggregate(project, manager):
