@@ -28,7 +28,8 @@ run: $(STAMP)
 	$(PY) manage.py load_demo
 	$(PY) -m prefapp.run_dev
 
-# Tests run against real PostgreSQL and Redis on 127.0.0.1 (started if not answering).
+# Tests run against real PostgreSQL and Redis on 127.0.0.1 (started if not answering) and
+# Debian's Chromium (installed if missing): .ci/services.
 test: $(STAMP) services
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
