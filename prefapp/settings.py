@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "labeling",
     "training",
+    # The wiring layer: the demo command (load_demo), which uses both apps.
+    "prefapp",
 ]
 
 MIDDLEWARE = [

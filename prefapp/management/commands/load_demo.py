@@ -1,3 +1,5 @@
+"""The demo: a project with logins and data from both apps, so it lives in the wiring layer."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand

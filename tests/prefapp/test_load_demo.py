@@ -1,0 +1,25 @@
+import pytest
+from django.core.management import call_command
+
+from labeling.models import Membership, Pair, Project
+from training.selectors import schedule_get
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_it_loads_the_demo_once_and_again_adds_nothing(settings, tmp_path, capsys):
+    settings.PREFAPP_DATA_DIR = tmp_path / "data"
+    call_command("load_demo")
+    project = Project.objects.get(slug="demo")
+    pairs = Pair.objects.filter(project=project).count()
+    assert pairs > 0
+    roles = dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
+    assert roles == {"manager": "manager", "alice": "annotator", "bob": "annotator"}
+    schedule = schedule_get(project=project)
+    assert schedule is not None
+    assert (tmp_path / "data" / "tiny-models" / "policy" / "config.json").is_file()
+    assert "login manager / manager-demo-pass" in capsys.readouterr().out
+
+    call_command("load_demo")
+    assert Pair.objects.filter(project=project).count() == pairs
+    assert Project.objects.filter(slug="demo").count() == 1
