@@ -74,7 +74,7 @@ class BenchApp:
         call_command("migrate", verbosity=0)
         from labeling.services.projects import project_create, user_ensure
 
-        self.user = user_ensure(username="bench", password="bench-pass", is_staff=True)  # noqa: S106
+        self.user = user_ensure(username="bench", password="bench-pass", is_staff=True)
         self.project_create = project_create
         return self
 

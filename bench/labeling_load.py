@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _http import Browser  # noqa: E402
+from _http import Browser
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PASSWORD = "bench-annotator-pass"  # noqa: S105 - throwaway logins in a throwaway database
+PASSWORD = "bench-annotator-pass"
 _CHUNK_PROMPTS = 5000
 
 _OPENINGS = [

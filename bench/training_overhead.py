@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _training import (  # noqa: E402
+from _training import (
     DEFAULT_HH,
     BenchApp,
     load_average,

@@ -10,7 +10,7 @@ from labeling import sql
 from labeling.models import Assignment, Choice, Judgment, Membership, Pair, Project
 
 # Preference rows live with the other export reads; importable from here as before.
-from labeling.selectors_export import preference_row, preference_rows  # noqa: E402, F401
+from labeling.selectors_export import preference_row, preference_rows  # noqa: F401
 
 
 def membership_get(*, user: User | AnonymousUser, project_slug: str) -> Membership | None:
