@@ -1,14 +1,21 @@
 """Forms of the training dashboard. The run config form is built from the engine's own config
-dataclasses (`config_fields`) and validated by the engine's `validate_config`, so the dashboard,
-the `train` command and a stored run accept exactly the same values."""
+models (`config_fields`: each field's type, default, description and choices) and validated by
+the engine's `validate_config`, so the dashboard, the `train` command and a stored run accept
+exactly the same values."""
 
 from typing import Any
 
 from django import forms
 
 from labeling.models import Project
-from training.ml.config import ConfigError, config_fields, config_to_dict, validate_config
-from training.models import KINDS_NEEDING_REWARD, ModelArtifact, TrainingKind, TrainingRun
+from training.ml.config import (
+    KINDS_NEEDING_REWARD,
+    ConfigError,
+    config_fields,
+    config_to_dict,
+    validate_config,
+)
+from training.models import ModelArtifact, TrainingKind, TrainingRun, TrainingSchedule
 from training.selectors import artifacts_for_project, snapshots_for_project
 from training.services.runs import TrainingRefused, base_model_check
 from training.services.snapshots import AGGREGATES
@@ -26,7 +33,7 @@ def split_field_error(message: str, fields: Any) -> tuple[str | None, str]:
 
 
 class RunConfigForm(forms.Form):
-    """One input per config field, in the dataclass's order, with its default and help line.
+    """One input per config field, in the model's order, with its default and description.
 
     Numbers are text inputs on purpose: `validate_config` does the parsing ("1e-5", "3") and
     words the errors, the same way for every entry point.
@@ -58,8 +65,11 @@ class RunConfigForm(forms.Form):
         try:
             self.config = config_to_dict(validate_config(self.kind, cleaned))
         except ConfigError as error:
-            name, message = split_field_error(str(error), self.fields)
-            self.add_error(name, message)
+            for name, message in error.problems:
+                if name in self.fields:
+                    self.add_error(name, message)
+                else:
+                    self.add_error(None, f"{name}: {message}" if name else message)
         return cleaned
 
 
@@ -178,11 +188,7 @@ class ScheduleForm(forms.Form):
         help_text="Hub id or local directory the scheduled reward model starts from.",
     )
     follow_up = forms.ChoiceField(
-        choices=[
-            ("none", "Nothing"),
-            ("dpo", "DPO of the current policy"),
-            ("ppo", "PPO of the current policy"),
-        ],
+        choices=TrainingSchedule.FollowUp.choices,
         label="Then",
         help_text="What runs after a scheduled reward model succeeds.",
     )

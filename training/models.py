@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labeling.models import Project
+from training.ml import artifact
 
 
 def data_dir() -> Path:
@@ -64,16 +65,14 @@ class DatasetSnapshot(models.Model):
 
 
 class TrainingKind(models.TextChoices):
+    """The engine's kinds (training.ml.config.KINDS), with their labels for the dashboard."""
+
     SFT = "sft", "SFT"
     REWARD = "reward", "Reward model"
     DPO = "dpo", "DPO"
     PPO = "ppo", "PPO"
     RLOO = "rloo", "RLOO"
     GRPO = "grpo", "GRPO"
-
-
-# Kinds that score their samples with a trained reward model.
-KINDS_NEEDING_REWARD = frozenset({TrainingKind.PPO, TrainingKind.RLOO, TrainingKind.GRPO})
 
 
 class TrainingRun(models.Model):
@@ -240,8 +239,8 @@ class MetricPoint(models.Model):
 
 class ModelArtifact(models.Model):
     class Kind(models.TextChoices):
-        POLICY = "policy"
-        REWARD = "reward"
+        POLICY = artifact.POLICY
+        REWARD = artifact.REWARD
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="artifacts")
     run = models.OneToOneField(TrainingRun, on_delete=models.PROTECT, related_name="artifact")

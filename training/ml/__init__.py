@@ -1,5 +1,5 @@
 """prefapp's training package: plain Python + torch/transformers/TRL, no Django.
 
 Entry point: `python -m training.ml RUN_CONFIG.json` (run.py). Django imports only the light
-modules (config, events), which import neither torch nor transformers.
+modules (config, artifact, events), which import neither torch nor transformers.
 """

@@ -1,211 +1,300 @@
-"""Run configs: one dataclass per training kind, and the validation every entry point shares.
+"""Run configs: one pydantic model per training kind, the one definition of every field.
 
-Values arrive as JSON (stored runs), as `--set key=value` strings (management command) or as HTML
-form strings (dashboard), so `validate_config` coerces "1e-5", "3", "true"/"on" and "" (None where
-a field allows it). The same dataclasses describe the web form (`config_fields`).
+The same models serve every entry point: the dashboard form (`config_fields` describes the
+fields; training/forms.py builds its inputs from them), `manage.py train --set key=value`, the
+JSON stored with a run and the child process (`python -m training.ml CONFIG.json`). Each field
+carries its description, range and choices; the TRL adapter passes fields to TRL's own config
+classes by name, so a new TRL option is one new field here.
+
+Values arrive as JSON or as strings. Pydantic's lax mode parses "1e-5", "3" and "true"/"on";
+`RunConfig._form_value` adds what forms need on top of it. Errors become `ConfigError`, whose
+message names each offending field.
 
 Pure Python on purpose: Django imports this module at start-up, so no torch/transformers here.
 """
 
-import dataclasses
-import math
 import types
 import typing
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 
 class ConfigError(ValueError):
-    """A run config was refused; the message names the offending field."""
+    """A run config was refused. `problems` holds (field, message) pairs; the message of the
+    exception is "field: message; ..." so that it names the offending fields wherever shown."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else _split(message)
+
+    @classmethod
+    def of(cls, problems: list[tuple[str, str]]) -> "ConfigError":
+        return cls("; ".join(f"{name}: {text}" for name, text in problems), problems)
 
 
-def _f(
-    default: Any,
-    help: str,
-    *,
-    min: float | None = None,
-    max: float | None = None,
-    min_exclusive: bool = False,
-    choices: tuple[str, ...] | None = None,
-) -> Any:
-    """A dataclass field whose metadata carries its help line, range and choices."""
-    meta = {
-        "help": help,
-        "min": min,
-        "max": max,
-        "min_exclusive": min_exclusive,
-        "choices": choices,
-    }
-    return field(default=default, metadata=meta)
+def _split(message: str) -> list[tuple[str, str]]:
+    name, sep, text = message.partition(": ")
+    return [(name, text)] if sep else [("", message)]
 
 
-SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+def field_rule(name: str, message: str) -> PydanticCustomError:
+    """A rule involving several fields, reported on the field `name` a user should change."""
+    return PydanticCustomError("field_rule", "{field}: {text}", {"field": name, "text": message})
 
 
-@dataclass
-class OptimisationConfig:
-    """Fields every Trainer-based kind shares (they map 1:1 onto transformers.TrainingArguments)."""
+Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup"]
+DPOLoss = Literal["sigmoid", "ipo", "hinge", "robust"]
 
-    learning_rate: float = _f(1e-5, "Peak AdamW learning rate.", min=0.0, min_exclusive=True)
-    num_train_epochs: float = _f(
-        1.0,
-        "Passes over the training set (ignored when max_steps > 0).",
-        min=0.0,
-        min_exclusive=True,
+
+class RunConfig(BaseModel):
+    """What every kind's config shares: strict about names and ranges, lenient about strings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    # Fields the engine reads itself; every other field goes to TRL's config class by name.
+    engine_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _form_value(cls, value: Any, info: ValidationInfo) -> Any:
+        """Form and `--set` strings: spaces around a value are ignored, an empty input (or
+        "none"/"null") is None where a field allows it. A bool is not a number here, though
+        pydantic's lax mode would read True as 1."""
+        base, optional, _ = field_shape(cls.model_fields[str(info.field_name)].annotation)
+        if isinstance(value, str):
+            value = value.strip()
+            if optional and value.lower() in ("", "none", "null"):
+                return None
+        if value is None or value == "":
+            if optional:
+                return None
+            raise ValueError("a value is required")
+        if isinstance(value, bool) and base in (int, float):
+            noun = "an integer" if base is int else "a number"
+            raise ValueError(f"expected {noun}, got {value!r}")
+        return value
+
+
+def _learning_rate(default: float, help: str = "Peak AdamW learning rate.") -> Any:
+    return Field(default, gt=0, description=help)
+
+
+class OptimisationConfig(RunConfig):
+    """Fields every Trainer-based kind shares (transformers.TrainingArguments, by name)."""
+
+    learning_rate: float = _learning_rate(1e-5)
+    num_train_epochs: float = Field(
+        1.0, gt=0, description="Passes over the training set (ignored when max_steps > 0)."
     )
-    max_steps: int = _f(-1, "Optimizer steps to run; -1 means use num_train_epochs.", min=-1)
-    per_device_train_batch_size: int = _f(8, "Examples per device per optimizer micro-step.", min=1)
-    gradient_accumulation_steps: int = _f(
-        1, "Micro-steps accumulated into one optimizer step.", min=1
+    max_steps: int = Field(
+        -1, ge=-1, description="Optimizer steps to run; -1 means use num_train_epochs."
     )
-    warmup_steps: int = _f(0, "Linear warm-up steps for the learning rate.", min=0)
-    weight_decay: float = _f(0.0, "AdamW weight decay.", min=0.0)
-    lr_scheduler_type: str = _f(
-        "linear", "Learning-rate schedule after warm-up.", choices=SCHEDULERS
+    per_device_train_batch_size: int = Field(
+        8, ge=1, description="Examples per device per optimizer micro-step."
     )
-    max_grad_norm: float = _f(
-        1.0, "Clip the gradient norm to this value.", min=0.0, min_exclusive=True
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, description="Micro-steps accumulated into one optimizer step."
     )
-    logging_steps: int = _f(1, "Emit a metrics event every this many optimizer steps.", min=1)
-    seed: int = _f(42, "Random seed (data order, head initialisation, sampling).", min=0)
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps for the learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    lr_scheduler_type: Scheduler = Field(
+        "linear", description="Learning-rate schedule after warm-up."
+    )
+    max_grad_norm: float = Field(1.0, gt=0, description="Clip the gradient norm to this value.")
+    logging_steps: int = Field(
+        1, ge=1, description="Emit a metrics event every this many optimizer steps."
+    )
+    seed: int = Field(
+        42, ge=0, description="Random seed (data order, head initialisation, sampling)."
+    )
 
 
-@dataclass
 class SFTRunConfig(OptimisationConfig):
     """Supervised fine-tuning on (prompt, chosen): maximum likelihood of the preferred answer."""
 
-    learning_rate: float = _f(2e-5, "Peak AdamW learning rate.", min=0.0, min_exclusive=True)
-    max_length: int = _f(1024, "Truncate prompt+response to this many tokens.", min=8)
-    completion_only_loss: bool = _f(True, "Train on the response tokens only, not on the prompt.")
+    learning_rate: float = _learning_rate(2e-5)
+    max_length: int = Field(1024, ge=8, description="Truncate prompt+response to this many tokens.")
+    completion_only_loss: bool = Field(
+        True, description="Train on the response tokens only, not on the prompt."
+    )
 
 
-@dataclass
 class RewardRunConfig(OptimisationConfig):
     """Bradley–Terry reward model: loss -log σ(r(x, y_w) - r(x, y_l) [- margin])."""
 
-    learning_rate: float = _f(1e-5, "Peak AdamW learning rate.", min=0.0, min_exclusive=True)
-    max_length: int = _f(
-        1024, "Pairs longer than this (prompt+response tokens) are dropped.", min=8
+    engine_fields: ClassVar[frozenset[str]] = frozenset({"use_margin"})  # data.py reads it
+
+    learning_rate: float = _learning_rate(1e-5)
+    max_length: int = Field(
+        1024, ge=8, description="Pairs longer than this (prompt+response tokens) are dropped."
     )
-    center_rewards_coefficient: float | None = _f(
+    center_rewards_coefficient: float | None = Field(
         None,
-        "Weight of the (r_w + r_l)^2 term keeping rewards centred on 0 (e.g. 0.01); empty = off.",
-        min=0.0,
+        ge=0,
+        description="Weight of the (r_w + r_l)^2 term keeping rewards centred on 0 (e.g. 0.01); "
+        "empty = off.",
     )
-    use_margin: bool = _f(
-        True, "Subtract each row's `margin` (preference strength) inside the sigmoid."
+    use_margin: bool = Field(
+        True, description="Subtract each row's `margin` (preference strength) inside the sigmoid."
     )
 
 
-@dataclass
 class DPORunConfig(OptimisationConfig):
     """Direct preference optimisation against a frozen copy of the base model."""
 
-    learning_rate: float = _f(1e-6, "Peak AdamW learning rate.", min=0.0, min_exclusive=True)
-    max_length: int = _f(1024, "Truncate prompt+response to this many tokens.", min=8)
-    beta: float = _f(
-        0.1,
-        "Strength of the implicit KL constraint to the reference model.",
-        min=0.0,
-        min_exclusive=True,
+    learning_rate: float = _learning_rate(1e-6)
+    max_length: int = Field(1024, ge=8, description="Truncate prompt+response to this many tokens.")
+    beta: float = Field(
+        0.1, gt=0, description="Strength of the implicit KL constraint to the reference model."
     )
-    loss_type: str = _f(
-        "sigmoid", "DPO loss variant.", choices=("sigmoid", "ipo", "hinge", "robust")
+    loss_type: DPOLoss = Field("sigmoid", description="DPO loss variant.")
+    label_smoothing: float = Field(
+        0.0,
+        ge=0,
+        lt=0.5,
+        description="Assumed label-noise rate for the robust loss, in [0, 0.5).",
     )
-    label_smoothing: float = _f(
-        0.0, "Assumed label-noise rate for the robust loss, in [0, 0.5).", min=0.0, max=0.499
-    )
-    precompute_ref_log_probs: bool = _f(
+    precompute_ref_log_probs: bool = Field(
         False,
-        "Compute reference log-probs once before training (saves memory, frees the ref model).",
+        description="Compute reference log-probs once before training "
+        "(saves memory, frees the ref model).",
     )
 
+    @model_validator(mode="after")
+    def _smoothing_needs_robust(self) -> "DPORunConfig":
+        if self.loss_type != "robust" and self.label_smoothing:
+            raise field_rule("label_smoothing", "only used by loss_type=robust; leave it at 0")
+        return self
 
-@dataclass
-class PPORunConfig:
+
+_MISSING_EOS_HELP = (
+    "Subtract this from the score of responses that never emit EOS (e.g. 1.0); empty = off."
+)
+
+
+class PPORunConfig(RunConfig):
     """The project's own PPO (training/ml/ppo.py): maximise E[r(x, y)] - β KL(π || π_ref)."""
 
-    learning_rate: float = _f(
-        1e-5, "Peak AdamW learning rate (policy and value head).", min=0.0, min_exclusive=True
+    learning_rate: float = _learning_rate(1e-5, "Peak AdamW learning rate (policy and value head).")
+    max_steps: int = Field(
+        100, ge=1, description="Rollout+update iterations (ignored when total_episodes is set)."
     )
-    max_steps: int = _f(
-        100, "Rollout+update iterations (ignored when total_episodes is set).", min=1
+    total_episodes: int | None = Field(
+        None, ge=1, description="Responses to sample in total; sets the number of iterations."
     )
-    total_episodes: int | None = _f(
-        None, "Responses to sample in total; sets the number of iterations.", min=1
+    rollout_batch_size: int = Field(
+        64, ge=1, description="Prompts sampled per iteration (one response each)."
     )
-    rollout_batch_size: int = _f(64, "Prompts sampled per iteration (one response each).", min=1)
-    num_mini_batches: int = _f(1, "Minibatches each rollout is split into for the updates.", min=1)
-    ppo_epochs: int = _f(4, "Optimisation passes over each rollout.", min=1)
-    max_prompt_length: int = _f(512, "Prompts are left-truncated to this many tokens.", min=1)
-    response_length: int = _f(53, "Maximum new tokens per sampled response.", min=1)
-    temperature: float = _f(
+    num_mini_batches: int = Field(
+        1, ge=1, description="Minibatches each rollout is split into for the updates."
+    )
+    ppo_epochs: int = Field(4, ge=1, description="Optimisation passes over each rollout.")
+    max_prompt_length: int = Field(
+        512, ge=1, description="Prompts are left-truncated to this many tokens."
+    )
+    response_length: int = Field(53, ge=1, description="Maximum new tokens per sampled response.")
+    temperature: float = Field(
         0.7,
-        "Sampling temperature (log-probs are computed at the same temperature).",
-        min=0.0,
-        min_exclusive=True,
+        gt=0,
+        description="Sampling temperature (log-probs are computed at the same temperature).",
     )
-    beta: float = _f(0.05, "KL penalty coefficient (initial value if adaptive_kl).", min=0.0)
-    adaptive_kl: bool = _f(False, "Adapt beta towards target_kl (Ziegler et al. 2019).")
-    target_kl: float = _f(
-        6.0, "Target sequence KL (nats) for the adaptive controller.", min=0.0, min_exclusive=True
+    beta: float = Field(
+        0.05, ge=0, description="KL penalty coefficient (initial value if adaptive_kl)."
     )
-    kl_horizon: int = _f(10000, "Horizon of the adaptive KL controller, in episodes.", min=1)
-    gamma: float = _f(1.0, "Discount factor for GAE.", min=0.0, max=1.0)
-    lam: float = _f(0.95, "GAE λ (bias/variance trade-off).", min=0.0, max=1.0)
-    cliprange: float = _f(
-        0.2, "PPO ratio clip ε for the policy surrogate.", min=0.0, min_exclusive=True
+    adaptive_kl: bool = Field(
+        False, description="Adapt beta towards target_kl (Ziegler et al. 2019)."
     )
-    cliprange_value: float = _f(
-        0.2, "Clip range for value updates around the rollout values.", min=0.0, min_exclusive=True
+    target_kl: float = Field(
+        6.0, gt=0, description="Target sequence KL (nats) for the adaptive controller."
     )
-    vf_coef: float = _f(0.1, "Weight of the value loss in the total loss.", min=0.0)
-    missing_eos_penalty: float | None = _f(
-        None,
-        "Subtract this from the score of responses that never emit EOS (e.g. 1.0); empty = off.",
-        min=0.0,
+    kl_horizon: int = Field(
+        10000, ge=1, description="Horizon of the adaptive KL controller, in episodes."
     )
-    max_grad_norm: float = _f(
-        1.0, "Clip the gradient norm to this value.", min=0.0, min_exclusive=True
+    gamma: float = Field(1.0, ge=0, le=1, description="Discount factor for GAE.")
+    lam: float = Field(0.95, ge=0, le=1, description="GAE λ (bias/variance trade-off).")
+    cliprange: float = Field(0.2, gt=0, description="PPO ratio clip ε for the policy surrogate.")
+    cliprange_value: float = Field(
+        0.2, gt=0, description="Clip range for value updates around the rollout values."
     )
-    logging_steps: int = _f(1, "Emit a metrics event every this many iterations.", min=1)
-    seed: int = _f(42, "Random seed (prompt order, sampling, value-head initialisation).", min=0)
+    vf_coef: float = Field(0.1, ge=0, description="Weight of the value loss in the total loss.")
+    missing_eos_penalty: float | None = Field(None, ge=0, description=_MISSING_EOS_HELP)
+    max_grad_norm: float = Field(1.0, gt=0, description="Clip the gradient norm to this value.")
+    logging_steps: int = Field(
+        1, ge=1, description="Emit a metrics event every this many iterations."
+    )
+    seed: int = Field(
+        42, ge=0, description="Random seed (prompt order, sampling, value-head initialisation)."
+    )
+
+    @model_validator(mode="after")
+    def _mini_batches_divide_rollout(self) -> "PPORunConfig":
+        if self.rollout_batch_size % self.num_mini_batches:
+            raise field_rule(
+                "num_mini_batches", f"must divide rollout_batch_size ({self.rollout_batch_size})"
+            )
+        return self
 
 
-@dataclass
 class OnlineRunConfig(OptimisationConfig):
     """Fields shared by TRL's online trainers (RLOO, GRPO): sample num_generations per prompt."""
 
-    learning_rate: float = _f(1e-6, "Peak AdamW learning rate.", min=0.0, min_exclusive=True)
-    num_generations: int = _f(4, "Responses sampled per prompt (the group/baseline size).", min=2)
-    max_completion_length: int = _f(256, "Maximum new tokens per sampled response.", min=1)
-    temperature: float = _f(1.0, "Sampling temperature.", min=0.0, min_exclusive=True)
-    num_iterations: int = _f(1, "Optimisation passes over each generated batch (μ).", min=1)
-    epsilon: float = _f(0.2, "Ratio clip ε.", min=0.0, min_exclusive=True)
-    missing_eos_penalty: float | None = _f(
-        None,
-        "Subtract this from the score of responses that never emit EOS (e.g. 1.0); empty = off.",
-        min=0.0,
+    # The adapter's reward function applies the penalty (TRL's configs have no such field).
+    engine_fields: ClassVar[frozenset[str]] = frozenset({"missing_eos_penalty"})
+
+    learning_rate: float = _learning_rate(1e-6)
+    num_generations: int = Field(
+        4, ge=2, description="Responses sampled per prompt (the group/baseline size)."
     )
+    max_completion_length: int = Field(
+        256, ge=1, description="Maximum new tokens per sampled response."
+    )
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    num_iterations: int = Field(
+        1, ge=1, description="Optimisation passes over each generated batch (μ)."
+    )
+    epsilon: float = Field(0.2, gt=0, description="Ratio clip ε.")
+    missing_eos_penalty: float | None = Field(None, ge=0, description=_MISSING_EOS_HELP)
+
+    @model_validator(mode="after")
+    def _batch_holds_whole_groups(self) -> "OnlineRunConfig":
+        generation_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if generation_batch % self.num_generations:
+            raise field_rule(
+                "num_generations",
+                f"per_device_train_batch_size × gradient_accumulation_steps "
+                f"({generation_batch}) must be a multiple of num_generations "
+                f"({self.num_generations})",
+            )
+        return self
 
 
-@dataclass
 class RLOORunConfig(OnlineRunConfig):
     """REINFORCE leave-one-out (TRL RLOOTrainer) with the project's reward model as reward."""
 
-    beta: float = _f(0.05, "KL coefficient to the reference model.", min=0.0)
+    beta: float = Field(0.05, ge=0, description="KL coefficient to the reference model.")
 
 
-@dataclass
 class GRPORunConfig(OnlineRunConfig):
     """Group relative policy optimisation (TRL GRPOTrainer) with the project's reward model."""
 
-    beta: float = _f(
-        0.0, "KL coefficient to the reference model (0 = no reference model kept).", min=0.0
+    beta: float = Field(
+        0.0,
+        ge=0,
+        description="KL coefficient to the reference model (0 = no reference model kept).",
     )
 
 
-CONFIG_CLASSES: dict[str, type] = {
+CONFIG_CLASSES: dict[str, type[RunConfig]] = {
     "sft": SFTRunConfig,
     "reward": RewardRunConfig,
     "dpo": DPORunConfig,
@@ -213,15 +302,14 @@ CONFIG_CLASSES: dict[str, type] = {
     "rloo": RLOORunConfig,
     "grpo": GRPORunConfig,
 }
+# The training kinds; training.models.TrainingKind lists the same values for the database.
 KINDS = tuple(CONFIG_CLASSES)
-# Kinds whose artifact is a reward model; every other kind produces a policy.
-REWARD_KINDS = frozenset({"reward"})
-# Kinds that need a trained reward model to score their samples.
-NEEDS_REWARD_MODEL = frozenset({"ppo", "rloo", "grpo"})
+# Kinds that score their samples with a trained reward model (ppo, rloo, grpo).
+KINDS_NEEDING_REWARD = frozenset({"ppo", "rloo", "grpo"})
 
 
 class ConfigField(NamedTuple):
-    """One form field: the first five are what a form needs; the range helps client-side checks."""
+    """One form input, read off a model field."""
 
     name: str
     type: type  # int, float, bool or str
@@ -229,11 +317,9 @@ class ConfigField(NamedTuple):
     help: str
     choices: tuple[str, ...] | None
     optional: bool = False  # accepts None (an empty form input)
-    minimum: float | None = None
-    maximum: float | None = None
 
 
-def _config_class(kind: str) -> type:
+def config_class(kind: str) -> type[RunConfig]:
     try:
         return CONFIG_CLASSES[kind]
     except KeyError:
@@ -242,147 +328,76 @@ def _config_class(kind: str) -> type:
         ) from None
 
 
-def _base_type(annotation: Any) -> tuple[type, bool]:
-    """(int|float|bool|str, optional?) from an annotation such as `float | None`."""
+def field_shape(annotation: Any) -> tuple[type, bool, tuple[str, ...] | None]:
+    """(int|float|bool|str, optional?, choices) of an annotation such as `float | None`."""
+    optional = False
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0], True
-    return annotation, False
+        annotation, optional = args[0], True
+    if typing.get_origin(annotation) is Literal:
+        return str, optional, tuple(typing.get_args(annotation))
+    return annotation, optional, None
 
 
 def config_fields(kind: str) -> list[ConfigField]:
     """Describe the fields of `kind`'s config, in declaration order, for building a form."""
-    cls = _config_class(kind)
-    hints = typing.get_type_hints(cls)
     out = []
-    for f in dataclasses.fields(cls):
-        base, optional = _base_type(hints[f.name])
-        out.append(
-            ConfigField(
-                f.name,
-                base,
-                f.default,
-                f.metadata["help"],
-                f.metadata["choices"],
-                optional,
-                f.metadata["min"],
-                f.metadata["max"],
-            )
-        )
+    for name, info in config_class(kind).model_fields.items():
+        base, optional, choices = field_shape(info.annotation)
+        out.append(ConfigField(name, base, info.default, info.description or "", choices, optional))
     return out
 
 
-_TRUE = {"true", "1", "yes", "on", "y", "t"}
-_FALSE = {"false", "0", "no", "off", "n", "f"}
+# How pydantic's error types read to a manager; anything else keeps pydantic's own message.
+_WORDING = {
+    "int_parsing": "expected an integer, got {input!r}",
+    "int_from_float": "expected an integer, got {input!r}",
+    "int_type": "expected an integer, got {input!r}",
+    "float_parsing": "expected a number, got {input!r}",
+    "float_type": "expected a number, got {input!r}",
+    "finite_number": "expected a finite number, got {input!r}",
+    "bool_parsing": "expected true or false, got {input!r}",
+    "bool_type": "expected true or false, got {input!r}",
+    "greater_than": "must be > {gt}, got {input}",
+    "greater_than_equal": "must be >= {ge}, got {input}",
+    "less_than": "must be < {lt}, got {input}",
+    "less_than_equal": "must be <= {le}, got {input}",
+    "literal_error": "must be one of {expected}, got {input!r}",
+    "extra_forbidden": "unknown field for kind {kind!r}",
+    "model_type": "expected an object of config fields, got {input!r}",
+}
 
 
-def _coerce(name: str, value: Any, base: type, optional: bool) -> Any:
-    """Turn a JSON or form value into `base`, or raise ConfigError naming the field."""
-    if isinstance(value, str):
-        value = value.strip()
-        if value == "" or value.lower() in {"none", "null"}:
-            if optional:
-                return None
-            if base is not str or value == "":
-                raise ConfigError(f"{name}: a value is required")
-    if value is None:
-        if optional:
-            return None
-        raise ConfigError(f"{name}: a value is required")
-    if base is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise ConfigError(f"{name}: expected true or false, got {value!r}")
-    if base is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{name}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        try:
-            number = float(value) if isinstance(value, str | float) else math.nan
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number) and number == int(number):
-            return int(number)  # "3", "3.0", 3.0 and "1e3" are all fine
-        raise ConfigError(f"{name}: expected an integer, got {value!r}")
-    if base is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{name}: expected a number, got {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
-        if not math.isfinite(number):
-            raise ConfigError(f"{name}: expected a finite number, got {value!r}")
-        return number
-    if base is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name}: expected a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config field type {base!r} for {name}")  # a bug in this module
-
-
-def _validate_ranges(cls: type, values: dict[str, Any]) -> None:
-    for f in dataclasses.fields(cls):
-        value = values[f.name]
-        meta = f.metadata
-        if meta["choices"] is not None and value not in meta["choices"]:
-            raise ConfigError(
-                f"{f.name}: must be one of {', '.join(meta['choices'])}, got {value!r}"
-            )
-        if value is None or isinstance(value, bool | str):
+def _problems(error: ValidationError, kind: str) -> list[tuple[str, str]]:
+    problems = []
+    for item in error.errors():
+        ctx = item.get("ctx") or {}
+        if item["type"] == "field_rule":
+            problems.append((ctx["field"], ctx["text"]))
             continue
-        low, high = meta["min"], meta["max"]
-        if low is not None and (value < low or (meta["min_exclusive"] and value == low)):
-            op = ">" if meta["min_exclusive"] else ">="
-            raise ConfigError(f"{f.name}: must be {op} {low}, got {value!r}")
-        if high is not None and value > high:
-            raise ConfigError(f"{f.name}: must be <= {high}, got {value!r}")
+        name = ".".join(str(part) for part in item["loc"]) or "config"
+        if item["type"] == "value_error":
+            text = str(ctx["error"])
+        elif item["type"] in _WORDING:
+            text = _WORDING[item["type"]].format(input=item["input"], kind=kind, **ctx)
+        else:
+            text = item["msg"]
+        problems.append((name, text))
+    return problems
 
 
-def _check_cross_field(kind: str, config: Any) -> None:
-    """Rules that involve several fields; each message still names the field to change."""
-    if kind == "dpo" and config.loss_type != "robust" and config.label_smoothing:
-        raise ConfigError("label_smoothing: only used by loss_type=robust; leave it at 0")
-    if kind in ("rloo", "grpo"):
-        generation_batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
-        if generation_batch % config.num_generations:
-            raise ConfigError(
-                f"num_generations: per_device_train_batch_size × gradient_accumulation_steps "
-                f"({generation_batch}) must be a multiple of num_generations "
-                f"({config.num_generations})"
-            )
-    if kind == "ppo" and config.rollout_batch_size % config.num_mini_batches:
-        raise ConfigError(
-            f"num_mini_batches: must divide rollout_batch_size ({config.rollout_batch_size})"
-        )
+def validate_config(kind: str, values: dict[str, Any] | None) -> RunConfig:
+    """Build `kind`'s config from `values`, or raise ConfigError naming every bad field."""
+    cls = config_class(kind)
+    try:
+        return cls.model_validate(values or {})
+    except ValidationError as error:
+        raise ConfigError.of(_problems(error, kind)) from None
 
 
-def validate_config(kind: str, values: dict[str, Any] | None) -> Any:
-    """Build `kind`'s config dataclass from `values`, or raise ConfigError naming the bad field."""
-    cls = _config_class(kind)
-    values = dict(values or {})
-    specs = {spec.name: spec for spec in config_fields(kind)}
-    unknown = sorted(set(values) - set(specs))
-    if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown field for kind {kind!r}")
-    coerced = {spec.name: spec.default for spec in specs.values()}
-    for name, value in values.items():
-        spec = specs[name]
-        coerced[name] = _coerce(name, value, spec.type, spec.optional)
-    _validate_ranges(cls, coerced)
-    config = cls(**coerced)
-    _check_cross_field(kind, config)
-    return config
-
-
-def config_to_dict(config: Any) -> dict[str, Any]:
+def config_to_dict(config: RunConfig) -> dict[str, Any]:
     """The JSON-safe dict of a config (what a run stores and `validate_config` reads back)."""
-    return dataclasses.asdict(config)
+    return config.model_dump(mode="json")
 
 
 def parse_set_options(pairs: list[str]) -> dict[str, str]:

@@ -6,14 +6,14 @@
      "train_file": "<preference jsonl>",
      "eval_file": "<preference jsonl>" | null,
      "output_dir": "<final artifact dir>",   # must not exist yet
-     "config": {...fields of the kind's dataclass in config.py...}}
+     "config": {...fields of the kind's model in config.py...}}
 
 The model is written to `output_dir + ".tmp"` and renamed to `output_dir` only after training
 succeeded, so a crashed or killed run never leaves an artifact that looks finished. The artifact
-also holds `prefapp_artifact.json`: {"kind": "policy"|"reward", "run_kind", "base_model",
-"metrics", "config"}. Progress goes to stdout as events (events.py); exit status 0 = success,
-2 = refused config, 1 = failed run. Works under `accelerate launch -m training.ml cfg.json`:
-every rank trains, rank 0 alone prints events and moves the artifact into place.
+also holds `prefapp_artifact.json` (see artifact.py). Progress goes to stdout as events
+(events.py); exit status 0 = success, 2 = refused config, 1 = failed run. Works under
+`accelerate launch -m training.ml cfg.json`: every rank trains, rank 0 alone prints events
+and moves the artifact into place.
 """
 
 import argparse
@@ -27,9 +27,21 @@ from pathlib import Path
 from typing import Any
 
 from . import events
-from .config import NEEDS_REWARD_MODEL, REWARD_KINDS, ConfigError, config_to_dict, validate_config
+from .artifact import ARTIFACT_FILE, artifact_kind
+from .config import (
+    KINDS_NEEDING_REWARD,
+    ConfigError,
+    DPORunConfig,
+    GRPORunConfig,
+    PPORunConfig,
+    RewardRunConfig,
+    RLOORunConfig,
+    RunConfig,
+    SFTRunConfig,
+    config_to_dict,
+    validate_config,
+)
 
-ARTIFACT_FILE = "prefapp_artifact.json"
 RUN_KEYS = ("kind", "base_model", "reward_model", "train_file", "eval_file", "output_dir", "config")
 
 
@@ -41,7 +53,7 @@ class RunSpec:
     train_file: str
     eval_file: str | None
     output_dir: str
-    config: Any  # the kind's dataclass from config.py
+    config: RunConfig  # the kind's model from config.py
 
 
 def _required_str(raw: dict[str, Any], key: str) -> str:
@@ -78,7 +90,7 @@ def parse_run_spec(raw: Any) -> RunSpec:
         output_dir=_required_str(raw, "output_dir"),
         config=config,
     )
-    if kind in NEEDS_REWARD_MODEL and spec.reward_model is None:
+    if kind in KINDS_NEEDING_REWARD and spec.reward_model is None:
         raise ConfigError(f"reward_model: required for kind {kind!r}")
     for key in ("train_file", "eval_file"):
         path = getattr(spec, key)
@@ -91,34 +103,37 @@ def parse_run_spec(raw: Any) -> RunSpec:
 
 def train(spec: RunSpec, work_dir: str) -> dict[str, float]:
     """Train `spec` into `work_dir`; returns the final metrics. Heavy imports live down here."""
-    if spec.kind == "ppo":
+    config = spec.config
+    if isinstance(config, PPORunConfig):
         from . import ppo
 
         return ppo.train_ppo(
-            spec.config, spec.base_model, spec.reward_model or "", spec.train_file, work_dir
+            config, spec.base_model, spec.reward_model or "", spec.train_file, work_dir
         )
     from . import trl_adapter
 
-    if spec.kind == "sft":
+    if isinstance(config, SFTRunConfig):
         return trl_adapter.train_sft(
-            spec.config, spec.base_model, spec.train_file, spec.eval_file, work_dir
+            config, spec.base_model, spec.train_file, spec.eval_file, work_dir
         )
-    if spec.kind == "reward":
+    if isinstance(config, RewardRunConfig):
         return trl_adapter.train_reward(
-            spec.config, spec.base_model, spec.train_file, spec.eval_file, work_dir
+            config, spec.base_model, spec.train_file, spec.eval_file, work_dir
         )
-    if spec.kind == "dpo":
+    if isinstance(config, DPORunConfig):
         return trl_adapter.train_dpo(
-            spec.config, spec.base_model, spec.train_file, spec.eval_file, work_dir
+            config, spec.base_model, spec.train_file, spec.eval_file, work_dir
         )
-    return trl_adapter.train_online(
-        spec.kind, spec.config, spec.base_model, spec.reward_model or "", spec.train_file, work_dir
-    )
+    if isinstance(config, RLOORunConfig | GRPORunConfig):
+        return trl_adapter.train_online(
+            spec.kind, config, spec.base_model, spec.reward_model or "", spec.train_file, work_dir
+        )
+    raise TypeError(f"no trainer for {type(config).__name__}")  # a kind added to config.py only
 
 
 def write_artifact_info(directory: str, spec: RunSpec, metrics: dict[str, float]) -> None:
     info = {
-        "kind": "reward" if spec.kind in REWARD_KINDS else "policy",
+        "kind": artifact_kind(spec.kind),
         "run_kind": spec.kind,
         "base_model": spec.base_model,
         "metrics": metrics,

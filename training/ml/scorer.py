@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from .artifact import ARTIFACT_FILE
 from .data import has_chat_template, prompt_text, response_text
 
 Prompt = str | list[dict[str, str]]
@@ -161,7 +162,7 @@ def pairwise_accuracy(scorer: Scorer, rows: Sequence[dict[str, Any]]) -> dict[st
 
 def _artifact_max_length(model_dir: str | Path) -> int | None:
     """The max_length the reward model was trained with, if it is a prefapp artifact."""
-    path = Path(model_dir) / "prefapp_artifact.json"
+    path = Path(model_dir) / ARTIFACT_FILE
     if not path.is_file():
         return None
     value = json.loads(path.read_text()).get("config", {}).get("max_length")

@@ -2,14 +2,16 @@
 
 When TRL moves an API, this file changes and nothing else. Each `train_<kind>` function reads
 top to bottom like TRL's own scripts: load data, load tokenizer, build the trainer, train, save
-into `output_dir`, return the final metrics. Settings that make a run safe on any machine are
-forced here (see `_common_arguments`); the run config carries only what a manager may choose.
+into `output_dir`, return the final metrics. `trl_arguments` hands the run config to TRL's config
+class field by field, by name, so a TRL option becomes available by adding one field to the
+kind's model in config.py; settings that make a run safe on any machine are forced here.
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from transformers import (
@@ -31,26 +33,15 @@ from .config import (
 )
 from .scorer import RewardScorer, Scorer, pairwise_accuracy, prepare_tokenizer
 
+ArgumentsT = TypeVar("ArgumentsT", bound=TrainingArguments)
 
-def _common_arguments(
-    config: OptimisationConfig, output_dir: str, has_eval: bool
-) -> dict[str, Any]:
-    """TrainingArguments shared by every kind; the forced values keep runs CPU-safe and quiet."""
+
+def _forced_arguments(config: OptimisationConfig, output_dir: str, has_eval: bool) -> dict:
+    """What a manager does not choose: these keep runs CPU-safe, quiet and saved once."""
     on_gpu = torch.cuda.is_available()
     return {
         "output_dir": output_dir,
-        "learning_rate": config.learning_rate,
-        "num_train_epochs": config.num_train_epochs,
-        "max_steps": config.max_steps,
-        "per_device_train_batch_size": config.per_device_train_batch_size,
         "per_device_eval_batch_size": config.per_device_train_batch_size,
-        "gradient_accumulation_steps": config.gradient_accumulation_steps,
-        "warmup_steps": config.warmup_steps,
-        "weight_decay": config.weight_decay,
-        "lr_scheduler_type": config.lr_scheduler_type,
-        "max_grad_norm": config.max_grad_norm,
-        "logging_steps": config.logging_steps,
-        "seed": config.seed,
         # TRL defaults to bf16 and gradient checkpointing; neither suits a CPU or a tiny model.
         "bf16": on_gpu and torch.cuda.is_bf16_supported(),
         "use_cpu": not on_gpu,
@@ -61,6 +52,31 @@ def _common_arguments(
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
     }
+
+
+def trl_arguments(
+    arguments_cls: type[ArgumentsT],
+    config: OptimisationConfig,
+    output_dir: str,
+    *,
+    has_eval: bool,
+) -> ArgumentsT:
+    """TRL's config for a run: every field of `config` by name (except the ones the engine
+    reads itself), then the forced settings.
+
+    A field TRL's class does not have is refused rather than dropped: it would otherwise be
+    an option that silently does nothing.
+    """
+    accepted = {f.name for f in dataclasses.fields(arguments_cls)}
+    values = config.model_dump(exclude=set(config.engine_fields))
+    unknown = sorted(set(values) - accepted)
+    if unknown:
+        raise TypeError(
+            f"{type(config).__name__}: {arguments_cls.__name__} has no field "
+            f"{', '.join(unknown)}; list it in engine_fields if the engine reads it itself"
+        )
+    values.update(_forced_arguments(config, output_dir, has_eval))
+    return arguments_cls(**values)
 
 
 def _numeric(logs: dict[str, Any]) -> dict[str, float]:
@@ -139,11 +155,7 @@ def train_sft(
     eval_dataset = (
         data.load_sft_dataset(eval_file, tokenizer, announce=False) if eval_file else None
     )
-    args = SFTConfig(
-        **_common_arguments(config, output_dir, eval_dataset is not None),
-        max_length=config.max_length,
-        completion_only_loss=config.completion_only_loss,
-    )
+    args = trl_arguments(SFTConfig, config, output_dir, has_eval=eval_dataset is not None)
     _, metrics = _train(
         SFTTrainer,
         args,
@@ -168,11 +180,7 @@ def train_reward(
     train_dataset = data.load_preference_dataset(
         train_file, use_margin=config.use_margin, tokenizer=tokenizer
     )
-    args = RewardConfig(
-        **_common_arguments(config, output_dir, has_eval=False),
-        max_length=config.max_length,
-        center_rewards_coefficient=config.center_rewards_coefficient,
-    )
+    args = trl_arguments(RewardConfig, config, output_dir, has_eval=False)
     trainer, metrics = _train(
         RewardTrainer,
         args,
@@ -209,14 +217,7 @@ def train_dpo(
         if eval_file
         else None
     )
-    args = DPOConfig(
-        **_common_arguments(config, output_dir, eval_dataset is not None),
-        max_length=config.max_length,
-        beta=config.beta,
-        loss_type=[config.loss_type],
-        label_smoothing=config.label_smoothing,
-        precompute_ref_log_probs=config.precompute_ref_log_probs,
-    )
+    args = trl_arguments(DPOConfig, config, output_dir, has_eval=eval_dataset is not None)
     _, metrics = _train(
         DPOTrainer,
         args,
@@ -264,6 +265,7 @@ def train_online(
     """RLOO or GRPO, both rewarded by the project's scorer (see scorer.py for why not TRL's)."""
     from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
+    config_cls: type[RLOOConfig] | type[GRPOConfig]
     config_cls, trainer_cls = {
         "rloo": (RLOOConfig, RLOOTrainer),
         "grpo": (GRPOConfig, GRPOTrainer),
@@ -273,15 +275,7 @@ def train_online(
     # TRL pads prompts on the left for generation; its trainer sets this, we only make sure.
     tokenizer.padding_side = "left"
     scorer = RewardScorer(reward_model)
-    args = config_cls(
-        **_common_arguments(config, output_dir, has_eval=False),
-        num_generations=config.num_generations,
-        max_completion_length=config.max_completion_length,
-        temperature=config.temperature,
-        num_iterations=config.num_iterations,
-        epsilon=config.epsilon,
-        beta=config.beta,
-    )
+    args = trl_arguments(config_cls, config, output_dir, has_eval=False)
     trainer, metrics = _train(
         trainer_cls,
         args,

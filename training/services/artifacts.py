@@ -2,13 +2,8 @@
 
 from django.db import IntegrityError, transaction
 
-from training.models import ModelArtifact, TrainingKind, TrainingRun
-
-
-def artifact_kind(run_kind: str) -> str:
-    if run_kind == TrainingKind.REWARD:
-        return ModelArtifact.Kind.REWARD
-    return ModelArtifact.Kind.POLICY
+from training.ml.artifact import artifact_kind
+from training.models import ModelArtifact, TrainingRun
 
 
 def artifact_register(*, run: TrainingRun, metrics: dict) -> ModelArtifact:

@@ -26,13 +26,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from training.ml.artifact import ARTIFACT_FILE
 from training.ml.events import parse_event
 from training.models import MetricPoint, TrainingRun
 from training.services.artifacts import artifact_register
 
 logger = logging.getLogger(__name__)
 
-ARTIFACT_FILE = "prefapp_artifact.json"  # written by training/ml/run.py into every artifact
 # How often progress, metrics and the heartbeat are written, and cancellation is checked:
 # often enough for a live dashboard, rarely enough not to load the database.
 FLUSH_SECONDS = 2.0

@@ -14,9 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labeling.models import Project
-from training.ml.config import ConfigError, config_to_dict, validate_config
+from training.ml.config import KINDS_NEEDING_REWARD, ConfigError, config_to_dict, validate_config
 from training.models import (
-    KINDS_NEEDING_REWARD,
     DatasetSnapshot,
     ModelArtifact,
     TrainingKind,

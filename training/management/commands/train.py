@@ -5,8 +5,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.models import Project
-from training.ml.config import ConfigError, parse_set_options
-from training.models import KINDS_NEEDING_REWARD, DatasetSnapshot, TrainingKind, TrainingRun
+from training.ml.config import KINDS_NEEDING_REWARD, ConfigError, parse_set_options
+from training.models import DatasetSnapshot, TrainingKind, TrainingRun
 from training.selectors import artifact_current, schedule_get
 from training.services.runs import TrainingRefused, base_resolve, run_create
 
