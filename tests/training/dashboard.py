@@ -6,6 +6,7 @@ from pathlib import Path
 from django.utils import timezone
 
 from labeling.models import Project
+from training.ml.artifact import artifact_kind
 from training.models import DatasetSnapshot, MetricPoint, ModelArtifact, TrainingRun
 
 
@@ -53,11 +54,10 @@ def add_points(run: TrainingRun, names: tuple[str, ...], steps: range) -> list[M
 def make_artifact(
     run: TrainingRun, path: Path, *, is_current: bool = False, metrics: dict | None = None
 ) -> ModelArtifact:
-    kind = "reward" if run.kind == "reward" else "policy"
     return ModelArtifact.objects.create(
         project=run.project,
         run=run,
-        kind=kind,
+        kind=artifact_kind(run.kind),
         path=str(path),
         metrics=metrics or {"loss": 0.5, "accuracy": 0.75},
         is_current=is_current,

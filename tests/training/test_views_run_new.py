@@ -12,7 +12,7 @@ from tests.training.dashboard import (
     make_run,
     make_snapshot,
 )
-from training.ml.config import config_fields
+from training.ml.config import CONFIG_CLASSES, KINDS, config_fields
 from training.models import DatasetSnapshot, TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +59,15 @@ def test_it_shows_every_config_field_with_its_default_and_help(project, manager)
     assert 'name="config-beta" value="0.1"' in body
     assert '<option value="sigmoid" selected>' in body
     assert "New snapshot from the current judgments" in body
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_shows_each_fields_description_from_the_engines_model(project, manager, kind):
+    body = client_for(manager).get(_url(project, kind)).content.decode()
+
+    for name, info in CONFIG_CLASSES[kind].model_fields.items():
+        assert f'name="config-{name}"' in body
+        assert f"{escape(info.description)} Default: " in body, name
 
 
 def test_it_launches_a_run_on_a_new_snapshot_and_opens_its_page(
@@ -121,6 +130,38 @@ def test_it_puts_the_engines_error_next_to_the_field(
     body = response.content.decode()
     assert f'<p class="field-error" id="{field}-error">{message}</p>' in body
     assert not TrainingRun.objects.exists() and not DatasetSnapshot.objects.exists()
+
+
+def test_it_puts_every_bad_field_s_error_next_to_it_at_once(judged, manager, tmp_path):
+    base = fake_model_dir(tmp_path / "base")
+    response = client_for(manager).post(
+        _url(judged, "dpo"),
+        _post(
+            judged,
+            base,
+            kind="dpo",
+            **{"config-beta": "0", "config-max_length": "4", "config-seed": "x"},
+        ),
+    )
+
+    assert response.status_code == 400
+    errors = response.context["config"].errors
+    assert errors["beta"] == ["must be > 0.0, got 0"]
+    assert errors["max_length"] == ["must be >= 8, got 4"]
+    assert errors["seed"] == ["expected an integer, got 'x'"]
+    assert not TrainingRun.objects.exists()
+
+
+def test_it_reads_the_forms_checkbox_and_empty_inputs(judged, manager, tmp_path):
+    base = fake_model_dir(tmp_path / "base")
+    data = _post(judged, base, **{"config-center_rewards_coefficient": "", "config-max_steps": "3"})
+    del data["config-use_margin"]  # an unticked checkbox is not posted at all
+
+    response = client_for(manager).post(_url(judged), data)
+
+    assert response.status_code == 302
+    run = TrainingRun.objects.get()
+    assert run.config["use_margin"] is False and run.config["center_rewards_coefficient"] is None
 
 
 def test_it_shows_a_cross_field_error_on_the_field_the_engine_names(judged, manager, tmp_path):

@@ -5,6 +5,7 @@ import pytest
 
 from tests.training.ml.conftest import REPO_ROOT
 from training.ml.config import (
+    CONFIG_CLASSES,
     KINDS,
     ConfigError,
     DPORunConfig,
@@ -74,6 +75,64 @@ def test_it_refuses_bad_values_naming_the_field(kind, values, field):
     with pytest.raises(ConfigError) as excinfo:
         validate_config(kind, values)
     assert str(excinfo.value).startswith(f"{field}:")
+    assert [name for name, _ in excinfo.value.problems] == [field]
+
+
+@pytest.mark.parametrize(
+    "values, field, message",
+    [
+        # as a form posts them
+        ({"max_steps": "many"}, "max_steps", "expected an integer, got 'many'"),
+        ({"learning_rate": "fast"}, "learning_rate", "expected a number, got 'fast'"),
+        ({"learning_rate": "nan"}, "learning_rate", "expected a finite number, got 'nan'"),
+        ({"max_steps": "-5"}, "max_steps", "must be >= -1, got -5"),
+        ({"per_device_train_batch_size": ""}, "per_device_train_batch_size", "a value is required"),
+        ({"precompute_ref_log_probs": "perhaps"}, "precompute_ref_log_probs", "expected true or"),
+        ({"loss_type": "kto"}, "loss_type", "must be one of 'sigmoid', 'ipo', 'hinge' or 'robust'"),
+        # as --set passes them (parse_set_options keeps the text after "=")
+        ({"beta": " 0 "}, "beta", "must be > 0.0, got 0"),
+        ({"label_smoothing": "0.5", "loss_type": "robust"}, "label_smoothing", "must be < 0.5"),
+        # as a stored run's JSON holds them
+        ({"beta": None}, "beta", "a value is required"),
+        ({"max_length": 7}, "max_length", "must be >= 8, got 7"),
+        ({"max_steps": 2.5}, "max_steps", "expected an integer, got 2.5"),
+        ({"beta": True}, "beta", "expected a number, got True"),
+        ({"beta": [0.1]}, "beta", "expected a number, got [0.1]"),
+        ({"betta": 0.1}, "betta", "unknown field for kind 'dpo'"),
+    ],
+)
+def test_it_words_each_refusal_for_the_field(values, field, message):
+    with pytest.raises(ConfigError) as excinfo:
+        validate_config("dpo", values)
+    [(name, text)] = excinfo.value.problems
+    assert name == field and text.startswith(message)
+    assert str(excinfo.value) == f"{name}: {text}"
+
+
+def test_it_reports_every_bad_field_at_once():
+    with pytest.raises(ConfigError) as excinfo:
+        validate_config("dpo", {"beta": "x", "max_steps": "y", "nope": 1})
+    assert [name for name, _ in excinfo.value.problems] == ["max_steps", "beta", "nope"]
+    assert str(excinfo.value).startswith("max_steps: expected an integer, got 'y'; beta: ")
+
+
+def test_it_refuses_a_config_that_is_not_an_object():
+    with pytest.raises(ConfigError, match="^config: expected an object"):
+        validate_config("sft", ["max_steps", 2])  # type: ignore[arg-type]
+
+
+def test_it_reads_empty_and_null_as_none_only_where_a_field_allows_it():
+    for empty in ("", " ", "none", "null", None):
+        config = validate_config("ppo", {"total_episodes": empty, "missing_eos_penalty": empty})
+        assert config.total_episodes is None and config.missing_eos_penalty is None  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="^max_steps: expected an integer, got 'none'"):
+        validate_config("ppo", {"max_steps": "none"})
+
+
+def test_it_keeps_a_validated_config_as_it_is():
+    config = validate_config("dpo", {})
+    with pytest.raises(ValueError):
+        config.beta = 0.0  # type: ignore[misc]
 
 
 def test_it_refuses_unknown_kinds():
@@ -84,12 +143,22 @@ def test_it_refuses_unknown_kinds():
 def test_it_describes_fields_for_a_form():
     fields = {f.name: f for f in config_fields("dpo")}
     assert fields["loss_type"].choices == ("sigmoid", "ipo", "hinge", "robust")
-    assert fields["beta"].type is float and fields["beta"].default == 0.1 and fields["beta"].help
-    assert all(f.help for kind in KINDS for f in config_fields(kind))
+    assert fields["loss_type"].type is str and fields["precompute_ref_log_probs"].type is bool
+    assert fields["beta"].type is float and fields["beta"].default == 0.1
+    assert fields["beta"].help == DPORunConfig.model_fields["beta"].description
     center = {f.name: f for f in config_fields("reward")}["center_rewards_coefficient"]
-    assert center.optional and center.type is float
+    assert center.optional and center.type is float and center.default is None
     name, type_, default, help_, choices = config_fields("ppo")[0][:5]
     assert (name, type_) == ("learning_rate", float)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_describes_every_field_of_every_kind(kind):
+    model = CONFIG_CLASSES[kind]
+    assert [f.name for f in config_fields(kind)] == list(model.model_fields)
+    for name, info in model.model_fields.items():
+        assert info.description and info.description.endswith("."), name
+    assert validate_config(kind, {}) == model()
 
 
 def test_it_parses_set_options():
@@ -102,9 +171,10 @@ def test_it_parses_set_options():
 
 
 def test_it_imports_without_torch():
-    """Django imports config and events at start-up; they must not pull in torch."""
+    """Django imports config, artifact and events at start-up; they must not pull in torch."""
     code = (
-        "import sys, training.ml.config, training.ml.events, training.ml.run; "
+        "import sys, training.ml.config, training.ml.artifact, training.ml.events, "
+        "training.ml.run; "
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True)

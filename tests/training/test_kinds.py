@@ -1,0 +1,29 @@
+"""The engine (training/ml) defines the kinds once; the database and the forms use its values."""
+
+from training.forms import ScheduleForm
+from training.ml.artifact import ARTIFACT_KINDS, artifact_kind
+from training.ml.config import CONFIG_CLASSES, KINDS, KINDS_NEEDING_REWARD
+from training.models import ModelArtifact, TrainingKind, TrainingSchedule
+
+
+def test_it_stores_the_engines_training_kinds():
+    assert tuple(TrainingKind.values) == KINDS == tuple(CONFIG_CLASSES)
+    assert KINDS_NEEDING_REWARD.issubset(KINDS)
+
+
+def test_it_stores_the_engines_artifact_kinds():
+    assert tuple(ModelArtifact.Kind.values) == ARTIFACT_KINDS
+    assert {kind: artifact_kind(kind) for kind in KINDS} == {
+        "sft": "policy",
+        "reward": "reward",
+        "dpo": "policy",
+        "ppo": "policy",
+        "rloo": "policy",
+        "grpo": "policy",
+    }
+
+
+def test_it_offers_the_schedules_own_follow_ups():
+    assert ScheduleForm().fields["follow_up"].choices == TrainingSchedule.FollowUp.choices
+    follow_ups = set(TrainingSchedule.FollowUp.values) - {TrainingSchedule.FollowUp.NONE}
+    assert follow_ups <= set(KINDS)
