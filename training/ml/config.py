@@ -56,13 +56,11 @@ Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup"]
 DPOLoss = Literal["sigmoid", "ipo", "hinge", "robust"]
 
 
-class RunConfig(BaseModel):
-    """What every kind's config shares: strict about names and ranges, lenient about strings."""
+class LenientModel(BaseModel):
+    """Strict about names and ranges, lenient about strings: reads values as forms, `--set`
+    and JSON give them. The base of the run configs and of the run description (run.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    # Fields the engine reads itself; every other field goes to TRL's config class by name.
-    engine_fields: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="before")
     @classmethod
@@ -83,6 +81,13 @@ class RunConfig(BaseModel):
             noun = "an integer" if base is int else "a number"
             raise ValueError(f"expected {noun}, got {value!r}")
         return value
+
+
+class RunConfig(LenientModel):
+    """What every kind's config shares."""
+
+    # Fields the engine reads itself; every other field goes to TRL's config class by name.
+    engine_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 def _learning_rate(default: float, help: str = "Peak AdamW learning rate.") -> Any:
@@ -350,6 +355,7 @@ def config_fields(kind: str) -> list[ConfigField]:
 
 # How pydantic's error types read to a manager; anything else keeps pydantic's own message.
 _WORDING = {
+    "missing": "a value is required",
     "int_parsing": "expected an integer, got {input!r}",
     "int_from_float": "expected an integer, got {input!r}",
     "int_type": "expected an integer, got {input!r}",
@@ -363,12 +369,14 @@ _WORDING = {
     "less_than": "must be < {lt}, got {input}",
     "less_than_equal": "must be <= {le}, got {input}",
     "literal_error": "must be one of {expected}, got {input!r}",
-    "extra_forbidden": "unknown field for kind {kind!r}",
-    "model_type": "expected an object of config fields, got {input!r}",
+    "string_type": "expected a string, got {input!r}",
+    "extra_forbidden": "{unknown}",
+    "model_type": "expected an object, got {input!r}",
 }
 
 
-def _problems(error: ValidationError, kind: str) -> list[tuple[str, str]]:
+def problems_of(error: ValidationError, *, unknown: str) -> list[tuple[str, str]]:
+    """(field, message) for each error pydantic found; `unknown` words an unknown field."""
     problems = []
     for item in error.errors():
         ctx = item.get("ctx") or {}
@@ -379,7 +387,7 @@ def _problems(error: ValidationError, kind: str) -> list[tuple[str, str]]:
         if item["type"] == "value_error":
             text = str(ctx["error"])
         elif item["type"] in _WORDING:
-            text = _WORDING[item["type"]].format(input=item["input"], kind=kind, **ctx)
+            text = _WORDING[item["type"]].format(input=item["input"], unknown=unknown, **ctx)
         else:
             text = item["msg"]
         problems.append((name, text))
@@ -392,7 +400,9 @@ def validate_config(kind: str, values: dict[str, Any] | None) -> RunConfig:
     try:
         return cls.model_validate(values or {})
     except ValidationError as error:
-        raise ConfigError.of(_problems(error, kind)) from None
+        raise ConfigError.of(
+            problems_of(error, unknown=f"unknown field for kind {kind!r}")
+        ) from None
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:

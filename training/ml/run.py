@@ -22,9 +22,10 @@ import os
 import shutil
 import sys
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from . import events
 from .artifact import ARTIFACT_FILE, artifact_kind
@@ -33,72 +34,65 @@ from .config import (
     ConfigError,
     DPORunConfig,
     GRPORunConfig,
+    LenientModel,
     PPORunConfig,
     RewardRunConfig,
     RLOORunConfig,
     RunConfig,
     SFTRunConfig,
     config_to_dict,
+    field_rule,
+    problems_of,
     validate_config,
 )
 
-RUN_KEYS = ("kind", "base_model", "reward_model", "train_file", "eval_file", "output_dir", "config")
 
+class RunSpec(LenientModel):
+    """The run description: what the worker writes into `runs/<id>/config.json`."""
 
-@dataclass
-class RunSpec:
-    kind: str
-    base_model: str
-    reward_model: str | None
-    train_file: str
-    eval_file: str | None
-    output_dir: str
-    config: RunConfig  # the kind's model from config.py
+    kind: str = Field(description="The training kind: sft, reward, dpo, ppo, rloo or grpo.")
+    base_model: str = Field(description="Hub id or local model directory to start from.")
+    reward_model: str | None = Field(
+        None, description="Reward model directory that scores samples (ppo, rloo, grpo)."
+    )
+    train_file: str = Field(description="Preference (or prompt) rows, JSONL.")
+    eval_file: str | None = Field(None, description="Held-out rows, JSONL.")
+    output_dir: str = Field(description="Where the finished model goes; must not exist yet.")
+    config: RunConfig = Field(description="The kind's config (a model of config.py).")
 
+    @field_validator("train_file", "eval_file")
+    @classmethod
+    def _file_exists(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"no such file {path!r}")
+        return path
 
-def _required_str(raw: dict[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key}: required (a non-empty string)")
-    return value
+    @field_validator("output_dir")
+    @classmethod
+    def _output_dir_is_new(cls, path: str) -> str:
+        if os.path.exists(path):
+            raise ValueError(f"{path!r} already exists")
+        return path
 
-
-def _optional_str(raw: dict[str, Any], key: str) -> str | None:
-    value = raw.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"{key}: expected a string or null")
-    return value
+    @model_validator(mode="after")
+    def _reward_model_when_needed(self) -> "RunSpec":
+        if self.kind in KINDS_NEEDING_REWARD and self.reward_model is None:
+            raise field_rule("reward_model", f"required for kind {self.kind!r}")
+        return self
 
 
 def parse_run_spec(raw: Any) -> RunSpec:
     """Validate a run description (the JSON object) without touching any model."""
     if not isinstance(raw, dict):
         raise ConfigError("run config: expected a JSON object")
-    unknown = sorted(set(raw) - set(RUN_KEYS))
-    if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown run-config key; expected {', '.join(RUN_KEYS)}")
-    kind = _required_str(raw, "kind")
-    config = validate_config(kind, raw.get("config") or {})
-    spec = RunSpec(
-        kind=kind,
-        base_model=_required_str(raw, "base_model"),
-        reward_model=_optional_str(raw, "reward_model"),
-        train_file=_required_str(raw, "train_file"),
-        eval_file=_optional_str(raw, "eval_file"),
-        output_dir=_required_str(raw, "output_dir"),
-        config=config,
-    )
-    if kind in KINDS_NEEDING_REWARD and spec.reward_model is None:
-        raise ConfigError(f"reward_model: required for kind {kind!r}")
-    for key in ("train_file", "eval_file"):
-        path = getattr(spec, key)
-        if path is not None and not Path(path).is_file():
-            raise ConfigError(f"{key}: no such file {path!r}")
-    if os.path.exists(spec.output_dir):
-        raise ConfigError(f"output_dir: {spec.output_dir!r} already exists")
-    return spec
+    config = validate_config(raw.get("kind"), raw.get("config"))  # type: ignore[arg-type]
+    try:
+        return RunSpec.model_validate({**raw, "config": config})
+    except ValidationError as error:
+        keys = ", ".join(RunSpec.model_fields)
+        raise ConfigError.of(
+            problems_of(error, unknown=f"unknown run-config key; expected {keys}")
+        ) from None
 
 
 def train(spec: RunSpec, work_dir: str) -> dict[str, float]:

@@ -5,7 +5,9 @@ import json
 import pytest
 
 from tests.training.ml.conftest import events_of, run_cli
+from training.ml.config import ConfigError
 from training.ml.generate import generate
+from training.ml.run import parse_run_spec
 
 SMALL = {"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": "1e-4"}
 ONLINE = {
@@ -139,3 +141,37 @@ def test_it_fails_cleanly_without_the_base_model(standard_file, tmp_path):
     assert result.returncode == 1
     assert events_of(result.stdout)[-1]["event"] == "error"
     assert not output_dir.exists() and not (tmp_path / "never.tmp").exists()
+
+
+def test_it_names_every_bad_key_of_the_run_description(standard_file, tmp_path):
+    with pytest.raises(ConfigError) as excinfo:
+        parse_run_spec(
+            {
+                "kind": "ppo",
+                "base_model": " ",
+                "train_file": str(tmp_path / "missing.jsonl"),
+                "eval_file": 3,
+                "output_dir": str(tmp_path),
+                "config": {"rollout_batch_size": "8"},
+                "priority": "high",
+            }
+        )
+    assert [name for name, _ in excinfo.value.problems] == [
+        "base_model",
+        "train_file",
+        "eval_file",
+        "output_dir",
+        "priority",
+    ]
+    assert "output_dir: " + repr(str(tmp_path)) + " already exists" in str(excinfo.value)
+
+    with pytest.raises(ConfigError, match="^reward_model: required for kind 'ppo'"):
+        parse_run_spec(
+            {
+                "kind": "ppo",
+                "base_model": "any",
+                "train_file": str(standard_file),
+                "eval_file": "",
+                "output_dir": str(tmp_path / "new"),
+            }
+        )
