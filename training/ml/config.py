@@ -7,7 +7,7 @@ carries its description, range and choices; the TRL adapter passes fields to TRL
 classes by name, so a new TRL option is one new field here.
 
 Values arrive as JSON or as strings. Pydantic's lax mode parses "1e-5", "3" and "true"/"on";
-`RunConfig._form_value` adds what forms need on top of it. Errors become `ConfigError`, whose
+`LenientModel._form_value` adds what forms need on top of it. Errors become `ConfigError`, whose
 message names each offending field.
 
 Pure Python on purpose: Django imports this module at start-up, so no torch/transformers here.
