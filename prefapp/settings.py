@@ -237,9 +237,16 @@ CELERY_BEAT_SCHEDULE: dict = {
 # A running run whose worker has not reported for this long is marked failed (the worker
 # reports every few seconds while the training child runs).
 PREFAPP_RUN_HEARTBEAT_TIMEOUT = envint("PREFAPP_RUN_HEARTBEAT_TIMEOUT", "120")
-# A queued run whose task was sent this long ago and not taken is sent again (the broker may
-# have lost it; a duplicate is ignored).
+# A queued run whose task was sent this long ago and not picked up, while no training run is
+# running or a run sent after it was picked up first, is sent again: its message was lost (a
+# duplicate is ignored). A run that may be waiting behind others is sent again only after
+# PREFAPP_RUN_RESEND_SECONDS.
+PREFAPP_RUN_PICKUP_SECONDS = envint("PREFAPP_RUN_PICKUP_SECONDS", "90")
 PREFAPP_RUN_RESEND_SECONDS = envint("PREFAPP_RUN_RESEND_SECONDS", "600")
+# Directories whose model subdirectories a manager may name as a run's base model (besides the
+# project's own artifacts and hub ids); nothing else on the server can be loaded by path.
+# Default: where load_demo builds the tiny models.
+PREFAPP_MODEL_ROOTS = envlist("PREFAPP_MODEL_ROOTS", str(PREFAPP_DATA_DIR / "tiny-models"))
 
 CACHES = {
     # Django's Redis cache, reusing its client (prefapp/cache.py).

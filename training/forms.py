@@ -17,7 +17,7 @@ from training.ml.config import (
 )
 from training.models import ModelArtifact, TrainingKind, TrainingRun, TrainingSchedule
 from training.selectors import artifacts_for_project, snapshots_for_project
-from training.services.runs import TrainingRefused, base_model_check
+from training.services.runs import TrainingRefused, base_resolve
 from training.services.snapshots import AGGREGATES
 
 NEW_SNAPSHOT = "new"
@@ -98,7 +98,8 @@ class RunSetupForm(forms.Form):
     base_model = forms.CharField(
         required=False,
         label="Hub id or local path",
-        help_text="Used when no artifact is chosen: a hub id or a directory with a config.json.",
+        help_text="Used when no artifact is chosen: a hub id (organisation/name) or a model "
+        "directory under the server's model roots.",
     )
     reward_artifact = forms.ChoiceField(
         required=False,
@@ -198,15 +199,21 @@ class ScheduleForm(forms.Form):
         help_text="Starting policy for the follow-up when the project has no current policy.",
     )
 
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+
     def _checked_model(self, name: str) -> str:
+        """The same rule as a run's base (runs.base_resolve); an artifact is kept by its path."""
         value = self.cleaned_data[name].strip()
         if value:
             try:
-                return base_model_check(value)
+                model = base_resolve(project=self.project, text=value)
             except TrainingRefused as refused:
                 raise forms.ValidationError(
                     split_field_error(str(refused), {"base": 1})[1]
                 ) from None
+            return model.path if isinstance(model, ModelArtifact) else model
         return value
 
     def clean_reward_base_model(self) -> str:

@@ -7,6 +7,7 @@ from training.models import (
     DatasetSnapshot,
     MetricPoint,
     ModelArtifact,
+    TrainingKind,
     TrainingRun,
     TrainingSchedule,
 )
@@ -16,16 +17,6 @@ def runs_for_project(*, project: Project) -> QuerySet[TrainingRun]:
     return TrainingRun.objects.filter(project=project).select_related(
         "snapshot", "base_artifact", "reward_artifact", "created_by"
     )
-
-
-def run_get(*, project: Project, run_id: int) -> TrainingRun | None:
-    """The project's run, or None (an outsider's id or another project's run)."""
-    return runs_for_project(project=project).filter(pk=run_id).first()
-
-
-def run_metric_points(*, run: TrainingRun, after_id: int = 0) -> QuerySet[MetricPoint]:
-    """Points after `after_id`, oldest first (the dashboard polls with the last id it saw)."""
-    return MetricPoint.objects.filter(run=run, id__gt=after_id).order_by("id")
 
 
 def run_metric_series(*, run: TrainingRun) -> dict[str, list[tuple[int, float]]]:
@@ -53,3 +44,17 @@ def snapshots_for_project(*, project: Project) -> QuerySet[DatasetSnapshot]:
 
 def schedule_get(*, project: Project) -> TrainingSchedule | None:
     return TrainingSchedule.objects.filter(project=project).first()
+
+
+def run_base_default(*, project: Project, kind: str) -> str | ModelArtifact | None:
+    """What a new run of `kind` starts from unless told otherwise: a reward model from the
+    schedule's reward base model; any other kind from the current policy, else the schedule's
+    policy base model. None when the project names none. (The dashboard's form, the `train`
+    command and the schedule all ask here.)"""
+    schedule = schedule_get(project=project)
+    if kind == TrainingKind.REWARD:
+        return schedule.reward_base_model if schedule and schedule.reward_base_model else None
+    current = artifact_current(project=project, kind=ModelArtifact.Kind.POLICY)
+    if current is not None:
+        return current
+    return schedule.policy_base_model if schedule and schedule.policy_base_model else None

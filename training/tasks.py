@@ -5,20 +5,26 @@ import socket
 from celery import shared_task
 from celery.signals import worker_ready
 
+from training.models import TrainingRun
 from training.services.execution import run_execute
 from training.services.runs import runs_detect_dead, runs_fail_orphaned, runs_send_waiting
-from training.services.schedule import schedule_check
+from training.services.schedule import schedule_check, schedule_follow_up
 
 
 # acks_late: a message is acknowledged only once the run has ended, so a run whose worker
 # vanished before starting it is delivered again (run_execute ignores runs that are not queued).
 @shared_task(bind=True, acks_late=True, queue="training", name="training.tasks.run_training")
 def run_training(self, run_id: int) -> str:
-    return run_execute(
+    status = run_execute(
         run_id=run_id,
         hostname=self.request.hostname or socket.gethostname(),
         task_id=self.request.id or "",
     )
+    if status == TrainingRun.Status.SUCCEEDED:
+        # The schedule decides what follows a run, once, after the call that executed it (a
+        # duplicate message executes nothing and returns None).
+        schedule_follow_up(run_id=run_id)
+    return status or "skipped"
 
 
 @shared_task(name="training.tasks.detect_dead_runs")

@@ -20,7 +20,7 @@ from labeling.models import Project
 from training.archive import tar_gz_stream
 from training.forms import RunConfigForm, RunFilterForm, RunSetupForm, ScheduleForm, TryForm
 from training.models import ModelArtifact, TrainingKind, TrainingRun
-from training.selectors import artifact_current, schedule_get
+from training.selectors import artifact_current, run_base_default, schedule_get
 from training.selectors_dashboard import (
     METRIC_ORDER,
     artifacts_listed,
@@ -67,7 +67,7 @@ def _schedule_form(project: Project) -> ScheduleForm:
         if schedule is None
         else {name: getattr(schedule, name) for name in ScheduleForm.base_fields}
     )
-    return ScheduleForm(initial=initial)
+    return ScheduleForm(initial=initial, project=project)
 
 
 def _overview_context(project: Project, schedule_form: ScheduleForm | None = None) -> dict:
@@ -98,7 +98,7 @@ def overview(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def schedule_update(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_manager_or_404(request, slug)
-    form = ScheduleForm(request.POST)
+    form = ScheduleForm(request.POST, project=project)
     if not form.is_valid():
         return render(
             request, "training/overview.html", _overview_context(project, form), status=400
@@ -153,18 +153,13 @@ def run_new(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
 
 def _setup_initial(project: Project, kind: str) -> dict[str, str]:
     """Start from what the project would train next: its current model, or the schedule's."""
-    schedule = schedule_get(project=project)
-    policy = artifact_current(project=project, kind="policy")
+    base = run_base_default(project=project, kind=kind)
     reward = artifact_current(project=project, kind="reward")
     initial = {"reward_artifact": str(reward.pk) if reward else ""}
-    if kind != TrainingKind.REWARD and policy is not None:
-        initial["base_artifact"] = str(policy.pk)
-    elif schedule is not None:
-        initial["base_model"] = (
-            schedule.reward_base_model
-            if kind == TrainingKind.REWARD
-            else schedule.policy_base_model
-        )
+    if isinstance(base, ModelArtifact):
+        initial["base_artifact"] = str(base.pk)
+    elif base:
+        initial["base_model"] = base
     return initial
 
 

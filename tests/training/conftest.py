@@ -1,5 +1,6 @@
 """Fixtures for the training side: tiny offline models, judged projects, a real Celery worker."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,6 +30,15 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from training.ml.tiny import build_tiny_models
 
     return build_tiny_models(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(autouse=True)
+def temporary_model_roots(settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Models built by the tests (tiny_models, fake_model_dir) live under pytest's temporary
+    directory: that is the model root a base model may point into (PREFAPP_MODEL_ROOTS)."""
+    root = tmp_path_factory.getbasetemp()
+    settings.PREFAPP_MODEL_ROOTS = [str(root)]
+    return root
 
 
 @pytest.fixture
@@ -81,7 +91,7 @@ def wait_until(predicate, *, timeout: float = 60, what: str = "the condition") -
         time.sleep(0.3)
 
 
-def _test_database_url() -> str:
+def worker_database_url() -> str:
     parts = urlparse(os.environ["DATABASE_URL"])
     return urlunparse(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
@@ -89,6 +99,60 @@ def _test_database_url() -> str:
 @pytest.fixture(scope="module")
 def worker_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("worker-data")
+
+
+@contextlib.contextmanager
+def worker_process(
+    log_path: Path, *, database_url: str, data_dir: Path, model_roots: Path, **env: str
+):
+    """A real `celery worker` process on both queues against `database_url`; stopped at exit.
+    `env` overrides its environment (e.g. REDIS_URL: another broker)."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PREFAPP_DATA_DIR": str(data_dir),
+        "PREFAPP_MODEL_ROOTS": str(model_roots),
+        "DB_CONN_MAX_AGE": "0",
+        "PYTHONPATH": str(REPO_ROOT),
+        **env,
+    }
+    nodename = f"train-test-{uuid.uuid4().hex[:8]}@%h"
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(
+            worker_command(
+                "default,training",
+                nodename,
+                "--pool",
+                "prefork",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ),
+            cwd=REPO_ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while " ready." not in log_path.read_text():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield worker
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+
+def needs_worker_services() -> None:
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        pytest.skip("needs DATABASE_URL (PostgreSQL) and REDIS_URL: the worker is another process")
 
 
 @pytest.fixture(scope="module")
@@ -103,58 +167,27 @@ def celery_worker(
     Module-scoped: starting one costs seconds. Tests that use it need `transactional_db`, so
     that what they write is committed and the worker sees it.
     """
-    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
-        pytest.skip("needs DATABASE_URL (PostgreSQL) and REDIS_URL: the worker is another process")
+    needs_worker_services()
     from prefapp.celery import app
 
     with django_db_blocker.unblock():
-        database_url = _test_database_url()
+        database_url = worker_database_url()
     with app.connection_for_write() as broker:
         for queue in ("default", "training"):  # left by earlier sessions: runs long gone
             broker.default_channel.queue_purge(queue)
-    nodename = f"train-test-{uuid.uuid4().hex[:8]}@%h"
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "PREFAPP_DATA_DIR": str(worker_data_dir),
-        "DB_CONN_MAX_AGE": "0",
-        "PYTHONPATH": str(REPO_ROOT),
-    }
-    with log_path.open("w") as log:
-        worker = subprocess.Popen(
-            worker_command(
-                "default,training",
-                nodename,
-                "--pool",
-                "prefork",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ),
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 90
-    while " ready." not in log_path.read_text():
-        if worker.poll() is not None or time.monotonic() > deadline:
-            os.killpg(worker.pid, signal.SIGKILL)
-            pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.3)
-    yield worker
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+    with worker_process(
+        log_path,
+        database_url=database_url,
+        data_dir=worker_data_dir,
+        model_roots=tmp_path_factory.getbasetemp(),
+    ) as worker:
+        yield worker
 
 
 @pytest.fixture
-def worker_settings(settings, worker_data_dir: Path) -> Path:
-    """This test's settings agree with the worker's (the data directory)."""
+def worker_settings(settings, worker_data_dir: Path, tmp_path_factory) -> Path:
+    """This test's settings agree with the worker's (the data directory, the model roots)."""
     settings.PREFAPP_DATA_DIR = worker_data_dir
+    settings.PREFAPP_MODEL_ROOTS = [str(tmp_path_factory.getbasetemp())]
     return worker_data_dir

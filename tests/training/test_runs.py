@@ -57,7 +57,7 @@ def test_it_queues_a_validated_run_after_commit(
     [
         ({"config_values": {"max_step": 2}}, "config: max_step: unknown field"),
         ({"config_values": {"learning_rate": "fast"}}, "config: learning_rate: expected a number"),
-        ({"base": "/no/such/model"}, "base: no model directory at '/no/such/model'"),
+        ({"base": "/no/such/model"}, "base: not a model this project can use"),
         ({"base": ""}, "base: a hub id"),
         ({"kind": "ppo"}, "reward_artifact: a ppo run needs a trained reward model"),
         ({"kind": "telepathy"}, "kind: unknown training kind"),
@@ -195,3 +195,40 @@ def test_it_sends_again_the_queued_runs_whose_task_never_left_or_waited_too_long
     assert sent["new"] == now - resend / 2
     assert all(sent[name] == now - resend * 2 for name in ("running", "cancelled"))
     assert runs_send_waiting(now=now) == 0
+
+
+def _sent(run, when):
+    TrainingRun.objects.filter(pk=run.pk).update(sent_at=when)
+
+
+def test_it_sends_again_soon_a_run_that_no_idle_worker_picked_up(judged, tiny_models, settings):
+    now = timezone.now()
+    pickup = timedelta(seconds=settings.PREFAPP_RUN_PICKUP_SECONDS)
+    lost, recent = _create(judged, tiny_models), _create(judged, tiny_models)
+    _sent(lost, now - pickup - timedelta(seconds=1))
+    _sent(recent, now - pickup / 2)
+
+    assert runs_send_waiting(now=now) == 1  # nothing runs: a worker would have taken it
+
+    assert TrainingRun.objects.get(pk=lost.pk).sent_at >= now
+    assert TrainingRun.objects.get(pk=recent.pk).sent_at == now - pickup / 2
+
+
+def test_it_sends_again_soon_a_run_behind_running_ones_only_once_a_later_one_got_ahead(
+    judged, tiny_models, settings
+):
+    now = timezone.now()
+    pickup = timedelta(seconds=settings.PREFAPP_RUN_PICKUP_SECONDS)
+    busy, waiting = _create(judged, tiny_models), _create(judged, tiny_models)
+    busy.mark_running(hostname="celery@a", pid=1)
+    _sent(busy, now - pickup * 3)
+    _sent(waiting, now - pickup * 2)
+
+    assert runs_send_waiting(now=now) == 0  # it may be next in line
+
+    later = _create(judged, tiny_models)
+    _sent(later, now - pickup)
+    later.mark_running(hostname="celery@b", pid=1)  # sent after it, picked up first
+
+    assert runs_send_waiting(now=now) == 1
+    assert TrainingRun.objects.get(pk=waiting.pk).sent_at >= now

@@ -91,7 +91,7 @@ def test_it_refuses_a_bad_schedule_with_the_error_next_to_the_field(project, man
 
     assert response.status_code == 400
     errors = response.context["schedule_form"].errors
-    assert "no model directory at '/no/such/model'" in errors["reward_base_model"][0]
+    assert errors["reward_base_model"][0].startswith("not a model this project can use")
     assert "min_new_judgments" in errors
     assert 'id="reward_base_model-error"' in response.content.decode()
     assert not TrainingSchedule.objects.exists()

@@ -10,7 +10,6 @@ kind's model in config.py; settings that make a run safe on any machine are forc
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -288,7 +287,3 @@ def train_online(
         tokenizer.padding_side = "right"  # what a later fine-tune or scorer expects by default
         tokenizer.save_pretrained(output_dir)
     return metrics
-
-
-def output_is_written(output_dir: str) -> bool:
-    return (Path(output_dir) / "config.json").is_file()

@@ -52,13 +52,16 @@ def run_config_write(*, run: TrainingRun) -> Path:
         # Left by a database that was reset while the data directory was kept; not ours.
         output_dir.rename(output_dir.with_name(f"{output_dir.name}.orphaned-{int(time.time())}"))
     snapshot = run.snapshot
+    # Absolute paths: the child runs in the run's directory (see _supervise).
+    base = os.path.abspath(run.base_path) if run.base_artifact is not None else run.base_model
+    reward = run.reward_artifact.path if run.reward_artifact is not None else None
     config = {
         "kind": run.kind,
-        "base_model": run.base_path,
-        "reward_model": run.reward_artifact.path if run.reward_artifact is not None else None,
-        "train_file": str(snapshot.train_path),
-        "eval_file": str(snapshot.eval_path) if snapshot.eval_path else None,
-        "output_dir": str(output_dir),
+        "base_model": base,
+        "reward_model": os.path.abspath(reward) if reward else None,
+        "train_file": os.path.abspath(snapshot.train_path),
+        "eval_file": os.path.abspath(snapshot.eval_path) if snapshot.eval_path else None,
+        "output_dir": os.path.abspath(output_dir),
         "config": run.config,
     }
     path = run.directory / "config.json"
@@ -190,7 +193,9 @@ def _supervise(run: TrainingRun, config_path: Path) -> tuple[int, bool, _Recorde
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        cwd=settings.BASE_DIR,
+        # Not the code's directory: there a hub id "org/name" could name a local directory,
+        # which transformers would load instead of the hub's model (runs.base_resolve).
+        cwd=run.directory,
         env=_child_env(),
         text=True,
         encoding="utf-8",
@@ -251,20 +256,20 @@ def _discard(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def run_execute(*, run_id: int, hostname: str, task_id: str = "") -> str:
+def run_execute(*, run_id: int, hostname: str, task_id: str = "") -> str | None:
     """Execute a queued run to its end and record the outcome; returns the final status.
 
-    A run that is not queued (cancelled before it started, or delivered twice) is left alone.
+    A run that is not queued (cancelled before it started, or its task delivered twice) is left
+    alone and None returned: only the call that moved the run from queued to running executes
+    it (a conditional update, `mark_running`), however many messages name it.
     """
     run = (
         TrainingRun.objects.select_related("snapshot", "base_artifact", "reward_artifact")
         .filter(pk=run_id)
         .first()
     )
-    if run is None:
-        return "missing"
-    if not run.mark_running(hostname=hostname, pid=os.getpid(), task_id=task_id):
-        return run.status
+    if run is None or not run.mark_running(hostname=hostname, pid=os.getpid(), task_id=task_id):
+        return None
     output_dir = run.output_dir
     try:
         config_path = run_config_write(run=run)
@@ -295,8 +300,4 @@ def _succeed(run: TrainingRun, metrics: dict[str, Any]) -> None:
             # Cancelled between the child's last line and now: cancellation wins.
             transaction.on_commit(lambda: _discard(run.output_dir))
             return
-        artifact = artifact_register(run=run, metrics=metrics)
-    if run.follow_up_kind:
-        from training.services.schedule import schedule_follow_up
-
-        schedule_follow_up(run=run, artifact=artifact)
+        artifact_register(run=run, metrics=metrics)

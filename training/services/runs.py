@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from labeling.models import Project
@@ -20,13 +20,16 @@ from training.models import (
     ModelArtifact,
     TrainingKind,
     TrainingRun,
+    data_dir,
 )
 from training.services.snapshots import SnapshotRefused, snapshot_create
 
 logger = logging.getLogger(__name__)
 
-# A hub id: "name" or "owner/name" of letters, digits, "-", "_" and ".".
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# A hub id: "organisation/name" of letters, digits, "-", "_" and "." (the hub's own form). A
+# bare name or a longer path is a directory; "./a/b" names a relative directory of two parts.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+_ARTIFACT_ID = re.compile(r"(?:artifact:)?(\d+)")
 
 
 class TrainingRefused(ValueError):
@@ -37,28 +40,74 @@ def heartbeat_timeout() -> timedelta:
     return timedelta(seconds=getattr(settings, "PREFAPP_RUN_HEARTBEAT_TIMEOUT", 120))
 
 
-def base_model_check(base: str) -> str:
-    """Return the usable base model string, or TrainingRefused saying why it cannot load."""
-    base = base.strip()
-    if not base:
-        raise TrainingRefused("base: a hub id, a local model directory or an artifact is required")
-    path = Path(base).expanduser()
-    if path.exists() or base.startswith(("/", ".", "~")):
-        if not path.is_dir():
-            raise TrainingRefused(f"base: no model directory at {base!r}")
-        if not (path / "config.json").is_file():
-            raise TrainingRefused(f"base: {base!r} is not a model directory (no config.json)")
-        return str(path.resolve())
-    if not _HUB_ID.match(base):
-        raise TrainingRefused(f"base: {base!r} is neither a local directory nor a hub id")
+def model_roots() -> list[Path]:
+    """PREFAPP_MODEL_ROOTS with links resolved: the only directories a path may point into."""
+    return [
+        Path(os.path.realpath(Path(root).expanduser())) for root in settings.PREFAPP_MODEL_ROOTS
+    ]
+
+
+def _not_a_usable_model(field: str) -> TrainingRefused:
+    # One text for every refused path, existing or not, so that a refusal says nothing about
+    # the server's files; it names what is allowed instead.
+    roots = ", ".join(str(root) for root in model_roots()) or "none configured"
+    return TrainingRefused(
+        f"{field}: not a model this project can use; name one of its artifacts, a hub id "
+        f"(organisation/name) or a model directory under PREFAPP_MODEL_ROOTS ({roots})"
+    )
+
+
+def _hub_id_check(hub_id: str, field: str) -> str:
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         from huggingface_hub import try_to_load_from_cache
 
-        if not isinstance(try_to_load_from_cache(base, "config.json"), str):
+        if not isinstance(try_to_load_from_cache(hub_id, "config.json"), str):
             raise TrainingRefused(
-                f"base: hub model {base!r} is not in the local cache and HF_HUB_OFFLINE is set"
+                f"{field}: hub model {hub_id!r} is not in the local cache and HF_HUB_OFFLINE is set"
             )
-    return base
+    return hub_id
+
+
+def _own_artifact_at(project: Project, path: Path) -> ModelArtifact | None:
+    for artifact in ModelArtifact.objects.filter(project=project, path__endswith=path.name):
+        if Path(os.path.realpath(artifact.path)) == path:
+            return artifact
+    return None
+
+
+def base_resolve(*, project: Project, text: str, field: str = "base") -> str | ModelArtifact:
+    """The model a manager's text names, if the project may use it; TrainingRefused otherwise.
+
+    Allowed: "artifact:ID" or a bare number, or the directory of one of the project's own
+    artifacts (→ that ModelArtifact); a hub id "organisation/name" (→ the id, loaded from the
+    hub with the worker's credentials); a model directory under PREFAPP_MODEL_ROOTS (→ its
+    resolved path). Every other path, another project's artifact included, gets one message.
+    """
+    text = text.strip()
+    if not text:
+        raise TrainingRefused(
+            f"{field}: a hub id, a local model directory or an artifact is required"
+        )
+    match = _ARTIFACT_ID.fullmatch(text)
+    if match:
+        artifact = ModelArtifact.objects.filter(project=project, pk=int(match[1])).first()
+        if artifact is None:
+            raise TrainingRefused(f"{field}: project {project.slug!r} has no artifact {match[1]}")
+        return artifact
+    if _HUB_ID.match(text):
+        return _hub_id_check(text, field)
+    path = Path(os.path.realpath(Path(text).expanduser()))  # links resolved: none leads out
+    own = _own_artifact_at(project, path)
+    if own is not None:
+        return own
+    artifacts = Path(os.path.realpath(data_dir() / "artifacts"))
+    if path.is_relative_to(artifacts) or not any(
+        path.is_relative_to(root) for root in model_roots()
+    ):
+        raise _not_a_usable_model(field)
+    if not (path / "config.json").is_file():
+        raise TrainingRefused(f"{field}: no model directory (with a config.json) at {text!r}")
+    return str(path)
 
 
 def _artifact_check(artifact: ModelArtifact, *, project: Project, field: str, kinds: tuple) -> None:
@@ -71,17 +120,6 @@ def _artifact_check(artifact: ModelArtifact, *, project: Project, field: str, ki
         )
     if not Path(artifact.path).is_dir():
         raise TrainingRefused(f"{field}: the directory of artifact {artifact.pk} is gone")
-
-
-def base_resolve(*, project: Project, text: str) -> str | ModelArtifact:
-    """`--base` text: "artifact:ID" or a bare number names an artifact, anything else a model."""
-    match = re.fullmatch(r"(?:artifact:)?(\d+)", text.strip())
-    if match:
-        artifact = ModelArtifact.objects.filter(project=project, pk=int(match[1])).first()
-        if artifact is None:
-            raise TrainingRefused(f"base: project {project.slug!r} has no artifact {match[1]}")
-        return artifact
-    return text
 
 
 def run_create(
@@ -112,12 +150,14 @@ def run_create(
     except ConfigError as error:
         raise TrainingRefused(f"config: {error}") from None
     base_model, base_artifact = "", None
+    if not isinstance(base, ModelArtifact):
+        base = base_resolve(project=project, text=base)
     if isinstance(base, ModelArtifact):
         allowed = ("policy", "reward") if kind == TrainingKind.REWARD else ("policy",)
         _artifact_check(base, project=project, field="base", kinds=allowed)
         base_artifact = base
     else:
-        base_model = base_model_check(base)
+        base_model = base
     if kind in KINDS_NEEDING_REWARD:
         if reward_artifact is None:
             raise TrainingRefused(f"reward_artifact: a {kind} run needs a trained reward model")
@@ -159,32 +199,53 @@ def run_create(
 
 
 def run_enqueue(*, run_id: int) -> bool:
-    """Send the run's task to the broker and note when. If the broker cannot be reached the
-    run stays queued (logged, False) and runs_send_waiting sends it again."""
+    """Send the run's task to the broker and note when. A send that fails (the broker is down
+    or unreachable) is logged and returns False, never raised: the run stays queued, and
+    runs_send_waiting sends it again."""
     from kombu.exceptions import OperationalError
 
     from training.tasks import run_training  # tasks import services; import late
 
+    # This runs in on_commit after a manager's request, whose run is already stored: whatever
+    # goes wrong with the send, the request must not fail for it.
     try:
         run_training.apply_async(args=[run_id])
-    except OperationalError:
-        logger.warning("run %s: the broker could not be reached; sent again later", run_id)
+    except OperationalError as error:
+        logger.warning(
+            "run %s: the broker could not be reached (%s); sent again later", run_id, error
+        )
+        return False
+    except Exception:
+        logger.exception("run %s: sending its task failed; sent again later", run_id)
         return False
     TrainingRun.objects.filter(pk=run_id).update(sent_at=timezone.now())
     return True
 
 
 def runs_send_waiting(*, now=None) -> int:
-    """Send again the queued runs whose task never reached the broker (it was down, or the
-    process died between creating the run and sending it) or was sent more than
-    PREFAPP_RUN_RESEND_SECONDS ago and not taken (a broker that lost its queue, or a long
-    line behind other runs). A second message is harmless: the first to arrive starts the
-    run, the others find it no longer queued."""
+    """Send again the queued runs whose message is missing. A second message is harmless: the
+    first to arrive starts the run, the others find it no longer queued (run_execute).
+
+    A queued run's message is missing when it never reached the broker (the broker was down, or
+    the process died between creating the run and sending it), or when it was sent more than
+    PREFAPP_RUN_PICKUP_SECONDS ago and not picked up although a worker would have taken it: no
+    run is running, or a run sent after it was picked up first (the queue is first in, first
+    out). A run that may be waiting behind running ones is sent again only after
+    PREFAPP_RUN_RESEND_SECONDS (a broker that lost its queue while every worker was busy)."""
     now = now or timezone.now()
+    pickup = timedelta(seconds=settings.PREFAPP_RUN_PICKUP_SECONDS)
+    resend = timedelta(seconds=settings.PREFAPP_RUN_RESEND_SECONDS)
     never_sent = Q(sent_at__isnull=True, created_at__lt=now - timedelta(seconds=30))
-    resend = timedelta(seconds=getattr(settings, "PREFAPP_RUN_RESEND_SECONDS", 600))
+    if TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exists():
+        overtaken = TrainingRun.objects.filter(
+            started_at__isnull=False, sent_at__gt=OuterRef("sent_at")
+        )
+        not_picked_up = Q(Exists(overtaken), sent_at__lt=now - pickup)
+    else:
+        not_picked_up = Q(sent_at__lt=now - pickup)
     waiting = TrainingRun.objects.filter(
-        never_sent | Q(sent_at__lt=now - resend), status=TrainingRun.Status.QUEUED
+        never_sent | not_picked_up | Q(sent_at__lt=now - resend),
+        status=TrainingRun.Status.QUEUED,
     )
     return sum(run_enqueue(run_id=run_id) for run_id in waiting.values_list("pk", flat=True))
 

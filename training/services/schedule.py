@@ -7,7 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.models import Judgment, Project
-from training.models import ModelArtifact, TrainingKind, TrainingRun, TrainingSchedule
+from training.models import TrainingKind, TrainingRun, TrainingSchedule
+from training.selectors import run_base_default, schedule_get
 from training.services.runs import TrainingRefused, run_create
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def schedule_check_project(*, schedule: TrainingSchedule) -> TrainingRun | None:
         run = run_create(
             project=project,
             kind=TrainingKind.REWARD,
-            base=schedule.reward_base_model,
+            base=run_base_default(project=project, kind=TrainingKind.REWARD) or "",
             config_values=schedule.reward_config,
             created_by=None,
             follow_up_kind=follow_up,
@@ -103,14 +104,21 @@ def schedule_check() -> list[TrainingRun]:
     return queued
 
 
-def schedule_follow_up(*, run: TrainingRun, artifact: ModelArtifact) -> TrainingRun | None:
-    """After a scheduled reward run succeeded: train the current policy on the same snapshot."""
-    schedule = TrainingSchedule.objects.filter(project_id=run.project_id).first()
-    policy: str | ModelArtifact | None = ModelArtifact.objects.filter(
-        project_id=run.project_id, kind=ModelArtifact.Kind.POLICY, is_current=True
-    ).first()
-    if policy is None:
-        policy = schedule.policy_base_model if schedule and schedule.policy_base_model else None
+def schedule_follow_up(*, run_id: int) -> TrainingRun | None:
+    """After a scheduled reward run succeeded: train the current policy on the same snapshot.
+
+    Does nothing for a run that did not succeed or has no follow-up.
+    """
+    run = (
+        TrainingRun.objects.select_related("project", "snapshot", "artifact")
+        .filter(pk=run_id, status=TrainingRun.Status.SUCCEEDED)
+        .exclude(follow_up_kind="")
+        .first()
+    )
+    if run is None:
+        return None
+    schedule = schedule_get(project=run.project)
+    policy = run_base_default(project=run.project, kind=run.follow_up_kind)
     message: str
     follow_up_run = None
     if policy is None:
@@ -127,7 +135,7 @@ def schedule_follow_up(*, run: TrainingRun, artifact: ModelArtifact) -> Training
                 config_values=schedule.follow_up_config if schedule else {},
                 snapshot=run.snapshot,
                 created_by=None,
-                reward_artifact=artifact if run.follow_up_kind == TrainingKind.PPO else None,
+                reward_artifact=run.artifact if run.follow_up_kind == TrainingKind.PPO else None,
             )
             message = f"Run {run.pk} succeeded: queued {run.follow_up_kind} run {follow_up_run.pk}."
         except TrainingRefused as error:

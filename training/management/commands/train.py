@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.models import Project
 from training.ml.config import KINDS_NEEDING_REWARD, ConfigError, parse_set_options
-from training.models import DatasetSnapshot, TrainingKind, TrainingRun
-from training.selectors import artifact_current, schedule_get
+from training.models import DatasetSnapshot, ModelArtifact, TrainingKind, TrainingRun
+from training.selectors import artifact_current, run_base_default
 from training.services.runs import TrainingRefused, base_resolve, run_create
 
 POLL_SECONDS = 1.0
@@ -21,8 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--kind", required=True, choices=TrainingKind.values)
         parser.add_argument(
             "--base",
-            help="hub id, local model directory, or artifact id "
-            "(default: the current policy, else the schedule's base models)",
+            help="artifact id, hub id (organisation/name) or a model directory under "
+            "PREFAPP_MODEL_ROOTS (default: the current policy, else the schedule's base models)",
         )
         parser.add_argument(
             "--reward-artifact",
@@ -91,21 +91,16 @@ class Command(BaseCommand):
                 # Ctrl-C stops the following, not the run (cancel it from the dashboard).
                 raise CommandError(f"stopped following run {run.pk}; it goes on") from None
 
-    def _base(self, project: Project, text: str | None, kind: str):
+    def _base(self, project: Project, text: str | None, kind: str) -> str | ModelArtifact:
         if text:
-            return base_resolve(project=project, text=text)
-        schedule = schedule_get(project=project)
+            return text  # run_create checks it (runs.base_resolve), as it does the form's
+        base = run_base_default(project=project, kind=kind)
+        if base is not None:
+            return base
         if kind == TrainingKind.REWARD:
-            if schedule and schedule.reward_base_model:
-                return schedule.reward_base_model
             raise TrainingRefused(
                 "--base: required (the project's training schedule names no reward base model)"
             )
-        current = artifact_current(project=project, kind="policy")
-        if current is not None:
-            return current
-        if schedule and schedule.policy_base_model:
-            return schedule.policy_base_model
         raise TrainingRefused(
             "--base: required (the project has no current policy and its "
             "schedule names no policy base model)"
@@ -123,7 +118,9 @@ class Command(BaseCommand):
                     "--reward-artifact: required, the project has no current reward model"
                 )
             return current
-        return base_resolve(project=project, text=str(artifact_id))
+        artifact = base_resolve(project=project, text=str(artifact_id), field="--reward-artifact")
+        assert isinstance(artifact, ModelArtifact)  # a number names an artifact
+        return artifact
 
     def _snapshot(self, project: Project, snapshot_id: int | None) -> DatasetSnapshot | None:
         if snapshot_id is None:
