@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from labeling.models import Project
 from training.ml.artifact import artifact_kind
+from training.ml.config import config_fields
 from training.models import DatasetSnapshot, MetricPoint, ModelArtifact, TrainingRun
 
 
@@ -69,3 +70,23 @@ def fake_model_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text("{}")
     return path
+
+
+def run_form_data(kind: str, base: str, **config: object) -> dict[str, str]:
+    """A new-run form as a browser posts it: a new snapshot, `base` typed as the base model, and
+    every config field at its default unless given."""
+    data = {
+        f"config-{spec.name}": ("on" if spec.default is True else "")
+        if spec.type is bool
+        else ("" if spec.default is None else str(spec.default))
+        for spec in config_fields(kind)
+    }
+    data.update({f"config-{name}": str(value) for name, value in config.items()})
+    return {
+        "snapshot": "new",
+        "aggregate": "all",
+        "eval_fraction": "0.1",
+        "base_artifact": "",
+        "base_model": base,
+        **data,
+    }

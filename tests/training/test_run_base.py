@@ -12,8 +12,7 @@ from django.urls import reverse
 from tests.conftest import client_for
 from tests.factories import ProjectFactory
 from tests.training.conftest import REPO_ROOT, judge_pairs
-from tests.training.dashboard import fake_model_dir, make_artifact, make_run
-from training.ml.config import config_fields
+from tests.training.dashboard import fake_model_dir, make_artifact, make_run, run_form_data
 from training.models import ModelArtifact, TrainingRun, TrainingSchedule
 from training.selectors import run_base_default
 from training.services.runs import TrainingRefused, base_resolve, run_create
@@ -121,27 +120,10 @@ def test_run_create_queues_a_run_from_a_root_or_the_hub_and_refuses_another_proj
     assert TrainingRun.objects.filter(project=judged).count() == 2
 
 
-def _run_form(base: str) -> dict:
-    config = {
-        f"config-{spec.name}": ("on" if spec.default is True else "")
-        if spec.type is bool
-        else ("" if spec.default is None else str(spec.default))
-        for spec in config_fields("sft")
-    }
-    return {
-        "snapshot": "new",
-        "aggregate": "all",
-        "eval_fraction": "0.1",
-        "base_artifact": "",
-        "base_model": base,
-        **config,
-    }
-
-
 def test_the_run_form_answers_the_same_for_a_secret_and_a_missing_path(judged, manager, roots):
     client = client_for(manager)
     errors = [
-        client.post(reverse("training_new", args=[judged.slug, "sft"]), _run_form(path))
+        client.post(reverse("training_new", args=[judged.slug, "sft"]), run_form_data("sft", path))
         .context["setup"]
         .errors["base_model"]
         for path in OUTSIDE

@@ -12,12 +12,12 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
 from tests.training.conftest import judge_pairs, wait_for_run, wait_until
+from training.ml.events import parse_event
 from training.models import MetricPoint, ModelArtifact, TrainingRun
 from training.selectors import artifact_current
-from training.services.runs import run_cancel, run_create, runs_send_waiting
+from training.services.runs import run_cancel, run_create, run_enqueue, runs_send_waiting
 from training.services.schedule import schedule_check, schedule_set
 
 pytestmark = [
@@ -258,13 +258,42 @@ def test_it_sends_again_a_run_whose_task_the_broker_lost(worker, project, tiny_m
     # which loses it (as a Redis restarted without persistence would).
     with app.connection_for_write() as broker:
         assert broker.default_channel.queue_purge("training") == 1
+    sent_at = TrainingRun.objects.get(pk=waiting.pk).sent_at
+    pickup = timedelta(seconds=settings.PREFAPP_RUN_PICKUP_SECONDS)
+    # While a run is running, the waiting one may just be next in line: not sent again yet.
+    assert runs_send_waiting(now=sent_at + pickup * 2) == 0
     run_cancel(run=blocker)
     wait_for_run(blocker, FINISHED)
     time.sleep(3)  # an idle worker, and nothing to take
     assert TrainingRun.objects.get(pk=waiting.pk).status == "queued"
     assert runs_send_waiting() == 0  # sent a moment ago: not yet
 
-    later = timezone.now() + timedelta(seconds=settings.PREFAPP_RUN_RESEND_SECONDS + 1)
-    assert runs_send_waiting(now=later) == 1
+    # Nothing runs, so a worker would have picked it up: its message is lost.
+    assert runs_send_waiting(now=sent_at + pickup + timedelta(seconds=1)) == 1
 
     _assert_succeeded_with_artifact(wait_for_run(waiting, FINISHED), "reward")
+
+
+def test_it_runs_a_run_once_however_often_its_task_is_sent(worker, project, tiny_models):
+    judge_pairs(project, pairs=4)
+    base = str(tiny_models["policy"])
+    run = run_create(
+        project=project, kind="reward", base=base, config_values=REWARD, created_by=None
+    )
+    wait_until(lambda: TrainingRun.objects.get(pk=run.pk).sent_at, what="the send")
+
+    assert run_enqueue(run_id=run.pk) and run_enqueue(run_id=run.pk)  # three messages
+
+    run = wait_for_run(run, FINISHED)
+    # A run queued after the duplicates: once it runs, the worker has taken them all.
+    last = run_create(
+        project=project, kind="reward", base=base, config_values=ENDLESS, created_by=None
+    )
+    wait_for_run(last, ("running",))
+    run_cancel(run=last)
+    wait_for_run(last, FINISHED)
+    _assert_succeeded_with_artifact(TrainingRun.objects.get(pk=run.pk), "reward")
+    output = (run.directory / "output.log").read_text(encoding="utf-8").splitlines()
+    starts = [line for line in output if (parse_event(line) or {}).get("event") == "start"]
+    assert len(starts) == 1  # one child, one training
+    assert ModelArtifact.objects.filter(run=run).count() == 1
