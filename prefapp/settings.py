@@ -239,8 +239,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 PREFAPP_RUN_HEARTBEAT_TIMEOUT = envint("PREFAPP_RUN_HEARTBEAT_TIMEOUT", "120")
 # A queued run whose task was sent this long ago and not picked up, while no training run is
 # running or a run sent after it was picked up first, is sent again: its message was lost (a
-# duplicate is ignored). A run that may be waiting behind others is sent again only after
-# PREFAPP_RUN_RESEND_SECONDS.
+# duplicate is ignored; later resends wait longer). A run that may be waiting behind others is
+# sent again only after PREFAPP_RUN_RESEND_SECONDS.
 PREFAPP_RUN_PICKUP_SECONDS = envint("PREFAPP_RUN_PICKUP_SECONDS", "90")
 PREFAPP_RUN_RESEND_SECONDS = envint("PREFAPP_RUN_RESEND_SECONDS", "600")
 # Directories whose model subdirectories a manager may name as a run's base model (besides the

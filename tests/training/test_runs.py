@@ -232,3 +232,16 @@ def test_it_sends_again_soon_a_run_behind_running_ones_only_once_a_later_one_got
 
     assert runs_send_waiting(now=now) == 1
     assert TrainingRun.objects.get(pk=waiting.pk).sent_at >= now
+
+
+def test_it_waits_longer_each_time_it_sends_a_run_again(judged, tiny_models, settings):
+    """With no worker at all, a run's messages must not pile up: each wait is at least as long
+    as the run had waited before its last send."""
+    now = timezone.now()
+    run = _create(judged, tiny_models)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        created_at=now - timedelta(seconds=300), sent_at=now - timedelta(seconds=150)
+    )
+
+    assert runs_send_waiting(now=now) == 0  # 150 s since the send, after 150 s before it
+    assert runs_send_waiting(now=now + timedelta(seconds=1)) == 1

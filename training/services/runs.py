@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import DurationField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
 
 from labeling.models import Project
@@ -228,22 +228,28 @@ def runs_send_waiting(*, now=None) -> int:
 
     A queued run's message is missing when it never reached the broker (the broker was down, or
     the process died between creating the run and sending it), or when it was sent more than
-    PREFAPP_RUN_PICKUP_SECONDS ago and not picked up although a worker would have taken it: no
-    run is running, or a run sent after it was picked up first (the queue is first in, first
-    out). A run that may be waiting behind running ones is sent again only after
-    PREFAPP_RUN_RESEND_SECONDS (a broker that lost its queue while every worker was busy)."""
+    PREFAPP_RUN_PICKUP_SECONDS ago (and longer than it waited before that send) and not picked
+    up although a worker would have taken it: no run is running, or a run sent after it was
+    picked up first (the queue is first in, first out). A run that may be waiting behind
+    running ones is sent again only after PREFAPP_RUN_RESEND_SECONDS (a broker that lost its
+    queue while every worker was busy)."""
     now = now or timezone.now()
     pickup = timedelta(seconds=settings.PREFAPP_RUN_PICKUP_SECONDS)
     resend = timedelta(seconds=settings.PREFAPP_RUN_RESEND_SECONDS)
     never_sent = Q(sent_at__isnull=True, created_at__lt=now - timedelta(seconds=30))
+    # Each time, wait at least as long as the run had waited before its last send (90 s, 90 s,
+    # 180 s, ... up to the backstop), so that with no worker at all messages do not pile up.
+    not_picked_up = Q(sent_at__lt=now - pickup) & Q(sent_at__lt=now - F("waited_before_send"))
     if TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exists():
         overtaken = TrainingRun.objects.filter(
             started_at__isnull=False, sent_at__gt=OuterRef("sent_at")
         )
-        not_picked_up = Q(Exists(overtaken), sent_at__lt=now - pickup)
-    else:
-        not_picked_up = Q(sent_at__lt=now - pickup)
-    waiting = TrainingRun.objects.filter(
+        not_picked_up &= Q(Exists(overtaken))
+    waiting = TrainingRun.objects.annotate(
+        waited_before_send=ExpressionWrapper(
+            F("sent_at") - F("created_at"), output_field=DurationField()
+        )
+    ).filter(
         never_sent | not_picked_up | Q(sent_at__lt=now - resend),
         status=TrainingRun.Status.QUEUED,
     )
