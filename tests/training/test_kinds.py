@@ -1,5 +1,6 @@
 """The engine (training/ml) defines the kinds once; the database and the forms use its values."""
 
+from labeling.models import Project
 from training.forms import ScheduleForm
 from training.ml.artifact import ARTIFACT_KINDS, artifact_kind
 from training.ml.config import CONFIG_CLASSES, KINDS, KINDS_NEEDING_REWARD
@@ -24,6 +25,7 @@ def test_it_stores_the_engines_artifact_kinds():
 
 
 def test_it_offers_the_schedules_own_follow_ups():
-    assert ScheduleForm().fields["follow_up"].choices == TrainingSchedule.FollowUp.choices
+    form = ScheduleForm(project=Project(slug="any"))  # its models are checked for a project
+    assert form.fields["follow_up"].choices == TrainingSchedule.FollowUp.choices
     follow_ups = set(TrainingSchedule.FollowUp.values) - {TrainingSchedule.FollowUp.NONE}
     assert follow_ups <= set(KINDS)
