@@ -41,7 +41,7 @@ services:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy prefapp labeling training
+	$(VENV)/bin/mypy prefapp prefcore labeling training
 
 bench-labeling: $(STAMP) services
 	$(PY) bench/labeling_load.py

@@ -74,17 +74,6 @@ class Prompt(models.Model):
     def __str__(self) -> str:
         return self.external_id or f"prompt {self.pk}"
 
-    @property
-    def is_single_turn(self) -> bool:
-        return len(self.messages) == 1 and self.messages[0]["role"] == "user"
-
-    @property
-    def text(self) -> str:
-        """The prompt as one string: the user's message for a single turn, else the turns."""
-        if self.is_single_turn:
-            return str(self.messages[0]["content"])
-        return "\n\n".join(f"{m['role']}: {m['content']}" for m in self.messages)
-
 
 class Candidate(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="candidates")

@@ -10,12 +10,15 @@ A file must use one format throughout (TRL decides the format from the first row
 A tokenizer without a chat template (BERT-like encoders, many hub models) cannot render
 conversational rows, so `rows_for_tokenizer` flattens them to standard text rows; training and
 the scorer both go through `prompt_text`/`response_text`, so a reward model always reads text
-shaped exactly as in its training.
+shaped exactly as in its training. `prompt_text` (prefcore.conversation) is also what the
+labelling export writes as the prompt of a standard TRL row.
 """
 
 import json
 from pathlib import Path
 from typing import Any
+
+from prefcore.conversation import prompt_text
 
 from . import events
 
@@ -102,16 +105,6 @@ def is_conversational_rows(rows: list[dict[str, Any]]) -> bool:
 
 def has_chat_template(tokenizer: Any) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
-
-
-def prompt_text(messages: Messages) -> str:
-    """A conversational prompt as plain text, as the labelling export writes standard rows: one
-    user turn is its content; several turns are "role: content" blocks, then an open assistant
-    turn so the answer stands apart from the conversation."""
-    if len(messages) == 1 and messages[0]["role"] == "user":
-        return messages[0]["content"]
-    turns = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
-    return turns + "\n\nassistant: "
 
 
 def response_text(response: str | Messages) -> str:

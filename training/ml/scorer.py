@@ -7,7 +7,8 @@ RewardTrainer (trl 1.16, `RewardTrainer._prepare_dataset`) builds them as:
   - conversational rows: tokenizer.apply_chat_template(prompt + response_messages, tokenize=True)
                          (no generation prompt; the template closes the assistant turn itself),
                          or, when the tokenizer has no chat template, the standard form of the
-                         row flattened by data.prompt_text/response_text, as training flattened it;
+                         row flattened by prefcore's prompt_text and data.response_text, as training
+                         flattened it (and as the labelling export writes standard rows);
 then right-pads with the pad token (falling back to EOS) and reads the logit of the last non-pad
 token. `reward_model_input_ids` reproduces this; a test compares it with TRL's own output, token
 for token. This is the one scorer PPO, RLOO/GRPO, evaluation and active learning all use.
@@ -22,8 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from prefcore.conversation import prompt_text
+
 from .artifact import ARTIFACT_FILE
-from .data import has_chat_template, prompt_text, response_text
+from .data import has_chat_template, response_text
 
 Prompt = str | list[dict[str, str]]
 Response = str | list[dict[str, str]]
