@@ -209,13 +209,9 @@ def _judged(pairs: int):
 
 def child(kind: str, file_format: str, path: str, python_path: bool) -> None:
     """One export, in its own process so that its peak memory is its own."""
+    from labeling.formats.exports import ExportOptions
     from labeling.models import Project
-    from labeling.services.exporting import (
-        ExportOptions,
-        export_rows,
-        export_to_path,
-        export_write,
-    )
+    from labeling.services.exporting import export_rows, export_to_path, export_write
 
     project = Project.objects.get(slug="bench")
     options = ExportOptions(kind=kind, file_format=file_format)
@@ -275,8 +271,9 @@ def copy_baseline(directory: str) -> dict:
         client = time.perf_counter() - started
         # The SELECT the JSONL and Parquet exports stream (the judgment columns with the
         # export's filters, in id order), written by the server as plain text.
+        from labeling.formats.exports import ExportFilters
         from labeling.models import Project
-        from labeling.selectors_export import ExportFilters, judgments_for_export
+        from labeling.selectors_export import judgments_for_export
         from labeling.services.export_copy import STREAMED_COLUMNS
 
         query = (

@@ -3,10 +3,15 @@ from datetime import date, datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
+from labeling.formats.exports import (
+    AGGREGATE_LABELS,
+    FILE_FORMAT_LABELS,
+    KIND_LABELS,
+    ExportFilters,
+    ExportOptions,
+)
 from labeling.formats.parsers import PARSERS
 from labeling.models import Project
-from labeling.selectors_export import ExportFilters
-from labeling.services.exporting import ExportOptions
 from labeling.services.judgment import SIDES
 
 
@@ -61,33 +66,12 @@ class ImportForm(ErrorTextMixin, forms.Form):
 class ExportForm(ErrorTextMixin, forms.Form):
     """The manager's export: what, as which file, from which judgments."""
 
-    kind = forms.ChoiceField(
-        choices=[
-            ("trl", "TRL preference rows"),
-            ("hh-rlhf", "HH-RLHF transcripts"),
-            ("judgments", "raw judgments"),
-        ],
-        initial="trl",
-        required=False,
-    )
+    kind = forms.ChoiceField(choices=list(KIND_LABELS.items()), initial="trl", required=False)
     file_format = forms.ChoiceField(
-        choices=[
-            ("jsonl", "JSONL"),
-            ("csv", "CSV"),
-            ("parquet", "Parquet"),
-            ("hf", "Hugging Face datasets directory (zip)"),
-        ],
-        initial="jsonl",
-        required=False,
+        choices=list(FILE_FORMAT_LABELS.items()), initial="jsonl", required=False
     )
     aggregate = forms.ChoiceField(
-        choices=[
-            ("all", "every judgment"),
-            ("majority", "majority per pair"),
-            ("dawid-skene", "crowd model (Dawid-Skene), with confidence"),
-        ],
-        initial="all",
-        required=False,
+        choices=list(AGGREGATE_LABELS.items()), initial="all", required=False
     )
     conversational = forms.BooleanField(required=False)
     implicit_prompt = forms.BooleanField(

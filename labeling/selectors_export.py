@@ -14,40 +14,19 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 from django.db.models.functions import Greatest
 
+from labeling.formats.exports import AGGREGATES, JUDGMENT_COLUMNS, ExportFilters
 from labeling.formats.transcripts import hh_transcript
 from labeling.models import Choice, Judgment, Membership, Pair, Project
+from labeling.selectors_quality import annotators_below
+from prefcore.conversation import prompt_text
 
-AGGREGATES = ("all", "majority", "dawid-skene")
 PREFERRED = (Choice.A, Choice.B)
-
-
-@dataclass(frozen=True)
-class ExportFilters:
-    """Which judgments an export (or a training snapshot) is made of."""
-
-    since: datetime | None = None
-    """Only judgments made at or after this time."""
-    until: datetime | None = None
-    """Only judgments made before this time."""
-    annotators: tuple[str, ...] = ()
-    """Only these annotators (usernames); empty: everyone, and imported judgments."""
-    include_imported: bool = True
-    """Keep judgments imported from existing datasets (no annotator)."""
-    include_gold: bool = True
-    """Keep judgments on gold pairs (pairs with a known answer, used to check annotators)."""
-    min_agreement: float | None = None
-    """Only pairs whose most frequent answer has at least this share of the pair's judgments."""
-    min_quality: float | None = None
-    """Leave out annotators whose quality score (see services.quality) is below this."""
-    include_excluded: bool = False
-    """Keep annotators a manager excluded from exports (their judgments are always stored)."""
 
 
 def annotator_pseudonym(*, project_id: int, user_id: int | None) -> str:
@@ -92,8 +71,6 @@ def judgments_for_export(*, project: Project, filters: ExportFilters) -> QuerySe
 def _left_out_annotators(project: Project, filters: ExportFilters) -> list[int]:
     left_out = [] if filters.include_excluded else excluded_annotator_ids(project=project)
     if filters.min_quality is not None:
-        from labeling.services.quality import annotators_below  # quality reads judgments too
-
         left_out += annotators_below(project=project, threshold=filters.min_quality)
     return sorted(set(left_out))
 
@@ -120,12 +97,6 @@ def _message_list(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
-def _prompt_text(messages: list[dict[str, str]]) -> str:
-    if len(messages) == 1 and messages[0]["role"] == "user":
-        return messages[0]["content"]
-    return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
-
-
 def preference_row(
     messages: list[dict[str, str]],
     chosen: str,
@@ -146,7 +117,7 @@ def preference_row(
         if implicit_prompt:
             answers = [prompt + answer for answer in answers]
     else:
-        prompt = _prompt_text(messages)
+        prompt = prompt_text(messages)
         answers = (
             [prompt + text for text in (chosen, rejected)]
             if implicit_prompt
@@ -301,23 +272,6 @@ def _crowd_model(project: Project, judgments: QuerySet[Judgment]) -> Iterator[De
 
 
 # --- raw judgments --------------------------------------------------------------------------
-
-JUDGMENT_COLUMNS = (
-    "judgment_id",
-    "pair_id",
-    "prompt_id",
-    "candidate_a_id",
-    "candidate_b_id",
-    "annotator",
-    "source",
-    "choice",
-    "strength",
-    "rationale",
-    "shown_left",
-    "time_spent_ms",
-    "is_gold",
-    "created_at",
-)
 
 
 def judgment_rows(

@@ -11,13 +11,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.access import AuthedRequest, project_for_manager_or_404
-from labeling.services.quality import (
-    AnnotatorQuality,
-    ProjectQuality,
-    annotators_exclude_below,
-    membership_set_excluded,
-    project_quality,
-)
+from labeling.selectors_quality import AnnotatorQuality, ProjectQuality, project_quality
+from labeling.services.quality import annotators_exclude_below, membership_set_excluded
 
 PLOT_WIDTH, BAR_HEIGHT, LABEL_WIDTH = 360, 18, 110
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from labeling.formats.exports import AGGREGATE_LABELS
 from labeling.models import Project
 from training.ml.config import (
     KINDS_NEEDING_REWARD,
@@ -80,7 +81,7 @@ class RunSetupForm(forms.Form):
         help_text="Freeze the project's judgments now, or train on an earlier snapshot again."
     )
     aggregate = forms.ChoiceField(
-        choices=[("all", "every judgment is a row"), ("majority", "one row per pair, by majority")],
+        choices=[(name, AGGREGATE_LABELS[name]) for name in AGGREGATES],
         initial="all",
         help_text="How a new snapshot turns judgments into rows.",
     )
@@ -111,7 +112,6 @@ class RunSetupForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.project, self.kind = project, kind
         fields: dict[str, Any] = self.fields  # ChoiceFields: their choices are set here
-        fields["aggregate"].choices = [c for c in fields["aggregate"].choices if c[0] in AGGREGATES]
         fields["snapshot"].choices = [
             (NEW_SNAPSHOT, f"New snapshot from the current judgments ({judgments} judgments)"),
             *(

@@ -23,12 +23,9 @@ from typing import IO, Any
 
 from django.db import connection
 
+from labeling.formats.exports import JUDGMENT_COLUMNS, ExportOptions, export_schema
 from labeling.models import Pair, Project
-from labeling.selectors_export import (
-    JUDGMENT_COLUMNS,
-    annotator_pseudonym,
-    judgments_for_export,
-)
+from labeling.selectors_export import annotator_pseudonym, judgments_for_export
 
 # The judgment's own columns, as the database sends them.
 STREAMED_COLUMNS = (
@@ -55,10 +52,8 @@ READ_AHEAD = 32
 _END = object()
 
 
-def judgments_copy(*, project: Project, options: Any, fileobj: IO[bytes]) -> int:
+def judgments_copy(*, project: Project, options: ExportOptions, fileobj: IO[bytes]) -> int:
     """Write raw judgments as options.file_format (jsonl, csv or parquet); returns the rows."""
-    from labeling.services.exporting import export_schema
-
     judgments = judgments_for_export(project=project, filters=options.filters).order_by("id")
     pairs = Pair.objects.filter(project=project).order_by().values_list(*_PAIR_FACTS)
     schema = export_schema(options)

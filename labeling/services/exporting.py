@@ -14,63 +14,19 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from django.db import connection
 
+from labeling.formats.exports import ExportOptions, export_schema
 from labeling.models import Project
-from labeling.selectors_export import (
-    ExportFilters,
-    judgment_rows,
-    preference_rows,
-)
+from labeling.selectors_export import judgment_rows, preference_rows
+from labeling.services.export_copy import judgments_copy
 
-KINDS = ("trl", "hh-rlhf", "judgments")
-FILE_FORMATS = ("jsonl", "csv", "parquet", "hf")
-# Kept for callers of the first version: the TRL rows as JSONL.
-EXPORT_FORMATS = ("trl",)
 BATCH_ROWS = 5000
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """What to export and how; the same class serves the command, the form and snapshots."""
-
-    kind: str = "trl"
-    """trl (prompt, chosen, rejected), hh-rlhf (two transcripts) or judgments (one row each)."""
-    file_format: str = "jsonl"
-    """jsonl, csv, parquet, or hf (a `datasets.Dataset.save_to_disk` directory)."""
-    aggregate: str = "all"
-    """all (one row per judgment), majority, or dawid-skene (crowd model, with confidence)."""
-    conversational: bool = False
-    """TRL rows with lists of {role, content} messages instead of strings."""
-    implicit_prompt: bool = False
-    """TRL rows without a prompt column: the prompt is written into chosen and rejected."""
-    with_margin: bool = False
-    """Add a margin column from the judgments' strength (1-3)."""
-    with_confidence: bool | None = None
-    """Add a per-pair confidence column (share of votes for majority, the model's
-    probability for dawid-skene); None: only for dawid-skene."""
-    filters: ExportFilters = field(default_factory=ExportFilters)
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown export kind {self.kind!r}: use one of {', '.join(KINDS)}")
-        if self.file_format not in FILE_FORMATS:
-            raise ValueError(f"unknown file format {self.file_format!r}")
-
-    @property
-    def confidence(self) -> bool:
-        if self.with_confidence is None:
-            return self.aggregate == "dawid-skene"
-        return self.with_confidence and self.aggregate != "all"
-
-    @property
-    def extension(self) -> str:
-        return {"hf": "zip"}.get(self.file_format, self.file_format)
 
 
 def export_rows(*, project: Project, options: ExportOptions) -> Iterator[dict[str, Any]]:
@@ -90,44 +46,6 @@ def export_rows(*, project: Project, options: ExportOptions) -> Iterator[dict[st
     )
 
 
-def export_schema(options: ExportOptions):  # -> pyarrow.Schema
-    import pyarrow as pa
-
-    if options.kind == "judgments":
-        stamp = pa.timestamp("us", tz="UTC")
-        return pa.schema(
-            [
-                ("judgment_id", pa.int64()),
-                ("pair_id", pa.int64()),
-                ("prompt_id", pa.string()),
-                ("candidate_a_id", pa.int64()),
-                ("candidate_b_id", pa.int64()),
-                ("annotator", pa.string()),
-                ("source", pa.string()),
-                ("choice", pa.string()),
-                ("strength", pa.int64()),
-                ("rationale", pa.string()),
-                ("shown_left", pa.string()),
-                ("time_spent_ms", pa.int64()),
-                ("is_gold", pa.bool_()),
-                ("created_at", stamp),
-            ]
-        )
-    if options.kind == "hh-rlhf":
-        text = pa.string()
-        fields = [("chosen", text), ("rejected", text)]
-    else:
-        message = pa.struct([("role", pa.string()), ("content", pa.string())])
-        text = pa.list_(message) if options.conversational else pa.string()
-        fields = [] if options.implicit_prompt else [("prompt", text)]
-        fields += [("chosen", text), ("rejected", text)]
-        if options.with_margin:
-            fields.append(("margin", pa.float64()))
-    if options.confidence:
-        fields.append(("confidence", pa.float64()))
-    return pa.schema(fields)
-
-
 def export_text_pieces(*, project: Project, options: ExportOptions) -> Iterator[str]:
     """JSONL or CSV text, piece by piece, for a streaming response."""
     rows = export_rows(project=project, options=options)
@@ -141,8 +59,6 @@ def export_write_file(*, project: Project, options: ExportOptions, fileobj: IO[b
     if options.file_format == "hf":
         raise ValueError("a datasets directory is written with export_to_path")
     if options.kind == "judgments" and connection.vendor == "postgresql":
-        from labeling.services.export_copy import judgments_copy
-
         return judgments_copy(project=project, options=options, fileobj=fileobj)
     rows = export_rows(project=project, options=options)
     if options.file_format == "parquet":
@@ -206,7 +122,7 @@ def _write_datasets_dir(project: Project, options: ExportOptions, directory: Pat
     """Parquet first (streamed), then `datasets` turns it into its Arrow directory."""
     import datasets
 
-    parquet_options = ExportOptions(**{**vars(options), "file_format": "parquet"})
+    parquet_options = replace(options, file_format="parquet")
     with tempfile.TemporaryDirectory(dir=directory.parent) as tmp:
         parquet = Path(tmp) / "rows.parquet"
         with open(parquet, "wb") as fileobj:

@@ -10,10 +10,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from labeling.formats.exports import JUDGMENT_COLUMNS, ExportFilters, ExportOptions
 from labeling.models import Assignment, Choice, Judgment, Membership, Prompt
-from labeling.selectors_export import JUDGMENT_COLUMNS, ExportFilters, annotator_pseudonym
+from labeling.selectors_export import annotator_pseudonym
 from labeling.services.exporting import (
-    ExportOptions,
     export_rows,
     export_to_path,
     export_write_file,

@@ -1,10 +1,10 @@
 import pytest
 
 from labeling.models import Choice, Judgment, Pair
+from labeling.selectors_quality import project_quality
 from labeling.services.assignment import assignment_next
 from labeling.services.importing import ImportFailed
 from labeling.services.judgment import judgment_record
-from labeling.services.quality import project_quality
 from tests.labeling.datafiles import TRL_STANDARD, db_counts, import_bytes, jsonl
 
 pytestmark = pytest.mark.django_db

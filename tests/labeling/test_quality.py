@@ -6,7 +6,8 @@ import pytest
 
 from labeling.models import Choice, Membership
 from labeling.selectors_export import preference_rows
-from labeling.services.quality import annotators_exclude_below, project_quality
+from labeling.selectors_quality import project_quality
+from labeling.services.quality import annotators_exclude_below
 from tests.factories import MembershipFactory, UserFactory, make_pairs
 from tests.labeling.datafiles import add_judgment
 

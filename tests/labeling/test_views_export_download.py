@@ -5,7 +5,8 @@ import pyarrow.parquet as pq
 import pytest
 from django.urls import reverse
 
-from labeling.selectors_export import JUDGMENT_COLUMNS, annotator_pseudonym
+from labeling.formats.exports import JUDGMENT_COLUMNS
+from labeling.selectors_export import annotator_pseudonym
 from labeling.services.assignment import assignment_next
 from labeling.services.judgment import judgment_record
 from tests.conftest import assert_managers_only, client_for

@@ -12,6 +12,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
+from labeling.formats.exports import AGGREGATES as EXPORT_AGGREGATES
+from labeling.formats.exports import CROWD_MODELS
 from labeling.models import Judgment, Project
 from labeling.selectors import preference_rows
 from training.models import DatasetSnapshot, data_dir
@@ -23,7 +25,8 @@ DEFAULT_FILTERS: dict[str, Any] = {
     "with_margin": True,
     "include_gold": True,
 }
-AGGREGATES = ("all", "majority")
+# The exports' aggregates that count each pair's own votes; the crowd models are for exports.
+AGGREGATES = tuple(a for a in EXPORT_AGGREGATES if a not in CROWD_MODELS)
 
 
 class SnapshotRefused(ValueError):

@@ -4,9 +4,15 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
+from labeling.formats.exports import (
+    AGGREGATES,
+    FILE_FORMATS,
+    KINDS,
+    ExportFilters,
+    ExportOptions,
+)
 from labeling.models import Project
-from labeling.selectors_export import AGGREGATES, ExportFilters
-from labeling.services.exporting import FILE_FORMATS, KINDS, ExportOptions, export_to_path
+from labeling.services.exporting import export_to_path
 
 
 def _moment(value: str) -> datetime:
