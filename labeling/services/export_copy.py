@@ -129,7 +129,8 @@ class _Reader:
         statement = self._statement(sql)
         statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
         stream, _ = statement.execute_query()
-        return self._closing.enter_context(pa.RecordBatchReader._import_from_c(stream.address))
+        # The handle is an Arrow C stream (the PyCapsule protocol): pyarrow takes it over.
+        return self._closing.enter_context(pa.RecordBatchReader.from_stream(stream))
 
     def table(self, query: Any) -> Any:
         """The rows of a (small) Django query as one Arrow table."""
@@ -189,22 +190,19 @@ class _PairFacts:
 
 
 class _Pseudonyms:
-    """Annotator ids to pseudonyms, computed once per annotator as batches bring them (by
-    the converting threads, under a lock)."""
+    """Annotator ids to pseudonyms, computed once per annotator as batches bring them."""
 
     def __init__(self, project_id: int) -> None:
         self._project_id = project_id
         self._names: dict[int, str] = {}
         self._lookup: tuple[Any, Any] | None = None  # (ids, names) as Arrow arrays
-        self._lock = threading.Lock()
 
     def of(self, annotator_ids: Any) -> Any:
         import pyarrow as pa
         import pyarrow.compute as pc
 
         annotator_ids = annotator_ids.cast(pa.int64())
-        with self._lock:
-            ids, names = self._lookup_for(pc.unique(annotator_ids.drop_null()).to_pylist())
+        ids, names = self._lookup_for(pc.unique(annotator_ids.drop_null()).to_pylist())
         # The last name is the one of judgments without an annotator (imported ones).
         at = pc.fill_null(pc.index_in(annotator_ids, value_set=ids), len(names) - 1)
         return pc.take(names, at)
@@ -262,7 +260,7 @@ def _complete(batch: Any, pairs: _PairFacts, pseudonyms: _Pseudonyms, schema: An
 
 # --- reading ahead, and the writers ------------------------------------------------------------
 # ADBC's reads, Arrow's kernels, Polars' writers and file writes all let go of the GIL, so the
-# database, the reading thread and the caller's converting and writing overlap.
+# database, the reading thread and the caller's completing and writing overlap.
 
 
 class _ReadAhead:
