@@ -53,6 +53,17 @@ JUDGMENT_COLUMN_TYPES = {
 JUDGMENT_COLUMNS = tuple(JUDGMENT_COLUMN_TYPES)
 
 
+# A spreadsheet reads a CSV cell starting with one of these as a formula (OWASP, "CSV
+# Injection"); the CSV writers put a single quote before such a text, so a rationale or an
+# imported text cannot run one. JSONL and Parquet keep texts as they are.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell's text that a spreadsheet shows as text, never runs as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 @dataclass(frozen=True)
 class ExportFilters:
     """Which judgments an export (or a training snapshot) is made of."""

@@ -23,7 +23,12 @@ from typing import IO, Any
 
 from django.db import connection
 
-from labeling.formats.exports import JUDGMENT_COLUMNS, ExportOptions, export_schema
+from labeling.formats.exports import (
+    FORMULA_STARTS,
+    JUDGMENT_COLUMNS,
+    ExportOptions,
+    export_schema,
+)
 from labeling.models import Pair, Project
 from labeling.selectors_export import annotator_pseudonym, judgments_for_export
 
@@ -332,14 +337,35 @@ def _write_jsonl(batches: Iterable[Any], schema: Any, fileobj: IO[bytes]) -> int
 
 
 def _write_csv(batches: Iterable[Any], schema: Any, fileobj: IO[bytes]) -> int:
-    """A header, then the rows; empty cells for nulls, booleans as true/false."""
+    """A header, then the rows; empty cells for nulls, booleans as true/false, a text a
+    spreadsheet would run as a formula behind a single quote (formats.exports.spreadsheet_safe)."""
     import polars as pl
 
     fileobj.write((",".join(schema.names) + "\n").encode())
     count = 0
     for batch in batches:
-        pl.DataFrame(batch).write_csv(
+        _spreadsheet_safe(pl.DataFrame(batch)).write_csv(
             fileobj, include_header=False, datetime_format=CSV_TIMESTAMP_FORMAT
         )
         count += batch.num_rows
     return count
+
+
+# FORMULA_STARTS as a regular expression (hex escapes: tab and CR are among them).
+_FORMULA_START = "^[" + "".join(f"\\x{ord(c):02x}" for c in FORMULA_STARTS) + "]"
+
+
+def _spreadsheet_safe(frame: Any) -> Any:
+    """The frame with a quote before every text starting with a formula character. Such texts
+    are rare: each text column is searched once and only those with one are rewritten."""
+    import polars as pl
+
+    starts = frame.select(pl.col(pl.String).str.contains(_FORMULA_START).any())
+    risky = [column.name for column in starts if column[0]]
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(_FORMULA_START))
+        .then(pl.concat_str(pl.lit("'"), pl.col(name)))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in risky
+    )

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from django.db import connection
 
-from labeling.formats.exports import ExportOptions, export_schema
+from labeling.formats.exports import ExportOptions, export_schema, spreadsheet_safe
 from labeling.models import Project
 from labeling.selectors_export import judgment_rows, preference_rows
 from labeling.services.export_copy import judgments_copy
@@ -166,6 +166,8 @@ def export_write(*, rows: Iterable[dict[str, Any]], fileobj: IO[str]) -> int:
 
 
 def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, datetime):
@@ -176,7 +178,8 @@ def _csv_cell(value: Any) -> Any:
 
 
 def csv_lines(rows: Iterable[dict[str, Any]], columns: list[str]) -> Iterator[str]:
-    """CSV text in pieces; conversations are JSON in their cell, None an empty cell."""
+    """CSV text in pieces; conversations are JSON in their cell, None an empty cell, a text a
+    spreadsheet would run as a formula behind a single quote (formats.exports.spreadsheet_safe)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)
