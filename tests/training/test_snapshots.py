@@ -3,7 +3,11 @@ import json
 
 import pytest
 
-from tests.training.conftest import GOOD, judge_pairs
+from labeling.formats.exports import ExportOptions
+from labeling.models import Candidate, Pair
+from labeling.services.exporting import export_to_path
+from tests.factories import PromptFactory
+from tests.training.conftest import BAD, GOOD, judge_pairs
 from training.models import DatasetSnapshot
 from training.services.snapshots import SnapshotRefused, snapshot_create, split_rows
 
@@ -59,3 +63,40 @@ def test_it_refuses_an_unknown_filter(project, data_dir):
 
     with pytest.raises(SnapshotRefused, match="filters.colour"):
         snapshot_create(project=project, filters={"colour": "red"})
+
+
+def test_a_model_without_chat_template_trains_on_the_text_the_export_writes(
+    project, data_dir, tmp_path
+):
+    """A multi-turn prompt reads the same in an exported standard TRL row and in what the
+    engine feeds the trainer from a snapshot when the tokenizer has no chat template."""
+    from training.ml.data import load_preference_dataset
+    from training.ml.tiny import CORPUS, build_tokenizer
+
+    conversation = [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": "Translate hello into French."},
+        {"role": "assistant", "content": "Bonjour."},
+        {"role": "user", "content": "And goodbye?"},
+    ]
+    prompt = PromptFactory(project=project, messages=conversation)
+    good, bad = (Candidate.objects.create(prompt=prompt, text=text) for text in (GOOD, BAD))
+    Pair.objects.create(project=project, prompt=prompt, candidate_a=good, candidate_b=bad)
+    judge_pairs(project, pairs=1)  # judges this pair too, and adds a single-turn one
+    snapshot = snapshot_create(project=project, eval_fraction=0.0)
+    tokenizer = build_tokenizer(CORPUS)
+    tokenizer.chat_template = None
+
+    trained = load_preference_dataset(
+        snapshot.train_path, use_margin=False, tokenizer=tokenizer, announce=False
+    ).to_list()
+    export_to_path(project=project, options=ExportOptions(kind="trl"), path=tmp_path / "t.jsonl")
+    exported = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+
+    assert exported == trained
+    assert exported[0] == {
+        "prompt": "system: Answer briefly.\n\nuser: Translate hello into French.\n\n"
+        "assistant: Bonjour.\n\nuser: And goodbye?\n\nassistant: ",
+        "chosen": GOOD,
+        "rejected": BAD,
+    }
