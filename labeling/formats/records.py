@@ -15,6 +15,10 @@ MAX_TEXT_CHARS = 100_000
 # A line longer than this is refused before it is parsed (one huge line must not exhaust memory).
 MAX_LINE_CHARS = 2_000_000
 MAX_ERRORS = 50
+# Records nested deeper than this are refused. No format nests more than a few levels, and
+# Python's JSON reader and writers take one stack frame per level: a line of 200,000 open
+# brackets exhausts the stack (RecursionError) instead of naming its line.
+MAX_JSON_DEPTH = 64
 ROLES = ("system", "user", "assistant")
 # What an imported judgment says, about the row's responses by index.
 IMPORTED_CHOICES = ("first", "second", "tie", "both_bad")
@@ -67,7 +71,8 @@ class RowInvalid(Exception):
 def read_records(fileobj: IO[bytes], *, filename: str) -> Iterator[tuple[int, Any]]:
     """Yield (line number, record) from JSONL, or from CSV when the name ends in .csv.
 
-    A line that is not JSON, or is too long, yields a RowInvalid instead of a record.
+    A line that is not JSON, is too long or nests too deep yields a RowInvalid instead of a
+    record.
     """
     text = io.TextIOWrapper(fileobj, encoding="utf-8-sig", errors="strict", newline="")
     if filename.lower().endswith(".csv"):
@@ -96,9 +101,32 @@ def read_records(fileobj: IO[bytes], *, filename: str) -> Iterator[tuple[int, An
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
+            record = json.loads(line)
+            too_deep = _nested_deeper_than(record, MAX_JSON_DEPTH)
         except json.JSONDecodeError as error:
             yield number, RowInvalid("", f"not valid JSON ({error.msg} at column {error.colno})")
+            continue
+        except RecursionError:  # deeper than the interpreter's stack, so than the limit too
+            too_deep = True
+        if too_deep:
+            message = f"nests arrays or objects more than {MAX_JSON_DEPTH} levels deep"
+            yield number, RowInvalid("", message)
+        else:
+            yield number, record
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in item)
+    return False
 
 
 def as_text(value: Any, field_name: str, *, allow_empty: bool = False) -> str:

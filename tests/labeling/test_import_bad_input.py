@@ -4,13 +4,22 @@ names its line (and field), and nothing is written."""
 import json
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labeling.formats.records import MAX_LINE_CHARS, MAX_TEXT_CHARS
+from labeling.formats.records import MAX_JSON_DEPTH, MAX_LINE_CHARS, MAX_TEXT_CHARS
 from labeling.services.importing import ImportFailed
-from tests.labeling.datafiles import HH_ROWS, TRL_STANDARD, db_counts, hh, import_bytes, jsonl
+from tests.labeling.datafiles import (
+    HH_ROWS,
+    TRL_STANDARD,
+    db_counts,
+    hh,
+    import_bytes,
+    jsonl,
+    write,
+)
 
 pytestmark = pytest.mark.django_db
 examples = settings(
@@ -229,3 +238,30 @@ def test_it_refuses_files_that_are_not_utf8(project):
 )
 def test_it_names_the_field_of_format_specific_mistakes(project, format, record, field):
     assert_refused(project, jsonl([record]), format=format, line=1, field=field)
+
+
+def _nested(depth: int) -> str:
+    """A prompts row whose metadata nests lists `depth` levels under the row's two levels."""
+    return f'{{"id": "deep", "prompt": "Hi", "metadata": {{"x": {"[" * depth}{"]" * depth}}}}}'
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH, 200_000])
+def test_it_refuses_json_nested_too_deep_naming_the_line(project, depth):
+    content = jsonl([VALID["prompts"]]) + (_nested(depth) + "\n").encode()
+    failed = assert_refused(project, content, format="prompts", line=2)
+    assert f"line 2: nests arrays or objects more than {MAX_JSON_DEPTH} levels deep" in str(failed)
+
+
+def test_it_imports_json_nested_within_the_limit(project):
+    import_bytes(project, (_nested(MAX_JSON_DEPTH - 2) + "\n").encode(), format="prompts")
+    assert db_counts()[0] == 1
+
+
+def test_the_import_command_names_the_line_of_json_nested_too_deep(project, tmp_path, capsys):
+    path = write(tmp_path, "deep.jsonl", jsonl([VALID["prompts"]]) + _nested(200_000).encode())
+    with pytest.raises(CommandError, match="nothing was changed"):
+        call_command("import_data", str(path), project=project.slug, format="prompts")
+    assert f"deep.jsonl: line 2: nests arrays or objects more than {MAX_JSON_DEPTH}" in (
+        capsys.readouterr().err
+    )
+    assert db_counts() == (0, 0, 0, 0)

@@ -66,6 +66,18 @@ def test_it_refuses_an_invalid_file_naming_the_line_and_changes_nothing(project,
     assert not Prompt.objects.exists()
 
 
+def test_it_names_the_line_of_json_nested_too_deep(project, manager):
+    deep = "[" * 200_000 + "]" * 200_000
+    rows = [ROWS[0], f'{{"id": "q2", "prompt": "x", "responses": {deep}}}']
+    response = client_for(manager).post(
+        _url(project), {"format": "candidates", "file": _upload(rows)}
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'id="import-errors"' in body and "line 2" in body and "levels deep" in body
+    assert not Prompt.objects.exists()
+
+
 def test_it_refuses_a_missing_file(project, manager):
     response = client_for(manager).post(_url(project), {"format": "candidates"}, follow=True)
     assert "file" in response.content.decode().lower()
