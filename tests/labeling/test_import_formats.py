@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,9 @@ from tests.labeling.datafiles import (
 )
 
 pytestmark = pytest.mark.django_db
-# The shared data folder lies beside the checkout (and beside CI's clone).
-REAL_HH = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf-harmless-dev.jsonl"
+# Sixteen rows written for the tests in HH-RLHF's format (multi-turn ones, curly quotes, an
+# empty preferred answer, two whose transcripts differ before the last turn).
+HH_SAMPLE = Path(__file__).resolve().parent / "data" / "hh-rlhf-sample.jsonl"
 
 
 def _preference(pair: Pair) -> tuple[str, str]:
@@ -208,17 +208,17 @@ def test_it_leaves_out_invalid_rows_only_when_asked(project):
     assert [(e.line, e.field) for e in result.errors] == [(2, "rejected")]
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not REAL_HH.exists(), reason="the HH-RLHF sample is not on this machine")
-def test_it_imports_the_real_hh_rlhf_sample(project):
-    """Three rows of the sample cannot be one pair (the transcripts differ before the last
-    turn); the importer names them, and leaves them out only when asked."""
+def test_it_imports_an_hh_rlhf_file(project):
+    """Two rows cannot be one pair (the transcripts differ before the last turn); the importer
+    names them, and leaves them out only when asked."""
     from labeling.services.importing import ImportFailed
 
     with pytest.raises(ImportFailed) as failed:
-        import_bytes(project, REAL_HH.read_bytes(), format="hh-rlhf")
-    assert [e.line for e in failed.value.errors] == [9, 905, 1037]
+        import_bytes(project, HH_SAMPLE.read_bytes(), format="hh-rlhf")
+    assert [(e.line, e.field) for e in failed.value.errors] == [(5, "rejected"), (12, "rejected")]
     assert db_counts() == (0, 0, 0, 0)
-    result = import_bytes(project, REAL_HH.read_bytes(), format="hh-rlhf", skip_invalid=True)
-    assert (result.prompts, result.judgments) == (1153, 1153)
-    assert os.path.getsize(REAL_HH) > 0
+    result = import_bytes(project, HH_SAMPLE.read_bytes(), format="hh-rlhf", skip_invalid=True)
+    assert (result.prompts, result.judgments) == (14, 14)
+    longest = max(Prompt.objects.all(), key=lambda prompt: len(prompt.messages))
+    assert [m["role"] for m in longest.messages] == ["user", "assistant"] * 2 + ["user"]
+    assert longest.messages[-1]["content"] == "Yes, ask me one."
