@@ -106,7 +106,7 @@ def read_records(fileobj: IO[bytes], *, filename: str) -> Iterator[tuple[int, An
         except json.JSONDecodeError as error:
             yield number, RowInvalid("", f"not valid JSON ({error.msg} at column {error.colno})")
             continue
-        except RecursionError:  # deeper than the interpreter's stack, so than the limit too
+        except RecursionError:  # deeper than the interpreter's stack allows: over the limit too
             too_deep = True
         if too_deep:
             message = f"nests arrays or objects more than {MAX_JSON_DEPTH} levels deep"
