@@ -293,7 +293,7 @@ class _ReadAhead:
                     if not self._put(item):
                         return
             self._put(_END)
-        except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
+        except BaseException as error:  # handed to the caller, raised there
             self._put(error)
 
     def __iter__(self) -> Iterator[Any]:
