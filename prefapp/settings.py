@@ -248,20 +248,27 @@ PREFAPP_RUN_RESEND_SECONDS = envint("PREFAPP_RUN_RESEND_SECONDS", "600")
 # Default: where load_demo builds the tiny models.
 PREFAPP_MODEL_ROOTS = envlist("PREFAPP_MODEL_ROOTS", str(PREFAPP_DATA_DIR / "tiny-models"))
 
+# The cache is optional: Redis holds nothing that cannot be lost, and while it is down or
+# restarting every cache call is a miss, logged once per outage (prefapp/cache.py).
 CACHES = {
-    # Django's Redis cache, reusing its client (prefapp/cache.py).
-    "default": {"BACKEND": "prefapp.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL}
+    "default": {
+        "BACKEND": "prefapp.cache.OptionalRedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {
+            # A Redis that hangs instead of refusing must not hold a request for redis-py's
+            # default 5 s; while it is down it is asked again every retry_seconds.
+            "socket_connect_timeout": float(os.environ.get("REDIS_CACHE_TIMEOUT", "0.5")),
+            "socket_timeout": float(os.environ.get("REDIS_CACHE_TIMEOUT", "0.5")),
+            "retry_seconds": float(os.environ.get("REDIS_CACHE_RETRY_SECONDS", "5")),
+        },
+    }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
-# Sessions are read on every request: with Redis, from the cache (written through to the
-# database). Without it the local-memory cache is per process, so a logout in one worker
-# would not reach the others: the database alone then.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db"
-    if REDIS_URL
-    else "django.contrib.sessions.backends.db"
-)
+# Sessions live in the database only: logging in, labelling and the manager's pages must keep
+# working while Redis is down, and a logout must never be undone by a stale cached copy that
+# an unreachable Redis kept. One indexed primary-key read per request (bench/README.md).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # Production hardening; all on when DEBUG is off, each overridable.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
