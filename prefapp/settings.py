@@ -6,6 +6,7 @@ on the local filesystem, DEBUG on and a secret key generated once and kept in ./
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "labeling",
     "training",
     # The wiring layer: the demo command (load_demo), which uses both apps.
@@ -76,6 +78,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "prefapp.urls"
@@ -154,11 +158,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# Django's ModelBackend with a cheaper lookup of the request's user (prefapp/auth.py).
-AUTHENTICATION_BACKENDS = ["prefapp.auth.UserByIdBackend"]
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out username + address before any password is hashed (django-axes).
+    "axes.backends.AxesStandaloneBackend",
+    # Django's ModelBackend with a cheaper lookup of the request's user (prefapp/auth.py).
+    "prefapp.auth.UserByIdBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is refused for LOGIN_COOLOFF_MINUTES after its last attempt,
+# without hashing the password. Attempts are rows in the database, so throttling holds while
+# Redis is down. `manage.py axes_reset_username NAME` lifts a lockout early.
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_COOLOFF_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "prefapp.lockout.lockout_response"
+# Only failures are stored; a row per successful login would keep every user's addresses.
+AXES_DISABLE_ACCESS_LOG = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

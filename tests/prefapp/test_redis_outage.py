@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
@@ -133,6 +134,13 @@ def test_it_keeps_labelling_while_redis_is_down_and_after_it_restarts(
     assert _log_in(annotator).get(reverse("home")).status_code == 200  # a new login, too
     assert _log_in(manager).get(reverse("manage", args=[project.slug])).status_code == 200
     assert Judgment.objects.filter(annotator=annotator).count() == 4
+    # Login throttling keeps its count in the database, so it holds too.
+    wrong = {"username": "outsider", "password": "wrong-password"}
+    answers = [
+        Client().post(reverse("login"), wrong).status_code
+        for _ in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    assert answers == [200] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
 
     own_redis.start()  # empty: Redis lost whatever it held
     _judge(client, project)

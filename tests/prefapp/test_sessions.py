@@ -4,7 +4,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from tests.conftest import client_for
+from tests.conftest import client_for, login
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_it_refuses_a_deleted_user(project, annotator):
 def test_it_logs_in_with_the_password_and_refuses_a_wrong_one(annotator):
     client = client_for(annotator)  # asserts that the login succeeded
     assert client.get(reverse("home")).context["user"] == annotator
-    assert not client.login(username=annotator.username, password=PASSWORD + "x")
+    assert not login(client, username=annotator.username, password=PASSWORD + "x")
 
 
 def test_the_cache_keeps_and_forgets_values():
