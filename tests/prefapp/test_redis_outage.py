@@ -162,3 +162,23 @@ def test_it_logs_a_second_outage_again(own_redis, caplog):
     messages = [record.getMessage() for record in caplog.records]
     assert len([m for m in messages if "cannot be reached" in m]) == 2, messages
     assert len([m for m in messages if "answers again" in m]) == 2, messages
+
+
+def test_a_redis_that_never_answers_is_a_miss_too(settings, caplog):
+    """A server that accepts connections and says nothing: the socket timeout ends the call."""
+    caplog.set_level(logging.WARNING, logger="prefapp.cache")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the connection; nobody ever reads or answers
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "prefapp.cache.OptionalRedisCache",
+                "LOCATION": f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+                "OPTIONS": {"socket_timeout": 0.2, "socket_connect_timeout": 0.2},
+            }
+        }
+        assert cache.get("prefapp-outage-test", "default") == "default"
+        cache.set("prefapp-outage-test", "kept")  # within the retry window: not even tried
+        assert cache.get("prefapp-outage-test") is None
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1 and "TimeoutError" in messages[0], messages
