@@ -481,8 +481,8 @@ def main() -> int:
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("BENCH_REDIS_URL", os.environ.get("REDIS_URL", "")),
-        help="Redis for the app's cache and sessions (PostgreSQL runs only); "
-        "empty: the local-memory cache",
+        help="Redis for the app's cache, as in production (PostgreSQL runs only; sessions "
+        "are in the database either way); empty: the local-memory cache",
     )
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database")
     parser.add_argument(

@@ -1,8 +1,8 @@
 """Queries per labelling request, so that a regression shows (bench/README.md has the timings).
 
 The budgets are today's counts: on PostgreSQL the lease and the judgment are one statement each
-(labeling/sql.py), the SQLite default runs the ORM's sequence. Sessions come from the cache when
-Redis is configured (settings.SESSION_ENGINE), otherwise they cost one query more. Savepoints
+(labeling/sql.py), the SQLite default runs the ORM's sequence. The session costs one query
+(sessions are in the database, settings.SESSION_ENGINE; none if a cached engine is set). Savepoints
 are not counted: they are what the test's own transaction turns BEGIN/COMMIT into.
 """
 
