@@ -180,6 +180,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_COOLOFF_MINUTES", "15"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "prefapp.lockout.lockout_response"
+# Reverse proxies in front of the app that append to X-Forwarded-For; 0: the connecting address.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", "0")
+AXES_CLIENT_IP_CALLABLE = "prefapp.lockout.client_address"
 # Only failures are stored; a row per successful login would keep every user's addresses.
 AXES_DISABLE_ACCESS_LOG = True
 
@@ -308,7 +311,8 @@ X_FRAME_OPTIONS = "DENY"
 # that brings back an inline script or style shows up at once: the app's own scripts and
 # styles only (static files; htmx is told not to inject its indicator styles and not to
 # evaluate code, in base.html), no plugins, no framing, forms post to the app only. Model text
-# is rendered through nh3 (labeling/rendering.py); this is the second line behind it.
+# is rendered through nh3 (labeling/rendering.py); this is the second line behind it. (Django's
+# DEBUG error pages carry inline styles, so they show unstyled.)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

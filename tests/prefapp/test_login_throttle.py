@@ -76,3 +76,15 @@ def test_a_successful_login_forgets_earlier_failures(annotator):
     client.post(reverse("logout"))
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert _attempt(client, annotator.username, "wrong-password").status_code == 200
+
+
+def test_behind_a_proxy_it_counts_the_address_the_proxy_saw(annotator, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    attacker = Client(HTTP_X_FORWARDED_FOR="198.51.100.7")  # all come from the proxy's address
+    _lock_out(attacker, annotator.username)
+    # Whatever the attacker writes in front of the proxy's entry does not free it.
+    spoofed = Client(HTTP_X_FORWARDED_FOR="203.0.113.99, 198.51.100.7")
+    assert _attempt(spoofed, annotator.username, PASSWORD).status_code == 429
+    # The real user, elsewhere, through the same proxy, still gets in.
+    user = Client(HTTP_X_FORWARDED_FOR="192.0.2.10")
+    assert _attempt(user, annotator.username, PASSWORD).status_code == 302
