@@ -27,12 +27,12 @@ document.addEventListener("securitypolicyviolation", (e) => {
 def _watched_page(browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     console: list[str] = []
-    page.on(
-        "console",
-        lambda message: console.append(message.text)
-        if "Content Security Policy" in message.text or "Refused to" in message.text
-        else None,
-    )
+
+    def keep_violations(message) -> None:
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            console.append(message.text)
+
+    page.on("console", keep_violations)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.add_init_script(RECORD_VIOLATIONS)
