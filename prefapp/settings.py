@@ -23,6 +23,10 @@ def envint(name: str, default: str) -> int:
     return int(os.environ.get(name, default))
 
 
+def envfloat(name: str, default: str) -> float:
+    return float(os.environ.get(name, default))
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -283,9 +287,9 @@ CACHES = {
         "OPTIONS": {
             # A Redis that hangs instead of refusing must not hold a request for redis-py's
             # default 5 s; while it is down it is asked again every retry_seconds.
-            "socket_connect_timeout": float(os.environ.get("REDIS_CACHE_TIMEOUT", "0.5")),
-            "socket_timeout": float(os.environ.get("REDIS_CACHE_TIMEOUT", "0.5")),
-            "retry_seconds": float(os.environ.get("REDIS_CACHE_RETRY_SECONDS", "5")),
+            "socket_connect_timeout": envfloat("REDIS_CACHE_TIMEOUT", "0.5"),
+            "socket_timeout": envfloat("REDIS_CACHE_TIMEOUT", "0.5"),
+            "retry_seconds": envfloat("REDIS_CACHE_RETRY_SECONDS", "5"),
         },
     }
     if REDIS_URL
@@ -318,7 +322,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],
+        "img-src": [SELF],
         "connect-src": [SELF],
         "font-src": [SELF],
         "object-src": [NONE],
