@@ -26,7 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import ConnectionError, RedisError, TimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ class OptionalRedisCache(RedisCache):
             return miss()
         try:
             result = operation(*args)
-        except (ConnectionError, TimeoutError) as error:
+        except (RedisConnectionError, RedisTimeoutError) as error:
             self._outage.failed(error)
             return miss()
         self._outage.answered()
