@@ -61,21 +61,41 @@ def judged_count(*, project_id: int, annotator_id: int) -> int:
         return db.fetchone()[0]
 
 
+# Lease counting, the one definition both paths use (the ORM path through `pair_slots_change`
+# and `pair_judged` below):
+# - only ordinary pairs count their leases: gold pairs are shown to every annotator once and
+#   never fill up;
+# - `taken` is judgments plus live leases, and `is_full` is `taken >= overlap`;
+# - a lease adds one; its judgment turns the lease's slot into the judgment's (`taken` is
+#   unchanged, `judgment_count` adds one); a skip or an expiry gives the slot back.
+# In an UPDATE every right-hand side reads the row as it was, so `taken + delta` is the new value.
+_COUNTS_LEASES = "NOT {pair}is_gold"
+_SLOTS_SET = "taken = taken + {delta}, is_full = taken + {delta} >= {overlap}"
+_JUDGED_SET = "judgment_count = judgment_count + 1"
+
+
+def pair_slots_change(*, pair_id: int, delta: int, overlap: int) -> None:
+    """Count `delta` more (or, negative, fewer) live leases on an ordinary pair."""
+    with cursor() as db:
+        db.execute(
+            f"UPDATE labeling_pair SET {_SLOTS_SET.format(delta='%s', overlap='%s')} "
+            f"WHERE id = %s AND {_COUNTS_LEASES.format(pair='')}",
+            [delta, delta, overlap, pair_id],
+        )
+
+
+def pair_judged(*, pair_id: int) -> None:
+    """Count a judgment that took its lease's slot."""
+    with cursor() as db:
+        db.execute(f"UPDATE labeling_pair SET {_JUDGED_SET} WHERE id = %s", [pair_id])
+
+
 @cache
 def _lease_sql(gold: bool) -> str:
     # The conditions are literals, not parameters, so that the planner matches the partial
     # index `pair_open_queue` (is_full = false AND is_gold = false) to the ordinary queue.
-    # Gold pairs are shown to every annotator once and never fill up, so only ordinary pairs
-    # count their leases in `taken`.
     queue = "p.is_gold" if gold else "NOT p.is_gold AND NOT p.is_full"
-    count = (
-        ""
-        if gold
-        else (
-            ", counted AS (UPDATE labeling_pair c SET taken = c.taken + 1, "
-            "is_full = c.taken + 1 >= %(overlap)s FROM picked WHERE c.id = picked.id)"
-        )
-    )
+    slots = _SLOTS_SET.format(delta="1", overlap="%(overlap)s")
     lease = columns(Assignment, "labeling_assignment")
     return f"""
 WITH live AS (
@@ -91,7 +111,10 @@ WITH live AS (
     ORDER BY p.priority DESC, p.id
     LIMIT 1
     FOR NO KEY UPDATE SKIP LOCKED
-){count}, leased AS (
+), counted AS (
+    UPDATE labeling_pair c SET {slots}
+    FROM picked WHERE c.id = picked.id AND {_COUNTS_LEASES.format(pair="c.")}
+), leased AS (
     INSERT INTO labeling_assignment
         (project_id, pair_id, annotator_id, status, left_is_a, created_at, expires_at, closed_at)
     SELECT %(project)s, picked.id, %(annotator)s, %(leased)s, %(left_is_a)s, %(now)s,
@@ -154,29 +177,28 @@ def lease_or_current(
 
 @cache
 def _record_sql() -> str:
+    # The answer arrives as stored (services/judgment.py: `answer_to_store` applied the
+    # project's rules); only the lease decides here.
     return f"""
 WITH target AS (
-    SELECT a.id, a.pair_id, a.project_id, a.left_is_a, pr.ask_strength, pr.ask_rationale
-    FROM labeling_assignment a JOIN labeling_project pr ON pr.id = a.project_id
-    WHERE a.id = %(assignment)s AND a.annotator_id = %(annotator)s AND a.status = %(leased)s
-      AND a.expires_at > %(now)s
-      AND (%(side)s <> 'tie' OR pr.allow_tie) AND (%(side)s <> 'both_bad' OR pr.allow_both_bad)
+    SELECT a.id, a.pair_id, a.left_is_a
+    FROM labeling_assignment a
+    WHERE a.id = %(assignment)s AND a.annotator_id = %(annotator)s AND a.project_id = %(project)s
+      AND a.status = %(leased)s AND a.expires_at > %(now)s
     FOR NO KEY UPDATE OF a
 ), closed AS (
     UPDATE labeling_assignment a SET status = %(done)s, closed_at = %(now)s
     FROM target WHERE a.id = target.id
 ), counted AS (
-    -- The lease's slot becomes the judgment's: `taken` is unchanged.
-    UPDATE labeling_pair p SET judgment_count = p.judgment_count + 1
+    UPDATE labeling_pair p SET {_JUDGED_SET}
     FROM target WHERE p.id = target.pair_id
 )
 INSERT INTO labeling_judgment
     (project_id, pair_id, annotator_id, assignment_id, source, choice, strength, rationale,
      left_is_a, time_spent_ms, created_at)
-SELECT t.project_id, t.pair_id, %(annotator)s, t.id, %(source)s,
+SELECT %(project)s, t.pair_id, %(annotator)s, t.id, %(source)s,
        CASE WHEN t.left_is_a THEN %(choice_if_a_left)s ELSE %(choice_if_b_left)s END,
-       CASE WHEN t.ask_strength THEN CAST(%(strength)s AS smallint) END,
-       CASE WHEN t.ask_rationale THEN CAST(%(rationale)s AS text) ELSE '' END,
+       CAST(%(strength)s AS smallint), CAST(%(rationale)s AS text),
        t.left_is_a, CAST(%(time_spent_ms)s AS integer), %(now)s
 FROM target t
 RETURNING {columns(Judgment, "labeling_judgment")}
@@ -185,9 +207,9 @@ RETURNING {columns(Judgment, "labeling_judgment")}
 
 def judgment_insert_if_leased(
     *,
+    project_id: int,
     assignment_id: int,
     annotator_id: int,
-    side: str,
     choices: tuple[Choice, Choice],
     strength: int | None,
     rationale: str,
@@ -199,12 +221,12 @@ def judgment_insert_if_leased(
     `choices` is the stored answer when candidate a was shown left, and when b was.
     """
     params = {
+        "project": project_id,
         "assignment": assignment_id,
         "annotator": annotator_id,
         "leased": _LEASED,
         "done": _DONE,
         "now": now,
-        "side": side,
         "source": Judgment.Source.ANNOTATOR.value,
         "choice_if_a_left": choices[0].value,
         "choice_if_b_left": choices[1].value,

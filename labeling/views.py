@@ -61,7 +61,7 @@ def label_submit(request: AuthedRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _answer(request, project, error=form.error_text(), status=400)
     try:
-        judgment_record(annotator=request.user, **form.cleaned_data)
+        judgment_record(project=project, annotator=request.user, **form.cleaned_data)
     except JudgmentRefused as refused:
         return _answer(request, project, error=str(refused), status=409)
     return _answer(request, project)

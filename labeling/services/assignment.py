@@ -2,7 +2,8 @@
 
 Invariants, on PostgreSQL and SQLite alike:
 - nobody gets a pair they judged, skipped or hold (one Assignment row per pair and annotator);
-- a pair's judgments plus live leases never exceed the project's overlap (`Pair.taken`);
+- a pair's judgments plus live leases never exceed the project's overlap (`Pair.taken`, counted
+  by the rules in labeling/sql.py that both the ORM and the PostgreSQL statement use);
 - an expired lease gives its slot back.
 
 `Pair.taken` only changes while the pair row is locked: `SELECT ... FOR NO KEY UPDATE SKIP LOCKED`
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, QuerySet, Value, When
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from labeling import sql
@@ -163,9 +164,7 @@ def _create_lease(
         left_is_a=rng.random() < 0.5,
         expires_at=now + timedelta(minutes=project.lease_minutes),
     )
-    if not pair.is_gold:
-        taken = pair.taken + 1
-        Pair.objects.filter(pk=pair.pk).update(taken=taken, is_full=taken >= project.overlap)
+    sql.pair_slots_change(pair_id=pair.pk, delta=1, overlap=project.overlap)
     return assignment
 
 
@@ -182,7 +181,7 @@ def assignment_skip(*, assignment: Assignment) -> None:
         Assignment.objects.filter(pk=locked.pk).update(
             status=Assignment.Status.SKIPPED, closed_at=timezone.now()
         )
-        _free_slots(pair_id=locked.pair_id, count=1, overlap=locked.project.overlap)
+        sql.pair_slots_change(pair_id=locked.pair_id, delta=-1, overlap=locked.project.overlap)
 
 
 def leases_reclaim_expired(
@@ -212,14 +211,6 @@ def leases_reclaim_expired(
         # In id order, so that two reclaimers never wait for each other's pairs.
         for pair_id in sorted(freed):
             count, overlap = freed[pair_id]
-            _free_slots(pair_id=pair_id, count=count, overlap=overlap)
+            sql.pair_slots_change(pair_id=pair_id, delta=-count, overlap=overlap)
     return len(leases)
 
-
-def _free_slots(*, pair_id: int, count: int, overlap: int) -> None:
-    """Give back `count` leased slots of a pair, in one UPDATE that reads and writes its row."""
-    # Gold pairs never count their leases (see _create_lease), so they have none to give back.
-    Pair.objects.filter(pk=pair_id, is_gold=False).update(
-        taken=F("taken") - count,
-        is_full=Case(When(taken__gte=overlap + count, then=Value(True)), default=Value(False)),
-    )

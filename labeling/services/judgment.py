@@ -4,14 +4,16 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from labeling import sql
-from labeling.models import Assignment, Choice, Judgment, Pair
+from labeling.models import Assignment, Choice, Judgment, Project
 
 # What the annotator clicked, in screen terms; the service turns it into a / b.
 SIDES = ("left", "right", "tie", "both_bad")
+# Strength says how much better one side is, so only these answers carry one.
+SIDES_WITH_STRENGTH = ("left", "right")
+STRENGTHS = (1, 2, 3)
 
 
 class JudgmentRefused(Exception):
@@ -24,8 +26,49 @@ class Recorded:
     created: bool  # False when this was a resubmission of an already stored judgment
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An annotator's answer as it is stored, after the project's rules."""
+
+    side: str
+    strength: int | None
+    rationale: str
+
+    def choice(self, *, left_is_a: bool) -> Choice:
+        if self.side == "left":
+            return Choice.A if left_is_a else Choice.B
+        if self.side == "right":
+            return Choice.B if left_is_a else Choice.A
+        return Choice.TIE if self.side == "tie" else Choice.BOTH_BAD
+
+
+def answer_to_store(*, project: Project, side: str, strength: int | None, rationale: str) -> Answer:
+    """The one definition of what a submission may say and what of it is kept.
+
+    Both ways of storing a judgment (the PostgreSQL statement and the ORM transaction) store
+    exactly this. Answers the project does not allow are refused; a strength or rationale it
+    does not ask for is dropped, and so is a strength sent with a tie or "both bad" (the page's
+    keys let an annotator pick one after the other).
+    """
+    if side not in SIDES:
+        raise JudgmentRefused(f"Unknown answer {side!r}.")
+    if side == "tie" and not project.allow_tie:
+        raise JudgmentRefused("This project does not allow ties.")
+    if side == "both_bad" and not project.allow_both_bad:
+        raise JudgmentRefused("This project does not allow 'both bad'.")
+    if strength is not None and strength not in STRENGTHS:
+        raise JudgmentRefused("Strength must be 1, 2 or 3.")
+    keeps_strength = project.ask_strength and side in SIDES_WITH_STRENGTH
+    return Answer(
+        side=side,
+        strength=strength if keeps_strength else None,
+        rationale=rationale.strip() if project.ask_rationale else "",
+    )
+
+
 def judgment_record(
     *,
+    project: Project,
     assignment_id: int,
     annotator: User,
     side: str,
@@ -38,20 +81,17 @@ def judgment_record(
     Submitting the same assignment again returns the stored judgment unchanged, so a double
     click, a retry after a dropped connection or the back button never makes a second one.
     """
-    if side not in SIDES:
-        raise JudgmentRefused(f"Unknown answer {side!r}.")
-    if strength is not None and not 1 <= strength <= 3:
-        raise JudgmentRefused("Strength must be 1, 2 or 3.")
+    answer = answer_to_store(project=project, side=side, strength=strength, rationale=rationale)
     if connection.vendor == "postgresql":
         # The usual case in one statement (labeling/sql.py); anything else (a resubmission, a
         # refusal, a lost race) is settled and explained by the transaction below.
         stored = sql.judgment_insert_if_leased(
+            project_id=project.pk,
             assignment_id=assignment_id,
             annotator_id=annotator.pk,
-            side=side,
-            choices=(_choice(side, left_is_a=True), _choice(side, left_is_a=False)),
-            strength=strength,
-            rationale=rationale.strip(),
+            choices=(answer.choice(left_is_a=True), answer.choice(left_is_a=False)),
+            strength=answer.strength,
+            rationale=answer.rationale,
             time_spent_ms=time_spent_ms,
             now=timezone.now(),
         )
@@ -59,11 +99,10 @@ def judgment_record(
             return Recorded(judgment=stored, created=True)
     with transaction.atomic():
         assignment = (
-            # Only the assignment's row: locking the joined project too would make every
-            # submission in the project wait for the others (see services/assignment.py).
+            # Only the assignment's row: locking the project too would make every submission
+            # in the project wait for the others (see services/assignment.py).
             Assignment.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("project")
-            .filter(pk=assignment_id, annotator=annotator)
+            .filter(pk=assignment_id, annotator=annotator, project=project)
             .first()
         )
         if assignment is None:
@@ -74,34 +113,19 @@ def judgment_record(
             raise JudgmentRefused(
                 "Your time on this pair ran out and it went back to the pool; nothing was saved."
             )
-        project = assignment.project
-        if side == "tie" and not project.allow_tie:
-            raise JudgmentRefused("This project does not allow ties.")
-        if side == "both_bad" and not project.allow_both_bad:
-            raise JudgmentRefused("This project does not allow 'both bad'.")
         judgment = Judgment.objects.create(
             project=project,
             pair_id=assignment.pair_id,
             annotator=annotator,
             assignment=assignment,
-            choice=_choice(side, left_is_a=assignment.left_is_a),
-            strength=strength if project.ask_strength else None,
-            rationale=rationale.strip() if project.ask_rationale else "",
+            choice=answer.choice(left_is_a=assignment.left_is_a),
+            strength=answer.strength,
+            rationale=answer.rationale,
             left_is_a=assignment.left_is_a,
             time_spent_ms=time_spent_ms,
         )
-        now = timezone.now()
         Assignment.objects.filter(pk=assignment.pk).update(
-            status=Assignment.Status.DONE, closed_at=now
+            status=Assignment.Status.DONE, closed_at=timezone.now()
         )
-        # The lease's slot becomes the judgment's: `taken` is unchanged.
-        Pair.objects.filter(pk=assignment.pair_id).update(judgment_count=F("judgment_count") + 1)
+        sql.pair_judged(pair_id=assignment.pair_id)
     return Recorded(judgment=judgment, created=True)
-
-
-def _choice(side: str, *, left_is_a: bool) -> Choice:
-    if side == "left":
-        return Choice.A if left_is_a else Choice.B
-    if side == "right":
-        return Choice.B if left_is_a else Choice.A
-    return Choice.TIE if side == "tie" else Choice.BOTH_BAD

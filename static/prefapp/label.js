@@ -13,8 +13,24 @@
   }
 
   function pick(name, value) {
-    const input = form()?.querySelector(`input[name="${name}"][value="${value}"]`);
-    if (input) { input.checked = true; hint(""); }
+    const f = form();
+    const input = f?.querySelector(`input[name="${name}"][value="${value}"]`);
+    if (!input) return;
+    if (input.disabled) { hint("Strength is only for left or right better."); return; }
+    input.checked = true;
+    hint("");
+    if (name === "side") fitStrength(f);
+  }
+
+  // Strength says how much better one side is: a tie or "both bad" has none (the server
+  // drops one sent with them), so picking one of those clears and disables it.
+  function fitStrength(f) {
+    const side = f.querySelector('input[name="side"]:checked')?.value;
+    const none = side === "tie" || side === "both_bad";
+    f.querySelectorAll('input[name="strength"]').forEach((input) => {
+      input.disabled = none;
+      if (none) input.checked = false;
+    });
   }
 
   function stamp(f) {
@@ -67,6 +83,12 @@
       f.dataset.sent = "1";
       ready(f);
       f.querySelector("button.skip").click();
+    }
+  });
+
+  document.addEventListener("change", (event) => {
+    if (event.target.name === "side" && event.target.form?.id === "judgment-form") {
+      fitStrength(event.target.form);
     }
   });
 

@@ -24,8 +24,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=2">'
-# Keys per pair: (answer keys, expected screen side). Enter alone first must not submit.
-PLAN = [("1", "left"), ("2x", "right"), ("3", "tie"), ("4", "both_bad"), ("1z", "left")]
+# Keys per pair: (answer keys, expected screen side). Enter alone first must not submit. A tie
+# or "both bad" has no strength, whether it is picked before (X then 4) or after (3 then Z).
+PLAN = [("1", "left"), ("2x", "right"), ("3z", "tie"), ("x4", "both_bad"), ("1z", "left")]
 
 
 @pytest.fixture
@@ -91,6 +92,8 @@ def test_it_labels_five_pairs_by_keyboard_and_the_manager_sees_them(
         for key in keys:
             page.keyboard.press(key)
         assert page.locator(f'input[name=side][value="{side}"]').is_checked()
+        if side in ("tie", "both_bad"):
+            assert page.locator("input[name=strength]:checked").count() == 0
         if number == 2:
             page.screenshot(path=str(OUTPUT / "label-page-selected.png"), full_page=True)
         page.keyboard.press("Enter")
@@ -142,5 +145,10 @@ def test_it_labels_five_pairs_by_keyboard_and_the_manager_sees_them(
         ]
         assert judgment.choice == expected
         assert judgment.time_spent_ms is not None
-    assert [judgments[shown[1][0]].strength, judgments[shown[4][0]].strength] == [2, 1]
+    assert [judgments[assignment_id].strength for assignment_id, _ in shown[1:]] == [
+        2,
+        None,
+        None,
+        1,
+    ]
     assert Assignment.objects.get(pk=skipped_id).status == Assignment.Status.SKIPPED

@@ -337,9 +337,9 @@ def problems(
 
 
 def _choice(side: str, left_is_a: bool) -> str:
-    from labeling.services.judgment import _choice as choice_for
+    from labeling.services.judgment import Answer
 
-    return choice_for(side, left_is_a=left_is_a)
+    return Answer(side=side, strength=None, rationale="").choice(left_is_a=left_is_a)
 
 
 def main() -> int:

@@ -45,7 +45,10 @@ def test_it_serves_gold_pairs_and_scores_annotators_on_them(project, annotator):
         # Always pick the gold answer's side.
         gold_on_left = (lease.pair.gold_choice == Choice.A) == lease.left_is_a
         judgment_record(
-            assignment_id=lease.pk, annotator=annotator, side="left" if gold_on_left else "right"
+            project=project,
+            assignment_id=lease.pk,
+            annotator=annotator,
+            side="left" if gold_on_left else "right",
         )
     quality = project_quality(project=project)
     (row,) = [a for a in quality.annotators if a.gold_judgments]

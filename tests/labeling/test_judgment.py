@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from labeling.models import Assignment, Choice, Judgment, Pair
+from labeling.models import Assignment, Choice, Judgment, Pair, Project
 from labeling.services.assignment import assignment_next
-from labeling.services.judgment import JudgmentRefused, judgment_record
+from labeling.services.judgment import Answer, JudgmentRefused, answer_to_store, judgment_record
 from tests.factories import MembershipFactory, make_pairs
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db
 def test_it_maps_screen_sides_to_candidates(project, annotator):
     make_pairs(project, 1)
     lease = assignment_next(project=project, annotator=annotator)
-    recorded = judgment_record(assignment_id=lease.pk, annotator=annotator, side="left")
+    recorded = judgment_record(
+        project=project, assignment_id=lease.pk, annotator=annotator, side="left"
+    )
     assert recorded.judgment.choice == (Choice.A if lease.left_is_a else Choice.B)
     assert Assignment.objects.get(pk=lease.pk).status == Assignment.Status.DONE
     assert Pair.objects.get().judgment_count == 1
@@ -23,8 +25,12 @@ def test_it_maps_screen_sides_to_candidates(project, annotator):
 def test_it_stores_one_judgment_when_submitted_twice(project, annotator):
     make_pairs(project, 1)
     lease = assignment_next(project=project, annotator=annotator)
-    first = judgment_record(assignment_id=lease.pk, annotator=annotator, side="right")
-    second = judgment_record(assignment_id=lease.pk, annotator=annotator, side="left")
+    first = judgment_record(
+        project=project, assignment_id=lease.pk, annotator=annotator, side="right"
+    )
+    second = judgment_record(
+        project=project, assignment_id=lease.pk, annotator=annotator, side="left"
+    )
     assert (first.created, second.created) == (True, False)
     assert second.judgment.pk == first.judgment.pk
     assert Judgment.objects.count() == 1
@@ -36,7 +42,7 @@ def test_it_refuses_an_expired_lease_and_writes_nothing(project, annotator):
     lease = assignment_next(project=project, annotator=annotator)
     Assignment.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     with pytest.raises(JudgmentRefused, match="ran out"):
-        judgment_record(assignment_id=lease.pk, annotator=annotator, side="left")
+        judgment_record(project=project, assignment_id=lease.pk, annotator=annotator, side="left")
     assert Judgment.objects.count() == 0
 
 
@@ -45,7 +51,7 @@ def test_it_refuses_someone_elses_lease(project, annotator):
     lease = assignment_next(project=project, annotator=annotator)
     other = MembershipFactory(project=project).user
     with pytest.raises(JudgmentRefused, match="not assigned to you"):
-        judgment_record(assignment_id=lease.pk, annotator=other, side="left")
+        judgment_record(project=project, assignment_id=lease.pk, annotator=other, side="left")
     assert Judgment.objects.count() == 0
 
 
@@ -55,5 +61,75 @@ def test_it_refuses_ties_when_the_project_has_none(project, annotator):
     make_pairs(project, 1)
     lease = assignment_next(project=project, annotator=annotator)
     with pytest.raises(JudgmentRefused, match="ties"):
-        judgment_record(assignment_id=lease.pk, annotator=annotator, side="tie")
+        judgment_record(project=project, assignment_id=lease.pk, annotator=annotator, side="tie")
+    assert Assignment.objects.get(pk=lease.pk).status == Assignment.Status.LEASED
+
+
+def _strength_project(project):
+    project.ask_strength = project.ask_rationale = True
+    project.save()
+    return project
+
+
+@pytest.mark.parametrize("side", ["tie", "both_bad"])
+def test_it_never_stores_a_strength_with_a_tie_or_both_bad(project, annotator, side):
+    _strength_project(project)
+    make_pairs(project, 1)
+    lease = assignment_next(project=project, annotator=annotator)
+    recorded = judgment_record(
+        project=project,
+        assignment_id=lease.pk,
+        annotator=annotator,
+        side=side,
+        strength=1,
+        rationale=" same ",
+    )
+    stored = Judgment.objects.get(pk=recorded.judgment.pk)
+    assert (stored.choice, stored.strength, stored.rationale) == (side, None, "same")
+
+
+@pytest.mark.parametrize(
+    ("flags", "side", "strength", "rationale", "expected"),
+    [
+        ({}, "left", 3, " why ", Answer(side="left", strength=None, rationale="")),
+        ({"ask_strength": True}, "right", 3, "", Answer(side="right", strength=3, rationale="")),
+        ({"ask_strength": True}, "tie", 3, "", Answer(side="tie", strength=None, rationale="")),
+        (
+            {"ask_strength": True, "ask_rationale": True},
+            "both_bad",
+            1,
+            " both wrong ",
+            Answer(side="both_bad", strength=None, rationale="both wrong"),
+        ),
+    ],
+)
+def test_it_keeps_what_the_project_asks_for(flags, side, strength, rationale, expected):
+    project = Project(**flags)
+    assert (
+        answer_to_store(project=project, side=side, strength=strength, rationale=rationale)
+        == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "side", "strength", "message"),
+    [
+        ({"allow_tie": False}, "tie", None, "ties"),
+        ({"allow_both_bad": False}, "both_bad", None, "both bad"),
+        ({}, "sideways", None, "Unknown answer"),
+        ({"ask_strength": True}, "left", 4, "Strength must be"),
+    ],
+)
+def test_it_refuses_answers_the_project_does_not_allow(flags, side, strength, message):
+    with pytest.raises(JudgmentRefused, match=message):
+        answer_to_store(project=Project(**flags), side=side, strength=strength, rationale="")
+
+
+def test_it_refuses_a_lease_of_another_project_and_writes_nothing(project, annotator):
+    make_pairs(project, 1)
+    lease = assignment_next(project=project, annotator=annotator)
+    other = MembershipFactory(user=annotator).project
+    with pytest.raises(JudgmentRefused, match="not assigned to you"):
+        judgment_record(project=other, assignment_id=lease.pk, annotator=annotator, side="left")
+    assert not Judgment.objects.exists()
     assert Assignment.objects.get(pk=lease.pk).status == Assignment.Status.LEASED

@@ -74,7 +74,13 @@ def judged_project():
                     and len(pair.candidate_a.text) <= len(pair.candidate_b.text)
                 )
                 side = "left" if better_a == lease.left_is_a else "right"
-            judgment_record(assignment_id=lease.pk, annotator=annotator, side=side, strength=1 + n)
+            judgment_record(
+                project=project,
+                assignment_id=lease.pk,
+                annotator=annotator,
+                side=side,
+                strength=1 + n,
+            )
     return project
 
 

@@ -37,9 +37,11 @@ def judged(project, annotator):
         lease = assignment_next(project=project, annotator=user)
         assert lease.pair_id == first.pk
         side = "left" if lease.left_is_a else "right"  # both prefer candidate a
-        judgment_record(assignment_id=lease.pk, annotator=user, side=side, strength=strength)
+        judgment_record(
+            project=project, assignment_id=lease.pk, annotator=user, side=side, strength=strength
+        )
     lease = assignment_next(project=project, annotator=annotator)
-    judgment_record(assignment_id=lease.pk, annotator=annotator, side="tie")
+    judgment_record(project=project, assignment_id=lease.pk, annotator=annotator, side="tie")
     return first
 
 

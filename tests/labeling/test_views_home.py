@@ -19,7 +19,7 @@ def test_it_redirects_anonymous_to_login():
 def test_it_lists_my_projects_with_my_progress(project, annotator):
     make_pairs(project, 2)
     lease = assignment_next(project=project, annotator=annotator)
-    judgment_record(assignment_id=lease.pk, annotator=annotator, side="left")
+    judgment_record(project=project, assignment_id=lease.pk, annotator=annotator, side="left")
     response = client_for(annotator).get(reverse("home"))
     assert response.status_code == 200
     assert [item.judged for item in response.context["projects"]] == [1]

@@ -72,7 +72,7 @@ def test_it_counts_my_judgments_and_folds_the_instructions_once_i_started(projec
     first = client.get(_url(project)).content.decode()
     assert '<details class="instructions card" id="instructions" open>' in first
     lease = assignment_next(project=project, annotator=annotator)
-    judgment_record(assignment_id=lease.pk, annotator=annotator, side="left")
+    judgment_record(project=project, assignment_id=lease.pk, annotator=annotator, side="left")
     body = client.get(_url(project)).content.decode()
     assert '<strong id="judged-count">1</strong> judged by you' in body
     assert '<details class="instructions card" id="instructions">' in body
@@ -124,6 +124,6 @@ def test_it_never_names_other_annotators(project, annotator):
     project.save()
     other = MembershipFactory(project=project, user=UserFactory(username="someone-else")).user
     lease = assignment_next(project=project, annotator=other)
-    judgment_record(assignment_id=lease.pk, annotator=other, side="left")
+    judgment_record(project=project, assignment_id=lease.pk, annotator=other, side="left")
     body = client_for(annotator).get(_url(project)).content.decode()
     assert "someone-else" not in body

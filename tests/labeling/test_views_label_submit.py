@@ -91,6 +91,33 @@ def test_it_ignores_strength_and_rationale_the_project_does_not_ask(project, ann
     assert (judgment.strength, judgment.rationale) == (None, "")
 
 
+def test_it_stores_a_tie_without_the_strength_picked_before_it(project, annotator):
+    # On the page: 3 (tie), then Z (slightly).
+    project.ask_strength = True
+    project.save()
+    make_pairs(project, 1)
+    lease = _lease(project, annotator)
+    response = client_for(annotator).post(
+        _url(project), {"assignment_id": lease.pk, "side": "tie", "strength": "1"}, headers=HTMX
+    )
+    assert response.status_code == 200
+    judgment = Judgment.objects.get()
+    assert (judgment.choice, judgment.strength) == (Choice.TIE, None)
+
+
+def test_it_refuses_a_lease_from_another_project(project, annotator):
+    make_pairs(project, 1)
+    other = MembershipFactory(user=annotator).project
+    make_pairs(other, 1)
+    lease = _lease(other, annotator)
+    response = client_for(annotator).post(
+        _url(project), {"assignment_id": lease.pk, "side": "left"}, headers=HTMX
+    )
+    assert response.status_code == 409
+    assert "not assigned to you" in response.content.decode()
+    assert not Judgment.objects.exists()
+
+
 def test_it_refuses_an_expired_lease_with_a_message_and_the_next_pair(project, annotator):
     make_pairs(project, 2)
     lease = _lease(project, annotator)

@@ -19,7 +19,7 @@ def test_it_shows_progress_and_judgments_per_annotator(project, manager, annotat
     make_pairs(project, 4)
     for side in ("left", "tie"):
         lease = assignment_next(project=project, annotator=annotator)
-        judgment_record(assignment_id=lease.pk, annotator=annotator, side=side)
+        judgment_record(project=project, assignment_id=lease.pk, annotator=annotator, side=side)
     assignment_next(project=project, annotator=annotator)  # a live lease: in progress
     response = client_for(manager).get(_url(project))
     assert response.status_code == 200

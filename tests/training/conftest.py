@@ -61,7 +61,7 @@ def judge_pairs(project: Project, *, pairs: int, annotators: int = 1) -> int:
         user = MembershipFactory(project=project, user=UserFactory(username=f"judge{n}")).user
         while (assignment := assignment_next(project=project, annotator=user)) is not None:
             side = "left" if assignment.left.text == GOOD else "right"
-            judgment_record(assignment_id=assignment.pk, annotator=user, side=side)
+            judgment_record(project=project, assignment_id=assignment.pk, annotator=user, side=side)
             made += 1
     return made
 
