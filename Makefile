@@ -29,11 +29,16 @@ run: $(STAMP)
 	$(PY) -m prefapp.run_dev
 
 # Tests run against real PostgreSQL and Redis on 127.0.0.1 (started if not answering) and
-# Debian's Chromium (installed if missing): .ci/services.
+# Debian's Chromium (installed if missing): .ci/services. Then the labelling tests run again on
+# the SQLite default that `make run` uses (no servers: the ORM path of leases and judgments, the
+# concurrency scenario on a file database). PYTEST_ARGS alone skips the second run;
+# SQLITE_PYTEST_ARGS chooses what it runs.
+SQLITE_PYTEST_ARGS ?= $(if $(PYTEST_ARGS),,tests/labeling)
 test: $(STAMP) services
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(if $(SQLITE_PYTEST_ARGS),env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest $(SQLITE_PYTEST_ARGS))
 
 services:
 	bash .ci/services
