@@ -1,12 +1,15 @@
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.access import AuthedRequest, membership_or_404, project_for_manager_or_404
 from labeling.forms import ExportForm, ImportForm, JudgmentForm, SkipForm
-from labeling.models import Project
+from labeling.models import Assignment, Project
 from labeling.selectors import (
     assignment_of,
     judged_count,
@@ -21,6 +24,8 @@ from labeling.services.exporting import export_spooled, export_text_pieces
 from labeling.services.importing import ImportFailed, data_import, import_summary
 from labeling.services.judgment import JudgmentRefused, judgment_record
 
+logger = logging.getLogger(__name__)
+
 
 @login_required
 @require_GET
@@ -29,22 +34,48 @@ def home(request: AuthedRequest) -> HttpResponse:
 
 
 def _render_work(
-    request: AuthedRequest, project: Project, *, error: str = "", status: int = 200
+    request: AuthedRequest,
+    project: Project,
+    *,
+    error: str = "",
+    status: int = 200,
+    saved: bool = False,
 ) -> HttpResponse:
     """The labelling page, or only its work partial for htmx requests.
 
     A refused submission (409) still answers with the next pair, so the annotator reads why
-    and carries on without reloading.
+    and carries on without reloading. `saved`: a judgment was just stored, so a database that
+    cannot serve the next pair gets an answer that says it is stored, not an error page.
     """
-    assignment = assignment_next(project=project, annotator=request.user)
-    context = {
-        "project": project,
-        "assignment": assignment,
-        "error": error,
-        "judged": judged_count(project=project, annotator=request.user),
-    }
     template = "labeling/partials/_work.html" if request.htmx else "labeling/label.html"
+    try:
+        assignment, judged = _next_work(request, project)
+    except DatabaseError:
+        if not saved:
+            raise
+        logger.exception("judgment stored, the next pair could not be read")
+        context = {"project": project, "assignment": None, "next_unavailable": True}
+        return render(request, template, context)
+    context = {"project": project, "assignment": assignment, "error": error, "judged": judged}
     return render(request, template, context, status=status)
+
+
+def _next_work(request: AuthedRequest, project: Project) -> tuple[Assignment | None, int]:
+    """The annotator's next pair and their count, asked once more on a new connection when the
+    database dropped this one (a restart, a failover): leasing is idempotent, the rest reads."""
+
+    def read() -> tuple[Assignment | None, int]:
+        assignment = assignment_next(project=project, annotator=request.user)
+        return assignment, judged_count(project=project, annotator=request.user)
+
+    try:
+        return read()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        logger.warning("database connection lost; reading the next pair on a new one")
+        connection.close()
+    return read()
 
 
 @login_required
@@ -64,7 +95,7 @@ def label_submit(request: AuthedRequest, slug: str) -> HttpResponse:
         judgment_record(project=project, annotator=request.user, **form.cleaned_data)
     except JudgmentRefused as refused:
         return _answer(request, project, error=str(refused), status=409)
-    return _answer(request, project)
+    return _answer(request, project, saved=True)
 
 
 @login_required
@@ -83,10 +114,15 @@ def label_skip(request: AuthedRequest, slug: str) -> HttpResponse:
 
 
 def _answer(
-    request: AuthedRequest, project: Project, *, error: str = "", status: int = 200
+    request: AuthedRequest,
+    project: Project,
+    *,
+    error: str = "",
+    status: int = 200,
+    saved: bool = False,
 ) -> HttpResponse:
     if request.htmx:
-        return _render_work(request, project, error=error, status=status)
+        return _render_work(request, project, error=error, status=status, saved=saved)
     if error:
         messages.error(request, error)
     return redirect("label", slug=project.slug)

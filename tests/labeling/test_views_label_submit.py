@@ -1,6 +1,9 @@
+import time
 from datetime import timedelta
 
+import psycopg
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -218,3 +221,66 @@ def test_it_refuses_a_malformed_assignment_id(project, annotator):
     )
     assert response.status_code == 400
     assert not Judgment.objects.exists()
+
+
+class _BackendKiller:
+    """Terminates the server process of the request's connection once the judgment is stored,
+    before each of the next `times` queries: what a database restart does to a busy app."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        self.killed = 0
+        self.judgment_stored = False
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.judgment_stored and self.killed < self.times:
+            self._terminate(context["connection"].connection.info.backend_pid)
+            self.killed += 1
+        result = execute(sql, params, many, context)
+        if sql.lstrip().startswith("WITH target AS") or "INSERT INTO labeling_judgment" in sql:
+            self.judgment_stored = True
+        return result
+
+    @staticmethod
+    def _terminate(pid: int) -> None:
+        db = connection.settings_dict
+        with psycopg.connect(
+            host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True
+        ) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+                time.sleep(0.01)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("drops", [1, 2])
+def test_it_answers_stored_when_the_connection_dies_after_the_judgment(project, annotator, drops):
+    """A judgment committed just before the database dropped the connection is answered as
+    stored: the next pair is read on a new connection, or, if that fails too, the answer says
+    the judgment is stored and offers the next pair."""
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    make_pairs(project, 2)
+    lease = _lease(project, annotator)
+    client = client_for(annotator)
+    killer = _BackendKiller(times=drops)
+    with connection.execute_wrapper(killer):
+        response = client.post(
+            _url(project), {"assignment_id": lease.pk, "side": "left"}, headers=HTMX
+        )
+    connection.close()  # what the server does at the end of every request (close_old_connections)
+    assert killer.killed == drops
+    assert response.status_code == 200
+    assert Judgment.objects.filter(assignment_id=lease.pk).count() == 1
+    body = response.content.decode()
+    if drops == 1:
+        following = Assignment.objects.get(annotator=annotator, status=Assignment.Status.LEASED)
+        assert f'name="assignment_id" value="{following.pk}"' in body
+        assert '<strong id="judged-count">1</strong>' in body
+    else:
+        assert 'id="saved-next-unavailable"' in body and "Your answer is stored" in body
+        assert 'hx-get="/p/' in body
+    # The lease and the pair's counts are as after any judgment.
+    assert Assignment.objects.get(pk=lease.pk).status == Assignment.Status.DONE
+    assert Judgment.objects.count() == 1
