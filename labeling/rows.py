@@ -1,56 +1,22 @@
 """Model instances from the rows of hand-written SQL, for the labelling request path.
 
-The ORM spends more CPU building a query than PostgreSQL spends running it, and the
-labelling page runs a few queries per request, many times a second (bench/README.md). The
-statements in `labeling/sql.py` select the columns that `columns()` lists and turn each
-model's slice of a row back into an instance here, with the same conversions the ORM applies
-(JSON decoding, SQLite's booleans and datetimes), so templates and services see ordinary models.
+The statements in `labeling/sql.py` select the columns that `columns()` lists, several models
+in one row (a lease with its pair, prompt and candidates), and turn each model's slice of the
+row back into an instance here, with the same conversions the ORM applies (JSON decoding,
+SQLite's booleans and datetimes), so templates and services see ordinary models.
+
+This is the one module that uses Django internals (the fields' column list and database
+converters); docs/DEVELOPING.md ("Upgrade notes") names them and the benchmark that keeps them.
 """
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
-
-
-@contextmanager
-def cursor() -> Iterator:
-    """A cursor for the hot path's statements; on PostgreSQL one that PostgreSQL can prepare.
-
-    Django's cursors bind parameters on the client (the values are written into the SQL), so
-    every execution is parsed and planned again. These statements bind on the server, and
-    psycopg prepares each once per connection (settings: `prepare_threshold`), which saves
-    PostgreSQL most of its CPU per statement. Queries are still logged as Django's are.
-    """
-    if connection.vendor != "postgresql":
-        with connection.cursor() as plain:
-            yield plain
-        return
-    import psycopg
-
-    connection.ensure_connection()
-    raw = psycopg.Cursor(connection.connection)
-    try:
-        if connection.queries_logged:
-            yield _LoggedCursor(raw, connection)
-        else:
-            yield connection.make_cursor(raw)  # type: ignore[arg-type]
-    finally:
-        raw.close()
-
-
-class _LoggedCursor(CursorDebugWrapper):
-    """Logs the statement as written: a prepared statement's execution carries no SQL text."""
-
-    def execute(self, sql, params=None):  # noqa: ANN001, ANN201 - Django's signature
-        with self.debug_sql(sql, params):
-            return CursorWrapper.execute(self, sql, params)
 
 
 def columns(model: type[Model], alias: str) -> str:
@@ -86,7 +52,7 @@ def instance(model: type[M], values: Sequence) -> M:
     return model.from_db(connection.alias, None, values)  # type: ignore[arg-type]
 
 
-def instances(row: Sequence, *models: type[Model]) -> list[Model]:
+def instances(row: Sequence, *models: type[Model]) -> list[Any]:
     """Split a row selected as `columns(m1), columns(m2), ...` into one instance per model."""
     out, start = [], 0
     for model in models:

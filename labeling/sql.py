@@ -10,10 +10,17 @@ The locks are those of the ORM code (services/assignment.py explains them): the 
 `FOR NO KEY UPDATE SKIP LOCKED` while its lease is inserted, the assignment row
 `FOR NO KEY UPDATE` while its judgment is inserted. PostgreSQL re-checks a locked row's WHERE
 conditions against its newest version, so a lease closed or expired meanwhile is not matched.
+
+The statements run on Django's own cursor. On PostgreSQL it binds parameters on the server
+(settings: `server_side_binding`), so psycopg prepares each statement once per connection
+(`prepare_threshold`) and PostgreSQL skips parsing and planning it again (bench/README.md).
 """
 
 from datetime import datetime
 from functools import cache
+from typing import Any
+
+from django.db import connection
 
 from labeling.models import (
     Assignment,
@@ -25,7 +32,7 @@ from labeling.models import (
     Project,
     Prompt,
 )
-from labeling.rows import columns, cursor, instance, instances
+from labeling.rows import columns, instance, instances
 
 _LEASED = Assignment.Status.LEASED.value
 _DONE = Assignment.Status.DONE.value
@@ -42,18 +49,18 @@ def _membership_sql() -> str:
 
 def membership_with_project(*, user_id: int, project_slug: str) -> Membership | None:
     """Membership and its project in one query (any database: plain SQL)."""
-    with cursor() as db:
+    with connection.cursor() as db:
         db.execute(_membership_sql(), [user_id, project_slug])
         row = db.fetchone()
     if row is None:
         return None
     membership, project = instances(row, Membership, Project)
-    Membership._meta.get_field("project").set_cached_value(membership, project)
-    return membership  # type: ignore[return-value]
+    membership.project = project
+    return membership
 
 
 def judged_count(*, project_id: int, annotator_id: int) -> int:
-    with cursor() as db:
+    with connection.cursor() as db:
         db.execute(
             "SELECT COUNT(*) FROM labeling_judgment WHERE project_id = %s AND annotator_id = %s",
             [project_id, annotator_id],
@@ -76,7 +83,7 @@ _JUDGED_SET = "judgment_count = judgment_count + 1"
 
 def pair_slots_change(*, pair_id: int, delta: int, overlap: int) -> None:
     """Count `delta` more (or, negative, fewer) live leases on an ordinary pair."""
-    with cursor() as db:
+    with connection.cursor() as db:
         db.execute(
             f"UPDATE labeling_pair SET {_SLOTS_SET.format(delta='%s', overlap='%s')} "
             f"WHERE id = %s AND {_COUNTS_LEASES.format(pair='')}",
@@ -86,7 +93,7 @@ def pair_slots_change(*, pair_id: int, delta: int, overlap: int) -> None:
 
 def pair_judged(*, pair_id: int) -> None:
     """Count a judgment that took its lease's slot."""
-    with cursor() as db:
+    with connection.cursor() as db:
         db.execute(f"UPDATE labeling_pair SET {_JUDGED_SET} WHERE id = %s", [pair_id])
 
 
@@ -150,7 +157,7 @@ def lease_or_current(
     None when neither exists. Raises IntegrityError when the same annotator leased the same
     pair in a parallel request (the caller looks again).
     """
-    params = {
+    params: dict[str, Any] = {
         "annotator": annotator_id,
         "project": project.pk,
         "leased": _LEASED,
@@ -159,7 +166,7 @@ def lease_or_current(
         "left_is_a": left_is_a,
         "overlap": project.overlap,
     }
-    with cursor() as db:
+    with connection.cursor() as db:
         db.execute(_lease_sql(gold), params)
         row = db.fetchone()
     if row is None:
@@ -167,12 +174,10 @@ def lease_or_current(
     assignment, pair, prompt, candidate_a, candidate_b = instances(
         row, Assignment, Pair, Prompt, Candidate, Candidate
     )
-    Pair._meta.get_field("prompt").set_cached_value(pair, prompt)
-    Pair._meta.get_field("candidate_a").set_cached_value(pair, candidate_a)
-    Pair._meta.get_field("candidate_b").set_cached_value(pair, candidate_b)
-    Assignment._meta.get_field("pair").set_cached_value(assignment, pair)
-    Assignment._meta.get_field("project").set_cached_value(assignment, project)
-    return assignment  # type: ignore[return-value]
+    # Assigning the related objects caches them, as select_related would.
+    pair.prompt, pair.candidate_a, pair.candidate_b = prompt, candidate_a, candidate_b
+    assignment.pair, assignment.project = pair, project
+    return assignment
 
 
 @cache
@@ -220,7 +225,7 @@ def judgment_insert_if_leased(
 
     `choices` is the stored answer when candidate a was shown left, and when b was.
     """
-    params = {
+    params: dict[str, Any] = {
         "project": project_id,
         "assignment": assignment_id,
         "annotator": annotator_id,
@@ -234,7 +239,7 @@ def judgment_insert_if_leased(
         "rationale": rationale,
         "time_spent_ms": time_spent_ms,
     }
-    with cursor() as db:
+    with connection.cursor() as db:
         db.execute(_record_sql(), params)
         row = db.fetchone()
     return None if row is None else instance(Judgment, row)
@@ -249,7 +254,7 @@ def first_free_pair_id_sqlite(*, project_id: int, annotator_id: int, gold: bool)
     """
     queue = "p.is_gold" if gold else "NOT p.is_gold AND NOT p.is_full"
     index = "" if gold else "INDEXED BY pair_open_queue"
-    with cursor() as db:
+    with connection.cursor() as db:
         db.execute(
             f"SELECT p.id FROM labeling_pair p {index} "
             f"WHERE p.project_id = %s AND {queue} AND NOT EXISTS ("

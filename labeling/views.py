@@ -54,9 +54,14 @@ def _render_work(
         if not saved:
             raise
         logger.exception("judgment stored, the next pair could not be read")
-        context = {"project": project, "assignment": None, "next_unavailable": True}
-        return render(request, template, context)
-    context = {"project": project, "assignment": assignment, "error": error, "judged": judged}
+        unavailable = {"project": project, "assignment": None, "next_unavailable": True}
+        return render(request, template, unavailable)
+    context: dict[str, object] = {
+        "project": project,
+        "assignment": assignment,
+        "error": error,
+        "judged": judged,
+    }
     return render(request, template, context, status=status)
 
 

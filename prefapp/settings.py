@@ -114,11 +114,15 @@ def database_from_url(url: str) -> dict:
     parts = urlparse(url)
     if parts.scheme in ("postgres", "postgresql"):
         options: dict = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        # The labelling path's own statements (labeling/rows.py) are prepared once per
-        # connection after this many runs; Django's ORM queries never are. Behind PgBouncer in
-        # transaction mode older than 1.21, set `?prepare_threshold=` (empty: never prepare).
+        # Parameters are bound on the server, so psycopg prepares a statement once per
+        # connection after this many runs (the labelling path's, labeling/sql.py, and the ORM's)
+        # and PostgreSQL stops planning it every time (bench/README.md). Behind PgBouncer in
+        # transaction mode older than 1.21, set `?prepare_threshold=` (empty: never prepare);
+        # `?server_side_binding=false` returns to Django's default client-side binding.
         threshold = options.pop("prepare_threshold", os.environ.get("DB_PREPARE_THRESHOLD", "2"))
         options["prepare_threshold"] = int(threshold) if threshold not in ("", "none") else None
+        binding = options.pop("server_side_binding", "true").lower()
+        options["server_side_binding"] = binding in ("1", "true", "yes", "on")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": (parts.path or "/").lstrip("/") or "postgres",
@@ -169,8 +173,7 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # Refuses a locked-out username + address before any password is hashed (django-axes).
     "axes.backends.AxesStandaloneBackend",
-    # Django's ModelBackend with a cheaper lookup of the request's user (prefapp/auth.py).
-    "prefapp.auth.UserByIdBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

@@ -213,4 +213,3 @@ def leases_reclaim_expired(
             count, overlap = freed[pair_id]
             sql.pair_slots_change(pair_id=pair_id, delta=-count, overlap=overlap)
     return len(leases)
-

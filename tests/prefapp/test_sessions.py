@@ -1,4 +1,4 @@
-"""The request's user and session (prefapp/auth.py, prefapp/cache.py): Django's rules still hold."""
+"""The request's user and session (Django's ModelBackend, prefapp/cache.py): Django's rules hold."""
 
 import pytest
 from django.core.cache import cache
