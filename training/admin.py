@@ -10,6 +10,10 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in DatasetSnapshot._meta.fields]
 
 
+# Model paths and run configs are checked by the dashboard's forms and the services (which
+# models a project may use: training.services.runs.base_resolve); the admin shows them only.
+
+
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = [
@@ -23,8 +27,19 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     list_filter = ["status", "kind", "project"]
-    raw_id_fields = ["snapshot", "base_artifact", "reward_artifact", "created_by"]
+    raw_id_fields = ["created_by"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # runs are launched from the dashboard or `manage.py train`
+
     readonly_fields = [
+        "kind",
+        "base_model",
+        "snapshot",
+        "base_artifact",
+        "reward_artifact",
+        "config",
+        "follow_up_kind",
         "status",
         "step",
         "total_steps",
@@ -45,9 +60,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
 class ModelArtifactAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "kind", "is_current", "run", "created_at"]
     list_filter = ["kind", "is_current", "project"]
-    raw_id_fields = ["run"]
+    readonly_fields = ["project", "kind", "path", "run"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # artifacts come from finished runs
 
 
 @admin.register(TrainingSchedule)
 class TrainingScheduleAdmin(admin.ModelAdmin):
     list_display = ["project", "enabled", "min_new_judgments", "follow_up", "last_checked_at"]
+    readonly_fields = ["reward_base_model", "policy_base_model"]
