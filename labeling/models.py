@@ -193,6 +193,9 @@ class Judgment(models.Model):
     class Source(models.TextChoices):
         ANNOTATOR = "annotator"
         IMPORTED = "imported"
+        # A simulated annotator (labeling/services/simulation.py): labels through the same
+        # leases as people, but is no person, so quality statistics about people leave it out.
+        SIMULATED = "simulated"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments")
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments")

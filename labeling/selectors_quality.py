@@ -4,7 +4,8 @@ Per annotator: accuracy on gold pairs, agreement with the majority of the other 
 on the same pairs, position bias (how often they pick the side shown on the left), median
 time per judgment, tie rate, and flags for numbers that stand out from the crowd.
 Per project: Krippendorff's alpha (nominal, from the `krippendorff` package) and its trend.
-Only annotators' judgments count; imported ones have no annotator to judge. Nothing here
+Only people's judgments count: imported ones have no annotator to judge, and simulated
+annotators are no people (labeling/services/simulation.py). Nothing here
 writes: excluding annotators is labeling.services.quality.
 """
 
@@ -69,7 +70,7 @@ class ProjectQuality:
 
 def project_quality(*, project: Project) -> ProjectQuality:
     rows = list(
-        Judgment.objects.filter(project=project, annotator__isnull=False)
+        Judgment.objects.filter(project=project, source=Judgment.Source.ANNOTATOR)
         .order_by("created_at", "id")
         .values_list(
             "pair_id",

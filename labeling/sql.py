@@ -220,6 +220,7 @@ def judgment_insert_if_leased(
     rationale: str,
     time_spent_ms: int | None,
     now: datetime,
+    source: str = Judgment.Source.ANNOTATOR,
 ) -> Judgment | None:
     """Store the judgment and close its live lease in one statement; None if it is not one.
 
@@ -232,7 +233,7 @@ def judgment_insert_if_leased(
         "leased": _LEASED,
         "done": _DONE,
         "now": now,
-        "source": Judgment.Source.ANNOTATOR.value,
+        "source": str(source),
         "choice_if_a_left": choices[0].value,
         "choice_if_b_left": choices[1].value,
         "strength": strength,

@@ -75,6 +75,7 @@ def judgment_record(
     strength: int | None = None,
     rationale: str = "",
     time_spent_ms: int | None = None,
+    source: str = Judgment.Source.ANNOTATOR,
 ) -> Recorded:
     """Store the judgment and close its lease in one transaction.
 
@@ -94,6 +95,7 @@ def judgment_record(
             rationale=answer.rationale,
             time_spent_ms=time_spent_ms,
             now=timezone.now(),
+            source=source,
         )
         if stored is not None:
             return Recorded(judgment=stored, created=True)
@@ -123,6 +125,7 @@ def judgment_record(
             rationale=answer.rationale,
             left_is_a=assignment.left_is_a,
             time_spent_ms=time_spent_ms,
+            source=source,
         )
         Assignment.objects.filter(pk=assignment.pk).update(
             status=Assignment.Status.DONE, closed_at=timezone.now()
