@@ -142,7 +142,10 @@ def _transformers_sampler(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(
-        model_dir, torch_dtype=torch.bfloat16 if device == "cuda" else None
+        model_dir,
+        dtype=torch.bfloat16
+        if device == "cuda" and torch.cuda.is_bf16_supported()
+        else torch.float32,
     )
     model.to(device).eval()  # type: ignore[arg-type]  # transformers' stub types .to() oddly
     pad_id = (

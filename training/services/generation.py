@@ -145,7 +145,8 @@ def generation_ingest(*, run: TrainingRun) -> dict[str, int]:
     new: list[Candidate] = []
     for prompt in prompts:
         for sample in sorted(samples[prompt.pk], key=lambda s: s["index"]):
-            text = str(sample["text"]).strip()
+            # PostgreSQL text cannot hold NUL, which a byte-level tokenizer can decode to.
+            text = str(sample["text"]).replace("\x00", "").strip()
             if not text:
                 counts["dropped_empty"] += 1
                 continue
