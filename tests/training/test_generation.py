@@ -207,3 +207,47 @@ def test_it_pairs_each_answer_with_the_best_answer_by_stored_score_else_by_judgm
     best = {scored.pk: top, judged.pk: winner}
     for candidate in generation_outputs(run):
         assert _pairs_of([candidate]) == {frozenset((best[candidate.prompt_id].pk, candidate.pk))}
+
+
+def _finished_child(run: TrainingRun, samples: dict[int, list[str]] | str) -> None:
+    """The run as the worker holds it once its child exited 0 with these samples."""
+    assert run.mark_running(hostname="celery@here", pid=1)
+    run.output_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(samples, str):
+        text = samples
+    else:
+        text = "".join(
+            json.dumps({"prompt_id": pk, "index": i, "text": t, "finished": True}) + "\n"
+            for pk, texts in samples.items()
+            for i, t in enumerate(texts)
+        )
+    (run.output_dir / SAMPLES_FILE).write_text(text)
+
+
+def test_it_adds_nothing_for_a_job_cancelled_after_its_child_ended(project, policy, data_dir):
+    from training.services.execution import _succeed
+
+    prompt = PromptFactory(project=project)
+    run = _launch(project, policy)
+    _finished_child(run, {prompt.pk: ["yes", "no"]})
+    TrainingRun.objects.get(pk=run.pk).mark_cancelled()  # the manager, meanwhile
+
+    _succeed(run, {"samples": 2})
+
+    assert TrainingRun.objects.get(pk=run.pk).status == "cancelled"
+    assert not Candidate.objects.exists() and not Pair.objects.exists()
+
+
+def test_it_adds_nothing_and_stays_unsucceeded_when_the_ingest_fails(project, policy, data_dir):
+    from training.services.execution import _succeed
+
+    prompt = PromptFactory(project=project)
+    run = _launch(project, policy)
+    good = json.dumps({"prompt_id": prompt.pk, "index": 0, "text": "yes", "finished": True})
+    _finished_child(run, good + "\nnot json\n")
+
+    with pytest.raises(ValueError):
+        _succeed(run, {"samples": 2})
+
+    assert TrainingRun.objects.get(pk=run.pk).status == "running"  # run_execute then fails it
+    assert not Candidate.objects.exists() and not Pair.objects.exists()
