@@ -172,7 +172,8 @@ def _transformers_sampler(
                 do_sample=not greedy,
                 temperature=None if greedy else config.temperature,
                 top_p=None if greedy else config.top_p,
-                top_k=None if greedy or not config.top_k else config.top_k,
+                # 0, not None: None would fall back to the model's generation_config (often 50).
+                top_k=None if greedy else config.top_k,
                 max_new_tokens=config.max_new_tokens,
                 num_return_sequences=config.k,
                 pad_token_id=pad_id,
