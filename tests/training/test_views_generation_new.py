@@ -127,3 +127,28 @@ def test_it_has_a_button_on_the_overview(project, manager):
     body = client_for(manager).get(reverse("training_overview", args=[project.slug])).content
     assert f'id="generate-candidates" href="{_url(project)}"'.encode() in body
     assert b'id="train-generate"' not in body
+
+
+def test_it_lists_and_compares_jobs_which_have_no_snapshot(project, manager):
+    jobs = [
+        TrainingRun.objects.create(
+            project=project,
+            kind="generate",
+            status="succeeded",
+            base_model="/models/tiny",
+            config={"k": 2},
+            final_metrics={"candidates_added": 4, "pairs_added": 2},
+        )
+        for _ in range(2)
+    ]
+    client = client_for(manager)
+
+    listed = client.get(reverse("training_runs", args=[project.slug]))
+    compared = client.get(
+        reverse("training_compare", args=[project.slug]), {"run": [j.pk for j in jobs]}
+    )
+    page = client.get(reverse("training_run", args=[project.slug, jobs[0].pk]))
+
+    assert listed.status_code == compared.status_code == page.status_code == 200
+    assert b"Generation" in listed.content and b"candidates_added" in listed.content
+    assert b'id="run-added">4 candidates and 2 pairs' in page.content
