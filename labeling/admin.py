@@ -25,8 +25,8 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "external_id", "created_at"]
-    list_filter = ["project"]
+    list_display = ["id", "project", "external_id", "heldout", "created_at"]
+    list_filter = ["project", "heldout"]
     search_fields = ["external_id"]
 
 

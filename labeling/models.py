@@ -62,6 +62,10 @@ class Prompt(models.Model):
     # A conversation: [{"role": "system"|"user"|"assistant", "content": "..."}, ...]
     messages = models.JSONField()
     metadata = models.JSONField(default=dict, blank=True)
+    heldout = models.BooleanField(
+        default=False,
+        help_text="A held-out evaluation prompt: policies are evaluated on these prompts.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -175,6 +175,39 @@ def _artifact_label(artifact: ModelArtifact) -> str:
     return f"Artifact {artifact.pk} ({artifact.kind} from run {artifact.run_id}{current})"
 
 
+class GenerationSetupForm(forms.Form):
+    """Which policy a generation job samples from; the service checks the choice again."""
+
+    policy_artifact = forms.ChoiceField(
+        required=False,
+        label="Policy",
+        help_text="One of this project's policies, or the model named below.",
+    )
+    policy_model = forms.CharField(
+        required=False,
+        label="Hub id or local path",
+        help_text="Used when no artifact is chosen: a hub id (organisation/name) or a model "
+        "directory under the server's model roots.",
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        policies = artifacts_for_project(project=project, kind=ModelArtifact.Kind.POLICY)
+        choices: Any = [("", "— the hub id or path below —")]
+        choices += [(str(a.pk), _artifact_label(a)) for a in policies]
+        self.fields["policy_artifact"].choices = choices  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("policy_artifact"):
+            cleaned["policy"] = f"artifact:{cleaned['policy_artifact']}"
+        elif cleaned.get("policy_model", "").strip():
+            cleaned["policy"] = cleaned["policy_model"].strip()
+        elif not self.errors:
+            self.add_error("policy_model", "Choose a policy or name a hub id or local path.")
+        return cleaned
+
+
 class ScheduleForm(forms.Form):
     enabled = forms.BooleanField(required=False, label="Train on a schedule")
     min_new_judgments = forms.IntegerField(

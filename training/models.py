@@ -3,6 +3,7 @@
 Files live under settings.PREFAPP_DATA_DIR:
     snapshots/<id>/train.jsonl, eval.jsonl     a DatasetSnapshot's rows (read-only once written)
     runs/<id>/config.json, output.log          what the training child was given and printed
+    runs/<id>/prompts.jsonl, samples/          a generation job's prompts and sampled answers
     artifacts/run-<id>/                        a succeeded run's model + tokenizer
 """
 
@@ -73,6 +74,7 @@ class TrainingKind(models.TextChoices):
     PPO = "ppo", "PPO"
     RLOO = "rloo", "RLOO"
     GRPO = "grpo", "GRPO"
+    GENERATE = "generate", "Generation"
 
 
 class TrainingRun(models.Model):
@@ -103,7 +105,10 @@ class TrainingRun(models.Model):
         help_text="The reward model that scores samples (ppo, rloo, grpo).",
     )
     config = models.JSONField(default=dict, help_text="The kind's full config, validated.")
-    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.PROTECT, related_name="runs")
+    # None for kinds that read no judgments (a generation job: config.KINDS_WITHOUT_SNAPSHOT).
+    snapshot = models.ForeignKey(
+        DatasetSnapshot, on_delete=models.PROTECT, null=True, blank=True, related_name="runs"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(null=True, blank=True)
@@ -152,7 +157,10 @@ class TrainingRun(models.Model):
 
     @property
     def output_dir(self) -> Path:
-        """Where the child writes the model; it exists only after a successful run."""
+        """Where the child writes the model (a generation job: its samples); it exists only
+        after a successful run."""
+        if not artifact.makes_model(self.kind):
+            return self.directory / "samples"
         return data_dir() / "artifacts" / f"run-{self.pk}"
 
     @property

@@ -19,6 +19,8 @@ COMPARE_RUNS_LIMIT = 6
 # The metrics a reader looks at first, in this order; the rest follow alphabetically, then the
 # optimiser's state. Counters and end-of-run summaries are listed in tables but not drawn.
 _KEY_METRICS = (
+    "candidates_added",
+    "pairs_added",
     "loss",
     "accuracy",
     "margin",
@@ -157,6 +159,8 @@ class Comparison:
 
 def _snapshot_facts(run: TrainingRun) -> dict[str, Any]:
     snapshot = run.snapshot
+    if snapshot is None:  # a generation job reads no judgments
+        return {"snapshot": None}
     facts = {
         "snapshot": snapshot.pk,
         "snapshot rows (train + eval)": f"{snapshot.train_rows} + {snapshot.eval_rows}",

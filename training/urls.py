@@ -1,11 +1,13 @@
 from django.urls import path
 
-from training import views
+from training import views, views_generation
 
 # Included under p/<slug:slug>/training/ by prefapp/urls.py.
 urlpatterns = [
     path("", views.overview, name="training_overview"),
     path("schedule/", views.schedule_update, name="training_schedule"),
+    # Before the kinds' run form: a generation job has its own form (the kind "generate").
+    path("new/generate/", views_generation.generation_new, name="training_generate"),
     path("new/<str:kind>/", views.run_new, name="training_new"),
     path("runs/", views.run_list, name="training_runs"),
     path("runs/compare/", views.run_compare, name="training_compare"),

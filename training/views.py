@@ -81,7 +81,8 @@ def _overview_context(project: Project, schedule_form: ScheduleForm | None = Non
         "new_judgments": new_judgments_count(project=project),
         "schedule": schedule_get(project=project),
         "schedule_form": schedule_form or _schedule_form(project),
-        "kinds": TrainingKind.choices,
+        # Generation has its own button and form (views_generation.py).
+        "kinds": [c for c in TrainingKind.choices if c[0] != TrainingKind.GENERATE],
         "active_runs": runs_active(project=project),
         "recent_runs": runs_filtered(project=project)[:5],
     }

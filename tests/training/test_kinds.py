@@ -21,6 +21,7 @@ def test_it_stores_the_engines_artifact_kinds():
         "ppo": "policy",
         "rloo": "policy",
         "grpo": "policy",
+        "generate": "samples",  # answers, no model
     }
 
 

@@ -3,6 +3,7 @@
 Next to the weights, `python -m training.ml` writes `ARTIFACT_FILE`: {"kind": "policy"|"reward",
 "run_kind", "base_model", "metrics", "config"}. The worker reads its metrics, the scorer the
 max_length a reward model was trained with, the database stores the kind (ModelArtifact.Kind).
+A generation job's directory holds `SAMPLES_FILE` and the same file with kind "samples".
 Pure Python: Django imports this module.
 """
 
@@ -12,10 +13,21 @@ POLICY = "policy"
 REWARD = "reward"
 ARTIFACT_KINDS = (POLICY, REWARD)
 
-# Run kinds whose artifact is a reward model; every other kind produces a policy.
+# What a generation job leaves instead of a model: its samples (never a ModelArtifact).
+SAMPLES = "samples"
+SAMPLES_FILE = "samples.jsonl"
+
+# Run kinds whose artifact is a reward model, those that make no model; the rest make a policy.
 _REWARD_RUN_KINDS = frozenset({"reward"})
+_SAMPLE_RUN_KINDS = frozenset({"generate"})
 
 
 def artifact_kind(run_kind: str) -> str:
-    """The kind of model a run of `run_kind` produces."""
+    """The kind of model a run of `run_kind` produces (SAMPLES: no model, answers)."""
+    if run_kind in _SAMPLE_RUN_KINDS:
+        return SAMPLES
     return REWARD if run_kind in _REWARD_RUN_KINDS else POLICY
+
+
+def makes_model(run_kind: str) -> bool:
+    return artifact_kind(run_kind) in ARTIFACT_KINDS

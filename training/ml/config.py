@@ -13,6 +13,7 @@ message names each offending field.
 Pure Python on purpose: Django imports this module at start-up, so no torch/transformers here.
 """
 
+import re
 import types
 import typing
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -299,6 +300,62 @@ class GRPORunConfig(OnlineRunConfig):
     )
 
 
+# Which prompts a generation job answers: every prompt of the project, those with fewer than k
+# candidates, the held-out evaluation prompts (Prompt.heldout), or prompts named by id.
+PROMPT_SET_HELP = (
+    'Which prompts to answer: "all", "fewer_than_k" (fewer than k candidates so far), '
+    '"heldout" (the held-out evaluation prompts) or "prompts:ID,ID,...".'
+)
+_PROMPT_SET = re.compile(r"all|fewer_than_k|heldout|prompts:\d+(,\d+)*")
+Pairing = Literal["all", "previous", "best"]
+
+
+class GenerateRunConfig(RunConfig):
+    """A generation job: k sampled answers per prompt from a policy become new candidates and
+    pairs. The engine reads the sampling fields; the Django side reads prompt_set and pairing."""
+
+    engine_fields: ClassVar[frozenset[str]] = frozenset()  # no TRL class: nothing is passed on
+
+    prompt_set: str = Field("fewer_than_k", description=PROMPT_SET_HELP)
+    k: int = Field(2, ge=1, le=16, description="Answers sampled per prompt.")
+    pairing: Pairing = Field(
+        "all",
+        description='How new answers are paired: "all" (every pair among a prompt\'s new answers '
+        'up to 4, a capped sample beyond), "previous" (each against the previous policy\'s, '
+        'else the first imported, answer to the prompt) or "best" (each against the prompt\'s '
+        "best existing answer).",
+    )
+    temperature: float = Field(
+        0.7, ge=0, description="Sampling temperature; 0 = greedy (k > 1 then repeats itself)."
+    )
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling: keep this much mass.")
+    top_k: int = Field(0, ge=0, description="Sample among the k likeliest tokens; 0 = off.")
+    max_new_tokens: int = Field(64, ge=1, description="Maximum new tokens per answer.")
+    max_prompt_length: int = Field(
+        512, ge=1, description="Prompts are left-truncated to this many tokens."
+    )
+    seed: int = Field(
+        0, ge=0, description="Sampling seed: the same job and seed give the same answers."
+    )
+    batch_size: int = Field(8, ge=1, description="Prompts per generate() call (k answers each).")
+    backend: Literal["auto", "transformers", "vllm"] = Field(
+        "auto",
+        description="auto = vLLM when it is installed and a GPU is present, else transformers.",
+    )
+
+    @field_validator("prompt_set")
+    @classmethod
+    def _known_prompt_set(cls, value: str) -> str:
+        value = value.replace(" ", "")
+        if value.startswith("batch:"):
+            raise ValueError("imports record no batch; name the prompts instead: prompts:ID,ID,...")
+        if not _PROMPT_SET.fullmatch(value):
+            raise ValueError(
+                f'expected "all", "fewer_than_k", "heldout" or "prompts:ID,ID,...", got {value!r}'
+            )
+        return value
+
+
 CONFIG_CLASSES: dict[str, type[RunConfig]] = {
     "sft": SFTRunConfig,
     "reward": RewardRunConfig,
@@ -306,11 +363,14 @@ CONFIG_CLASSES: dict[str, type[RunConfig]] = {
     "ppo": PPORunConfig,
     "rloo": RLOORunConfig,
     "grpo": GRPORunConfig,
+    "generate": GenerateRunConfig,
 }
 # The training kinds; training.models.TrainingKind lists the same values for the database.
 KINDS = tuple(CONFIG_CLASSES)
 # Kinds that score their samples with a trained reward model (ppo, rloo, grpo).
 KINDS_NEEDING_REWARD = frozenset({"ppo", "rloo", "grpo"})
+# Kinds that read no snapshot of judgments (their run has none).
+KINDS_WITHOUT_SNAPSHOT = frozenset({"generate"})
 
 
 class ConfigField(NamedTuple):

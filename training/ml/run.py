@@ -1,19 +1,20 @@
 """Run one training job described by a JSON file: `python -m training.ml RUN_CONFIG.json`.
 
-    {"kind": "reward",                       # sft | reward | dpo | ppo | rloo | grpo
+    {"kind": "reward",                       # sft | reward | dpo | ppo | rloo | grpo | generate
      "base_model": "<hub id or local dir>",
      "reward_model": "<dir>",                # ppo, rloo and grpo only
-     "train_file": "<preference jsonl>",
+     "train_file": "<preference jsonl>",     # generate: {"prompt_id", "prompt"} rows
      "eval_file": "<preference jsonl>" | null,
      "output_dir": "<final artifact dir>",   # must not exist yet
      "config": {...fields of the kind's model in config.py...}}
 
 The model is written to `output_dir + ".tmp"` and renamed to `output_dir` only after training
 succeeded, so a crashed or killed run never leaves an artifact that looks finished. The artifact
-also holds `prefapp_artifact.json` (see artifact.py). Progress goes to stdout as events
-(events.py); exit status 0 = success, 2 = refused config, 1 = failed run. Works under
-`accelerate launch -m training.ml cfg.json`: every rank trains, rank 0 alone prints events
-and moves the artifact into place.
+also holds `prefapp_artifact.json` (see artifact.py). A `generate` job writes no model: its
+output directory holds the sampled answers (`samples.jsonl`, generate.py) and the same file.
+Progress goes to stdout as events (events.py); exit status 0 = success, 2 = refused config,
+1 = failed run. Works under `accelerate launch -m training.ml cfg.json`: every rank trains,
+rank 0 alone prints events and moves the artifact into place.
 """
 
 import argparse
@@ -33,6 +34,7 @@ from .config import (
     KINDS_NEEDING_REWARD,
     ConfigError,
     DPORunConfig,
+    GenerateRunConfig,
     GRPORunConfig,
     LenientModel,
     PPORunConfig,
@@ -50,7 +52,9 @@ from .config import (
 class RunSpec(LenientModel):
     """The run description: what the worker writes into `runs/<id>/config.json`."""
 
-    kind: str = Field(description="The training kind: sft, reward, dpo, ppo, rloo or grpo.")
+    kind: str = Field(
+        description="The training kind: sft, reward, dpo, ppo, rloo, grpo (or generate)."
+    )
     base_model: str = Field(description="Hub id or local model directory to start from.")
     reward_model: str | None = Field(
         None, description="Reward model directory that scores samples (ppo, rloo, grpo)."
@@ -96,8 +100,13 @@ def parse_run_spec(raw: Any) -> RunSpec:
 
 
 def train(spec: RunSpec, work_dir: str) -> dict[str, float]:
-    """Train `spec` into `work_dir`; returns the final metrics. Heavy imports live down here."""
+    """Train `spec` into `work_dir` (a generation job samples into it); returns the final
+    metrics. Heavy imports live down here."""
     config = spec.config
+    if isinstance(config, GenerateRunConfig):
+        from .generate import generate_samples
+
+        return generate_samples(config, spec.base_model, spec.train_file, work_dir)
     if isinstance(config, PPORunConfig):
         from . import ppo
 

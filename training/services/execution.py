@@ -26,10 +26,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from training.ml.artifact import ARTIFACT_FILE
+from training.ml.artifact import ARTIFACT_FILE, makes_model
 from training.ml.events import parse_event
 from training.models import MetricPoint, TrainingRun
 from training.services.artifacts import artifact_register
+from training.services.generation import generation_ingest, generation_prompts_write
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +56,16 @@ def run_config_write(*, run: TrainingRun) -> Path:
     # Absolute paths: the child runs in the run's directory (see _supervise).
     base = os.path.abspath(run.base_path) if run.base_artifact is not None else run.base_model
     reward = run.reward_artifact.path if run.reward_artifact is not None else None
+    if snapshot is None:  # a generation job reads prompts, chosen now
+        train_file, eval_file = generation_prompts_write(run=run), None
+    else:
+        train_file, eval_file = snapshot.train_path, snapshot.eval_path
     config = {
         "kind": run.kind,
         "base_model": base,
         "reward_model": os.path.abspath(reward) if reward else None,
-        "train_file": os.path.abspath(snapshot.train_path),
-        "eval_file": os.path.abspath(snapshot.eval_path) if snapshot.eval_path else None,
+        "train_file": os.path.abspath(train_file),
+        "eval_file": os.path.abspath(eval_file) if eval_file else None,
         "output_dir": os.path.abspath(output_dir),
         "config": run.config,
     }
@@ -295,9 +300,14 @@ def run_execute(*, run_id: int, hostname: str, task_id: str = "") -> str | None:
 
 
 def _succeed(run: TrainingRun, metrics: dict[str, Any]) -> None:
+    # One transaction: the run's success and what it adds (its artifact, or a generation job's
+    # candidates and pairs) become visible together or not at all.
     with transaction.atomic():
         if not run.mark_succeeded(metrics=metrics):
             # Cancelled between the child's last line and now: cancellation wins.
             transaction.on_commit(lambda: _discard(run.output_dir))
             return
-        artifact_register(run=run, metrics=metrics)
+        if makes_model(run.kind):
+            artifact_register(run=run, metrics=metrics)
+        else:
+            generation_ingest(run=run)

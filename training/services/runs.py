@@ -14,7 +14,13 @@ from django.db.models import DurationField, Exists, ExpressionWrapper, F, OuterR
 from django.utils import timezone
 
 from labeling.models import Project
-from training.ml.config import KINDS_NEEDING_REWARD, ConfigError, config_to_dict, validate_config
+from training.ml.config import (
+    KINDS_NEEDING_REWARD,
+    KINDS_WITHOUT_SNAPSHOT,
+    ConfigError,
+    config_to_dict,
+    validate_config,
+)
 from training.models import (
     DatasetSnapshot,
     ModelArtifact,
@@ -136,7 +142,8 @@ def run_create(
     seed: int = 0,
     follow_up_kind: str = "",
 ) -> TrainingRun:
-    """Validate everything, then create the run (and its snapshot if none is given) and queue it.
+    """Validate everything, then create the run (and its snapshot if none is given and the kind
+    reads one) and queue it.
 
     Anything wrong raises TrainingRefused naming the field; then nothing is written or queued.
     """
@@ -166,13 +173,15 @@ def run_create(
         )
     elif reward_artifact is not None:
         raise TrainingRefused(f"reward_artifact: a {kind} run does not use a reward model")
+    if snapshot is not None and kind in KINDS_WITHOUT_SNAPSHOT:
+        raise TrainingRefused(f"snapshot: a {kind} run reads no snapshot")
     if snapshot is not None and snapshot.project_id != project.pk:
         raise TrainingRefused(f"snapshot: snapshot {snapshot.pk} belongs to another project")
     if follow_up_kind and follow_up_kind not in ("dpo", "ppo"):
         raise TrainingRefused(f"follow_up_kind: must be dpo or ppo, got {follow_up_kind!r}")
 
     with transaction.atomic():
-        if snapshot is None:
+        if snapshot is None and kind not in KINDS_WITHOUT_SNAPSHOT:
             try:
                 snapshot = snapshot_create(
                     project=project,

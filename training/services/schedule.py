@@ -42,8 +42,9 @@ def new_judgments_count(*, project: Project) -> int:
         .first()
     )
     judgments = Judgment.objects.filter(project=project)
-    if last is not None and last.snapshot.last_judgment_id is not None:
-        judgments = judgments.filter(id__gt=last.snapshot.last_judgment_id)
+    snapshot = last.snapshot if last is not None else None  # a reward run always has one
+    if snapshot is not None and snapshot.last_judgment_id is not None:
+        judgments = judgments.filter(id__gt=snapshot.last_judgment_id)
     return judgments.count()
 
 

@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="project slug")
-        parser.add_argument("--kind", required=True, choices=TrainingKind.values)
+        # A generation job has its own command (`manage.py generate`).
+        kinds = [kind for kind in TrainingKind.values if kind != TrainingKind.GENERATE]
+        parser.add_argument("--kind", required=True, choices=kinds)
         parser.add_argument(
             "--base",
             help="artifact id, hub id (organisation/name) or a model directory under "
@@ -80,9 +82,11 @@ class Command(BaseCommand):
             )
         except (TrainingRefused, ConfigError) as error:
             raise CommandError(str(error)) from None
+        snapshot = run.snapshot
+        assert snapshot is not None  # every kind this command queues reads one
         self.stdout.write(
-            f"Queued {kind} run {run.pk} on snapshot {run.snapshot_id} "
-            f"({run.snapshot.train_rows} train + {run.snapshot.eval_rows} eval rows)"
+            f"Queued {kind} run {run.pk} on snapshot {snapshot.pk} "
+            f"({snapshot.train_rows} train + {snapshot.eval_rows} eval rows)"
         )
         if options["wait"]:
             try:
