@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0003_judgment_by_annotator'),
+        ('labeling', '0004_judgment_source_simulated'),
     ]
 
     operations = [
