@@ -26,12 +26,15 @@ def prompts_for_set(*, project: Project, prompt_set: str, k: int) -> QuerySet[Pr
     ids = prompt_set_ids(prompt_set)
     if ids is not None:
         return prompts.filter(pk__in=ids)
-    if prompt_set == "fewer_than_k":
-        return prompts.annotate(answers=Count("candidates")).filter(answers__lt=k)
     if prompt_set == "heldout":
         return prompts.filter(heldout=True)
+    # Held-out prompts measure the policy; answers to them that people label would train the
+    # next reward model on them. Only the "heldout" set or their ids reach them.
+    labelled = prompts.filter(heldout=False)
+    if prompt_set == "fewer_than_k":
+        return labelled.annotate(answers=Count("candidates")).filter(answers__lt=k)
     if prompt_set == "all":
-        return prompts
+        return labelled
     raise ValueError(f"unknown prompt set {prompt_set!r}")
 
 

@@ -107,9 +107,9 @@ def test_it_chooses_the_prompts_of_each_set(project):
             )
         )
 
-    assert chosen("all") == [answered.pk, open_.pk, heldout.pk]
-    assert chosen("fewer_than_k") == [open_.pk, heldout.pk]
-    assert chosen("fewer_than_k", k=3) == [answered.pk, open_.pk, heldout.pk]
+    assert chosen("all") == [answered.pk, open_.pk]
+    assert chosen("fewer_than_k") == [open_.pk]
+    assert chosen("fewer_than_k", k=3) == [answered.pk, open_.pk]
     assert chosen("heldout") == [heldout.pk]
     assert chosen(f"prompts:{heldout.pk},{answered.pk}") == [answered.pk, heldout.pk]
 

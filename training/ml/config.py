@@ -301,10 +301,12 @@ class GRPORunConfig(OnlineRunConfig):
 
 
 # Which prompts a generation job answers: every prompt of the project, those with fewer than k
-# candidates, the held-out evaluation prompts (Prompt.heldout), or prompts named by id.
+# candidates (both leave the held-out prompts out), the held-out evaluation prompts
+# (Prompt.heldout), or prompts named by id.
 PROMPT_SET_HELP = (
-    'Which prompts to answer: "all", "fewer_than_k" (fewer than k candidates so far), '
-    '"heldout" (the held-out evaluation prompts) or "prompts:ID,ID,...".'
+    'Which prompts to answer: "all" (but the held-out ones), "fewer_than_k" (fewer than k '
+    'candidates so far, held-out ones left out), "heldout" (the held-out evaluation prompts) '
+    'or "prompts:ID,ID,...".'
 )
 _PROMPT_SET = re.compile(r"all|fewer_than_k|heldout|prompts:\d+(,\d+)*")
 Pairing = Literal["all", "previous", "best"]
