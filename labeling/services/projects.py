@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from labeling.models import Membership, Project
+from labeling.models import Membership, Project, Prompt
 
 
 def project_create(*, name: str, slug: str, **options: object) -> Project:
@@ -24,3 +24,8 @@ def user_ensure(*, username: str, password: str, is_staff: bool = False) -> User
         user.is_staff = user.is_superuser = is_staff
         user.save()
     return user
+
+
+def prompts_hold_out(*, project: Project, external_ids: list[str]) -> int:
+    """Mark prompts as held out for evaluation: generation for labelling leaves them out."""
+    return Prompt.objects.filter(project=project, external_id__in=external_ids).update(heldout=True)
