@@ -102,7 +102,7 @@ def test_it_queues_a_scoring_run_without_a_snapshot_and_shows_it(
     with django_capture_on_commit_callbacks():
         run = scoring_launch(project=project, reward=str(reward), config_values={"batch_size": 4})
     assert (run.kind, run.snapshot_id, run.config["batch_size"]) == ("score", None, 4)
-    assert run.output_dir == run.directory / "output"
+    assert run.output_dir == run.directory / "scores"
     client = client_for(manager)
     page = client.get(reverse("training_run", args=[project.slug, run.pk])).content.decode()
     assert "the project's open pairs when the run started" in page
