@@ -2,6 +2,7 @@
 
     python bench/labeling_load.py --annotators 50 --pairs 50000 --seconds 30 --db postgres
     python bench/labeling_load.py --mode scale --annotators 10 --seconds 20   # 10k vs 1M pairs
+    python bench/labeling_load.py --mode rescore --annotators 50 --pairs 100000  # with/without
 
 It creates a throwaway database (PostgreSQL: `prefapp_bench_labeling` on the server of
 --pg-admin-url, dropped at the end; SQLite: the default file database in a temporary
@@ -47,7 +48,8 @@ from _http import Browser
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-BENCH_DB = "prefapp_bench_labeling"  # never the development database or a test database
+# Never the development database or a test database (--bench-db names another bench database).
+BENCH_DB = "prefapp_bench_labeling"
 _ASSIGNMENT = re.compile(rb'name="assignment_id" value="(\d+)"')
 _LOGIN_CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 HTMX = {"HX-Request": "true"}
@@ -87,20 +89,20 @@ def bench_environment(args: argparse.Namespace) -> Iterator[dict[str, str]]:
 
             admin = psycopg.connect(args.pg_admin_url, autocommit=True)
             exists = admin.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]
+                "SELECT 1 FROM pg_database WHERE datname = %s", [args.bench_db]
             ).fetchone()
             if not (args.reuse_db and exists):
-                admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-                admin.execute(f"CREATE DATABASE {BENCH_DB}")
+                admin.execute(f"DROP DATABASE IF EXISTS {args.bench_db} WITH (FORCE)")
+                admin.execute(f"CREATE DATABASE {args.bench_db}")
             base = args.pg_admin_url.rsplit("/", 1)[0]
-            env["DATABASE_URL"] = f"{base}/{BENCH_DB}"
+            env["DATABASE_URL"] = f"{base}/{args.bench_db}"
         _run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env)
         # DEBUG is off (as in production), so pages need the collected static manifest.
         _run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], env)
         yield env
     finally:
         if admin is not None and not (args.keep_db or args.reuse_db):
-            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            admin.execute(f"DROP DATABASE IF EXISTS {args.bench_db} WITH (FORCE)")
         if admin is not None:
             admin.close()
         if not (args.keep_db or args.reuse_db):
@@ -169,7 +171,7 @@ def _database_cpu(args: argparse.Namespace) -> dict[int, float]:
 
     with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
         rows = admin.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [BENCH_DB]
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [args.bench_db]
         ).fetchall()
     return {pid: _cpu_seconds(pid, children=False) for (pid,) in rows}
 
@@ -304,6 +306,7 @@ async def load(
     measured = time.perf_counter() - start
     used = {
         "seconds": measured,
+        "window": (time.time() - measured, time.time()),
         "server_cpu": _cpu_seconds(server_pid) - server_cpu,
         "client_cpu": _own_cpu() - client_cpu,
         "db_cpu": sum(cpu - db_cpu.get(pid, 0.0) for pid, cpu in _database_cpu(args).items()),
@@ -352,7 +355,37 @@ def report(stats: Stats, seconds: float, extra: dict) -> dict:
     return summary
 
 
-def run_once(env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug: str) -> dict:
+@contextlib.contextmanager
+def rescoring(env: dict[str, str], slug: str, on: bool) -> Iterator[list[dict]]:
+    """While on: a process rewriting every open pair's prediction and priority, round after
+    round (bench/labeling_setup.py rescore); yields the rounds it reported, filled at exit."""
+    rounds: list[dict] = []
+    if not on:
+        yield rounds
+        return
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(
+            [PYTHON, "bench/labeling_setup.py", "rescore", "--slug", slug],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            yield rounds
+        finally:
+            child.terminate()
+            child.wait()
+            out.seek(0)
+            for line in out:
+                with contextlib.suppress(ValueError):
+                    rounds.append(json.loads(line))
+
+
+def run_once(
+    env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug: str, rescore: bool = False
+) -> dict:
     seeded = setup(
         env,
         "seed",
@@ -371,7 +404,10 @@ def run_once(env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug:
     )
     stats = Stats()
     since = datetime.now(UTC).isoformat()
-    with gunicorn(env, workers=args.workers, threads=args.threads) as (port, pid):
+    with (
+        gunicorn(env, workers=args.workers, threads=args.threads) as (port, pid),
+        rescoring(env, slug, rescore) as rounds,
+    ):
         used = asyncio.run(load(port, pid, seeded, args, stats))
     measured, server_cpu, client_cpu = used["seconds"], used["server_cpu"], used["client_cpu"]
     db_cpu = used["db_cpu"]
@@ -396,6 +432,16 @@ def run_once(env: dict[str, str], args: argparse.Namespace, *, pairs: int, slug:
             "loadavg_1m": round(os.getloadavg()[0], 2),
         },
     )
+    if rescore:
+        done = [r for r in rounds if "rows_written" in r]
+        low, high = used["window"]
+        during = sum(r["rows"] for r in rounds if low <= r.get("batch_at", 0) <= high)
+        print(
+            f"  rescoring meanwhile: {during:,} pair rows written during the measurement "
+            f"({len(done)} rounds of all open pairs finished"
+            + (f", {statistics.median([r['seconds'] for r in done]):.1f} s each)" if done else ")")
+        )
+        summary.update(rescoring=True, rescore_rounds=done, rescored_rows_during=during)
     requests = sum(len(v) for v in stats.latencies.values())
     print(
         f"  CPU: server {server_cpu:.1f} s ({1000 * server_cpu / max(requests, 1):.1f} ms per "
@@ -440,6 +486,21 @@ def _compare_sizes(results: list[dict]) -> None:
         )
 
 
+def _compare_rescoring(results: list[dict]) -> None:
+    """'next' p95 with and without a rescoring process, medians over the rounds."""
+    p95 = {
+        on: statistics.median(
+            r["requests"]["next"]["p95"] for r in results if bool(r.get("rescoring")) == on
+        )
+        for on in (False, True)
+    }
+    print(
+        f"'next' p95: {p95[False]:.1f} ms without rescoring, {p95[True]:.1f} ms while the open "
+        f"pairs are rescored (x{p95[True] / p95[False]:.2f}; medians of "
+        f"{len(results) // 2} rounds each)"
+    )
+
+
 def _own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -451,9 +512,10 @@ def main() -> int:
     )
     parser.add_argument(
         "--mode",
-        choices=["load", "scale"],
+        choices=["load", "scale", "rescore"],
         default="load",
-        help="load: one run; scale: 'next' latency at --scale-pairs sizes",
+        help="load: one run; scale: 'next' latency at --scale-pairs sizes; rescore: "
+        "'next' latency with and without the open pairs being rescored meanwhile",
     )
     parser.add_argument("--annotators", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=50_000)
@@ -484,6 +546,9 @@ def main() -> int:
         help="Redis for the app's cache, as in production (PostgreSQL runs only; sessions "
         "are in the database either way); empty: the local-memory cache",
     )
+    parser.add_argument(
+        "--bench-db", default=BENCH_DB, help="name of the PostgreSQL database made for the run"
+    )
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database")
     parser.add_argument(
         "--reuse-db",
@@ -507,6 +572,11 @@ def main() -> int:
     with bench_environment(args) as env:
         if args.mode == "load":
             results.append(run_once(env, args, pairs=args.pairs, slug="bench"))
+        elif args.mode == "rescore":
+            for _round in range(args.rounds):
+                for on in (False, True):
+                    results.append(run_once(env, args, pairs=args.pairs, slug="bench", rescore=on))
+            _compare_rescoring(results)
         else:
             sizes = [int(size) for size in args.scale_pairs.split(",")]
             for _round in range(args.rounds):

@@ -2,10 +2,14 @@
 
     python bench/labeling_setup.py seed --slug S --pairs N --annotators K --overlap O
     python bench/labeling_setup.py check --slug S --answers FILE.json
+    python bench/labeling_setup.py rescore --slug S --strategy uncertainty   # until stopped
 
 `seed` bulk-creates a project (prompts with 4 responses each, so 6 pairs per prompt) and its
 annotators and prints them as JSON; `check` compares what the load generator was answered with
-the rows (the same invariants as tests/labeling/test_concurrency.py) and prints the problems.
+the rows (the same invariants as tests/labeling/test_concurrency.py) and prints the problems;
+`rescore` stores new predictions (random margins) for every open pair and rewrites the
+priorities by a strategy, as a scoring run does (labeling.services.selection.selection_apply),
+round after round until it is stopped, printing one JSON line per round.
 The load generator itself never imports Django, so its CPU goes to sending requests.
 """
 
@@ -171,6 +175,40 @@ def check(*, slug: str, answers: dict) -> dict:
     }
 
 
+def rescore(*, slug: str, strategy: str) -> None:
+    from django.db import connection
+    from django.utils import timezone
+
+    from labeling.models import Pair, Project
+    from labeling.services.selection import BATCH_ROWS, p_a_preferred, selection_apply
+
+    project = Project.objects.get(slug=slug)
+    project.selection_strategy = strategy
+    Project.objects.filter(pk=project.pk).update(selection_strategy=strategy)
+    rng = random.Random(slug)
+
+    def batch_written() -> bool:  # asked before each batch: its time is when it is written
+        print(json.dumps({"batch_at": time.time(), "rows": BATCH_ROWS}), flush=True)
+        return True
+
+    for round_no in itertools.count(1):
+        started = time.monotonic()
+        ids = Pair.objects.filter(project=project, is_full=False, is_gold=False).values_list(
+            "pk", flat=True
+        )
+        new = {}
+        for pk in ids.iterator(chunk_size=10_000):
+            margin = rng.gauss(0.0, 2.0)
+            new[pk] = (p_a_preferred(margin), margin)
+        written = selection_apply(
+            project=project, new=new, scored_at=timezone.now(), rng=rng, keep_going=batch_written
+        )
+        connection.close()
+        line = {"round": round_no, "pairs": len(new), "rows_written": written}
+        line["seconds"] = round(time.monotonic() - started, 2)
+        print(json.dumps(line), flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -184,6 +222,9 @@ def main() -> int:
     checking = sub.add_parser("check")
     checking.add_argument("--slug", required=True)
     checking.add_argument("--answers", type=Path, required=True)
+    rescoring = sub.add_parser("rescore")
+    rescoring.add_argument("--slug", required=True)
+    rescoring.add_argument("--strategy", default="uncertainty")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -197,6 +238,9 @@ def main() -> int:
         result = seed(
             slug=args.slug, pairs=args.pairs, annotators=args.annotators, overlap=args.overlap
         )
+    elif args.command == "rescore":
+        rescore(slug=args.slug, strategy=args.strategy)
+        return 0
     else:
         result = check(slug=args.slug, answers=json.loads(args.answers.read_text()))
     print(json.dumps(result))

@@ -11,7 +11,7 @@ from labeling.formats.exports import (
     ExportOptions,
 )
 from labeling.formats.parsers import PARSERS
-from labeling.models import Project
+from labeling.models import Project, ScoreAfterReward, SelectionStrategy
 from labeling.services.judgment import SIDES
 
 
@@ -137,3 +137,23 @@ def _midnight(day: date | None) -> datetime | None:
     if day is None:
         return None
     return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+class SelectionForm(ErrorTextMixin, forms.Form):
+    """A project's queue order (labeling/services/selection.py), on the manage page."""
+
+    selection_strategy = forms.ChoiceField(
+        label="Strategy", choices=SelectionStrategy.choices, initial=SelectionStrategy.FIFO
+    )
+    exploration_share = forms.FloatField(
+        label="Exploration share",
+        min_value=0.0,
+        max_value=1.0,
+        initial=0.0,
+        help_text="Share of the queue, 0-1, drawn at random (uncertainty and large margin).",
+    )
+    score_after_reward = forms.ChoiceField(
+        label="Score the pairs with each new reward model",
+        choices=ScoreAfterReward.choices,
+        initial=ScoreAfterReward.AUTO,
+    )

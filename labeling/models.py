@@ -5,6 +5,21 @@ from django.db import models
 from django.db.models import Q
 
 
+class SelectionStrategy(models.TextChoices):
+    """The order in which a project's open pairs are served (labeling/services/selection.py)."""
+
+    FIFO = "fifo", "First in, first out (priority, then age)"
+    RANDOM = "random", "Random"
+    UNCERTAINTY = "uncertainty", "Uncertainty: P(a > b) closest to 1/2 first"
+    LARGE_MARGIN = "large-margin", "Large margin: largest predicted quality gap first"
+
+
+class ScoreAfterReward(models.TextChoices):
+    AUTO = "auto", "When the strategy is not first in, first out"
+    ALWAYS = "always", "Always"
+    NEVER = "never", "Never"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
@@ -21,6 +36,20 @@ class Project(models.Model):
     ask_rationale = models.BooleanField(default=False, help_text="Offer a free-text reason.")
     gold_rate = models.FloatField(
         default=0.0, help_text="Share of served pairs that are gold pairs (known answer), 0-1."
+    )
+    selection_strategy = models.CharField(
+        max_length=16, choices=SelectionStrategy.choices, default=SelectionStrategy.FIFO
+    )
+    exploration_share = models.FloatField(
+        default=0.0,
+        help_text="Share of the queue, 0-1, drawn at random among the open pairs "
+        "(uncertainty and large-margin).",
+    )
+    score_after_reward = models.CharField(
+        max_length=8,
+        choices=ScoreAfterReward.choices,
+        default=ScoreAfterReward.AUTO,
+        help_text="Score the open pairs with each new reward model.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -113,6 +142,11 @@ class Pair(models.Model):
     candidate_a = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
     candidate_b = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
     priority = models.FloatField(default=0.0)
+    # The latest reward model's view of the pair (a scoring run): P(a preferred over b) and
+    # r(a) - r(b). The selection strategy turns them into `priority`.
+    predicted_p_a = models.FloatField(null=True, blank=True)
+    predicted_margin = models.FloatField(null=True, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
     gold_choice = models.CharField(max_length=16, choices=Choice.choices, null=True, blank=True)
     is_gold = models.BooleanField(default=False)
     judgment_count = models.PositiveIntegerField(default=0)

@@ -1,8 +1,14 @@
 from celery import shared_task
 
 from labeling.services.assignment import leases_reclaim_expired
+from labeling.services.selection import queue_reorder
 
 
 @shared_task
 def reclaim_expired_leases() -> int:
     return leases_reclaim_expired()
+
+
+@shared_task(name="labeling.tasks.reorder_queue")
+def reorder_queue(project_id: int, reset: bool = False) -> int:
+    return queue_reorder(project_id=project_id, reset=reset)

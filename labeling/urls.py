@@ -8,6 +8,7 @@ urlpatterns = [
     path("p/<slug:slug>/label/submit/", views.label_submit, name="label_submit"),
     path("p/<slug:slug>/label/skip/", views.label_skip, name="label_skip"),
     path("p/<slug:slug>/manage/", views.manage, name="manage"),
+    path("p/<slug:slug>/selection/", views.selection_update, name="selection_update"),
     path("p/<slug:slug>/import/", views.import_upload, name="import_upload"),
     path("p/<slug:slug>/export/", views.export_download, name="export_download"),
     path("p/<slug:slug>/quality/", views_quality.quality, name="quality"),

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.access import AuthedRequest, membership_or_404, project_for_manager_or_404
-from labeling.forms import ExportForm, ImportForm, JudgmentForm, SkipForm
+from labeling.forms import ExportForm, ImportForm, JudgmentForm, SelectionForm, SkipForm
 from labeling.models import Assignment, Project
 from labeling.selectors import (
     assignment_of,
@@ -19,10 +19,12 @@ from labeling.selectors import (
     project_progress,
     projects_for_user,
 )
+from labeling.selectors_selection import selection_summary
 from labeling.services.assignment import assignment_next, assignment_skip
 from labeling.services.exporting import export_spooled, export_text_pieces
 from labeling.services.importing import ImportFailed, data_import, import_summary
 from labeling.services.judgment import JudgmentRefused, judgment_record
+from labeling.services.selection import selection_set
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +146,30 @@ def manage(request: AuthedRequest, slug: str) -> HttpResponse:
         "annotators": judgments_per_annotator(project=project),
         "import_form": ImportForm(),
         "export_form": ExportForm(annotators=project_annotator_names(project=project)),
+        "selection": selection_summary(project=project),
+        "selection_form": SelectionForm(
+            initial={name: getattr(project, name) for name in SelectionForm.base_fields}
+        ),
     }
     return render(request, "labeling/manage.html", context)
+
+
+@login_required
+@require_POST
+def selection_update(request: AuthedRequest, slug: str) -> HttpResponse:
+    project = project_for_manager_or_404(request, slug)
+    form = SelectionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.error_text())
+        return redirect("manage", slug=slug)
+    selection_set(
+        project=project,
+        strategy=form.cleaned_data["selection_strategy"],
+        exploration_share=form.cleaned_data["exploration_share"],
+        score_after=form.cleaned_data["score_after_reward"],
+    )
+    messages.success(request, "Queue order saved; the open pairs are being reordered.")
+    return redirect("manage", slug=slug)
 
 
 @login_required

@@ -75,6 +75,7 @@ class TrainingKind(models.TextChoices):
     RLOO = "rloo", "RLOO"
     GRPO = "grpo", "GRPO"
     GENERATE = "generate", "Generation"
+    SCORE = "score", "Scoring of open pairs"
 
 
 class TrainingRun(models.Model):
@@ -105,7 +106,8 @@ class TrainingRun(models.Model):
         help_text="The reward model that scores samples (ppo, rloo, grpo).",
     )
     config = models.JSONField(default=dict, help_text="The kind's full config, validated.")
-    # None for kinds that read no judgments (a generation job: config.KINDS_WITHOUT_SNAPSHOT).
+    # None for kinds that read no judgments (config.KINDS_WITHOUT_SNAPSHOT: a generation job,
+    # a scoring run).
     snapshot = models.ForeignKey(
         DatasetSnapshot, on_delete=models.PROTECT, null=True, blank=True, related_name="runs"
     )
@@ -157,10 +159,10 @@ class TrainingRun(models.Model):
 
     @property
     def output_dir(self) -> Path:
-        """Where the child writes the model (a generation job: its samples); it exists only
-        after a successful run."""
+        """Where the child writes the model (a generation job: its samples; a scoring run: its
+        scores); it exists only after a successful run."""
         if not artifact.makes_model(self.kind):
-            return self.directory / "samples"
+            return self.directory / artifact.artifact_kind(self.kind)
         return data_dir() / "artifacts" / f"run-{self.pk}"
 
     @property

@@ -48,9 +48,11 @@ def schedule_get(*, project: Project) -> TrainingSchedule | None:
 
 def run_base_default(*, project: Project, kind: str) -> str | ModelArtifact | None:
     """What a new run of `kind` starts from unless told otherwise: a reward model from the
-    schedule's reward base model; any other kind from the current policy, else the schedule's
-    policy base model. None when the project names none. (The dashboard's form, the `train`
-    command and the schedule all ask here.)"""
+    schedule's reward base model; a scoring run is the current reward model; any other kind
+    from the current policy, else the schedule's policy base model. None when the project
+    names none. (The dashboard's form, the `train` command and the schedule all ask here.)"""
+    if kind == TrainingKind.SCORE:  # the reward model that scores the pairs
+        return artifact_current(project=project, kind=ModelArtifact.Kind.REWARD)
     schedule = schedule_get(project=project)
     if kind == TrainingKind.REWARD:
         return schedule.reward_base_model if schedule and schedule.reward_base_model else None

@@ -159,7 +159,7 @@ class Comparison:
 
 def _snapshot_facts(run: TrainingRun) -> dict[str, Any]:
     snapshot = run.snapshot
-    if snapshot is None:  # a generation job reads no judgments
+    if snapshot is None:  # a generation job or a scoring run reads no judgments
         return {"snapshot": None}
     facts = {
         "snapshot": snapshot.pk,

@@ -9,6 +9,7 @@ from training.models import TrainingRun
 from training.services.execution import run_execute
 from training.services.runs import runs_detect_dead, runs_fail_orphaned, runs_send_waiting
 from training.services.schedule import schedule_check, schedule_follow_up
+from training.services.scoring import scoring_follow_up
 
 
 # acks_late: a message is acknowledged only once the run has ended, so a run whose worker
@@ -22,7 +23,9 @@ def run_training(self, run_id: int) -> str:
     )
     if status == TrainingRun.Status.SUCCEEDED:
         # The schedule decides what follows a run, once, after the call that executed it (a
-        # duplicate message executes nothing and returns None).
+        # duplicate message executes nothing and returns None). A new reward model first
+        # scores the open pairs when the project asks for it (active learning).
+        scoring_follow_up(run_id=run_id)
         schedule_follow_up(run_id=run_id)
     return status or "skipped"
 

@@ -9,6 +9,7 @@ urlpatterns = [
     # Before the kinds' run form: a generation job has its own form (the kind "generate").
     path("new/generate/", views_generation.generation_new, name="training_generate"),
     path("new/<str:kind>/", views.run_new, name="training_new"),
+    path("score/", views.scoring_new, name="training_score"),
     path("runs/", views.run_list, name="training_runs"),
     path("runs/compare/", views.run_compare, name="training_compare"),
     path("runs/<int:run_id>/", views.run_detail, name="training_run"),

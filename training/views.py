@@ -17,8 +17,10 @@ from django_htmx.middleware import HtmxDetails
 
 from labeling.access import project_for_manager_or_404
 from labeling.models import Project
+from labeling.selectors_selection import selection_summary
 from training.archive import tar_gz_stream
 from training.forms import RunConfigForm, RunFilterForm, RunSetupForm, ScheduleForm, TryForm
+from training.ml.config import KINDS_WITHOUT_SNAPSHOT
 from training.models import ModelArtifact, TrainingKind, TrainingRun
 from training.selectors import artifact_current, run_base_default, schedule_get
 from training.selectors_dashboard import (
@@ -36,6 +38,7 @@ from training.selectors_dashboard import (
 from training.services.artifacts import artifact_make_current
 from training.services.runs import TrainingRefused, run_cancel, run_create
 from training.services.schedule import new_judgments_count, schedule_set
+from training.services.scoring import scoring_launch
 from training.try_it import TryRefused, artifact_try_generate, artifact_try_score
 
 
@@ -81,8 +84,9 @@ def _overview_context(project: Project, schedule_form: ScheduleForm | None = Non
         "new_judgments": new_judgments_count(project=project),
         "schedule": schedule_get(project=project),
         "schedule_form": schedule_form or _schedule_form(project),
-        # Generation has its own button and form (views_generation.py).
-        "kinds": [c for c in TrainingKind.choices if c[0] != TrainingKind.GENERATE],
+        # Generation and scoring have their own buttons and forms (views_generation.py, score).
+        "kinds": [c for c in TrainingKind.choices if c[0] not in KINDS_WITHOUT_SNAPSHOT],
+        "selection": selection_summary(project=project),
         "active_runs": runs_active(project=project),
         "recent_runs": runs_filtered(project=project)[:5],
     }
@@ -110,10 +114,23 @@ def schedule_update(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def scoring_new(request: HttpRequest, slug: str) -> HttpResponse:
+    """Score the open pairs with the current reward model now."""
+    project = project_for_manager_or_404(request, slug)
+    try:
+        run = scoring_launch(project=project, user=request.user)
+    except TrainingRefused as refused:
+        messages.error(request, str(refused))
+        return redirect("training_overview", slug=slug)
+    return redirect("training_run", slug=slug, run_id=run.pk)
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def run_new(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     project = project_for_manager_or_404(request, slug)
-    if kind not in TrainingKind.values:
+    if kind not in TrainingKind.values or kind == TrainingKind.SCORE:  # its own button
         raise Http404("No such training kind")
     data = request.POST if request.method == "POST" else None
     setup = RunSetupForm(

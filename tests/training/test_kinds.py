@@ -3,13 +3,13 @@
 from labeling.models import Project
 from training.forms import ScheduleForm
 from training.ml.artifact import ARTIFACT_KINDS, artifact_kind
-from training.ml.config import CONFIG_CLASSES, KINDS, KINDS_NEEDING_REWARD
+from training.ml.config import CONFIG_CLASSES, KINDS, KINDS_NEEDING_REWARD, KINDS_WITHOUT_SNAPSHOT
 from training.models import ModelArtifact, TrainingKind, TrainingSchedule
 
 
 def test_it_stores_the_engines_training_kinds():
     assert tuple(TrainingKind.values) == KINDS == tuple(CONFIG_CLASSES)
-    assert KINDS_NEEDING_REWARD.issubset(KINDS)
+    assert KINDS_NEEDING_REWARD.issubset(KINDS) and KINDS_WITHOUT_SNAPSHOT.issubset(KINDS)
 
 
 def test_it_stores_the_engines_artifact_kinds():
@@ -22,7 +22,9 @@ def test_it_stores_the_engines_artifact_kinds():
         "rloo": "policy",
         "grpo": "policy",
         "generate": "samples",  # answers, no model
+        "score": "scores",  # a file of scores, no ModelArtifact
     }
+    assert not set(ARTIFACT_KINDS) & {artifact_kind(kind) for kind in KINDS_WITHOUT_SNAPSHOT}
 
 
 def test_it_offers_the_schedules_own_follow_ups():

@@ -38,3 +38,15 @@ def test_it_needs_a_base_when_the_project_has_none(project, data_dir):
 def test_it_names_an_unknown_project(db):
     with pytest.raises(CommandError, match="--project: no project 'nope'"):
         call_command("train", "--project", "nope", "--kind", "reward")
+
+
+def test_it_queues_a_scoring_run_of_the_open_pairs(project, data_dir, tmp_path, capsys):
+    from tests.training.dashboard import fake_model_dir
+
+    with pytest.raises(CommandError, match="no current reward model"):
+        call_command("train", "--project", project.slug, "--kind", "score")
+    reward = fake_model_dir(tmp_path / "rm")
+    call_command("train", "--project", project.slug, "--kind", "score", "--base", str(reward))
+    run = TrainingRun.objects.get()
+    assert (run.kind, run.snapshot_id) == ("score", None)
+    assert "of the project's open pairs" in capsys.readouterr().out

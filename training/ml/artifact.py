@@ -3,7 +3,8 @@
 Next to the weights, `python -m training.ml` writes `ARTIFACT_FILE`: {"kind": "policy"|"reward",
 "run_kind", "base_model", "metrics", "config"}. The worker reads its metrics, the scorer the
 max_length a reward model was trained with, the database stores the kind (ModelArtifact.Kind).
-A generation job's directory holds `SAMPLES_FILE` and the same file with kind "samples".
+A generation job's directory holds `SAMPLES_FILE` and the same file with kind "samples"; a
+scoring run's, `scores.jsonl` (ml/score.py) and kind "scores".
 Pure Python: Django imports this module.
 """
 
@@ -12,6 +13,8 @@ ARTIFACT_FILE = "prefapp_artifact.json"
 POLICY = "policy"
 REWARD = "reward"
 ARTIFACT_KINDS = (POLICY, REWARD)
+# What a scoring run leaves: a file of scores, not a model (no ModelArtifact).
+SCORES = "scores"
 
 # What a generation job leaves instead of a model: its samples (never a ModelArtifact).
 SAMPLES = "samples"
@@ -23,9 +26,12 @@ _SAMPLE_RUN_KINDS = frozenset({"generate"})
 
 
 def artifact_kind(run_kind: str) -> str:
-    """The kind of model a run of `run_kind` produces (SAMPLES: no model, answers)."""
+    """The kind of model a run of `run_kind` produces (SAMPLES: no model, answers; SCORES: no
+    model, a scoring run's scores)."""
     if run_kind in _SAMPLE_RUN_KINDS:
         return SAMPLES
+    if run_kind == "score":
+        return SCORES
     return REWARD if run_kind in _REWARD_RUN_KINDS else POLICY
 
 

@@ -358,6 +358,18 @@ class GenerateRunConfig(RunConfig):
         return value
 
 
+class ScoreRunConfig(RunConfig):
+    """Score a project's open pairs with a reward model (active learning); trains nothing."""
+
+    batch_size: int = Field(16, ge=1, description="Texts scored per forward pass.")
+    max_length: int | None = Field(
+        None,
+        ge=8,
+        description="Tokens kept per text (the last ones); empty: the length the reward model "
+        "was trained with.",
+    )
+
+
 CONFIG_CLASSES: dict[str, type[RunConfig]] = {
     "sft": SFTRunConfig,
     "reward": RewardRunConfig,
@@ -366,13 +378,15 @@ CONFIG_CLASSES: dict[str, type[RunConfig]] = {
     "rloo": RLOORunConfig,
     "grpo": GRPORunConfig,
     "generate": GenerateRunConfig,
+    "score": ScoreRunConfig,
 }
 # The training kinds; training.models.TrainingKind lists the same values for the database.
 KINDS = tuple(CONFIG_CLASSES)
 # Kinds that score their samples with a trained reward model (ppo, rloo, grpo).
 KINDS_NEEDING_REWARD = frozenset({"ppo", "rloo", "grpo"})
-# Kinds that read no snapshot of judgments (their run has none).
-KINDS_WITHOUT_SNAPSHOT = frozenset({"generate"})
+# Kinds that read no snapshot of judgments (their run has none): a generation job reads prompts,
+# a scoring run the open pairs.
+KINDS_WITHOUT_SNAPSHOT = frozenset({"generate", "score"})
 
 
 class ConfigField(NamedTuple):

@@ -1,9 +1,10 @@
 """Run one training job described by a JSON file: `python -m training.ml RUN_CONFIG.json`.
 
-    {"kind": "reward",                       # sft | reward | dpo | ppo | rloo | grpo | generate
-     "base_model": "<hub id or local dir>",
+    {"kind": "reward",                 # sft | reward | dpo | ppo | rloo | grpo | generate | score
+     "base_model": "<hub id or local dir>",  # score: the reward model that scores
      "reward_model": "<dir>",                # ppo, rloo and grpo only
-     "train_file": "<preference jsonl>",     # generate: {"prompt_id", "prompt"} rows
+     "train_file": "<preference jsonl>",     # generate: {"prompt_id", "prompt"} rows;
+                                             # score: the pairs to score (ml/score.py)
      "eval_file": "<preference jsonl>" | null,
      "output_dir": "<final artifact dir>",   # must not exist yet
      "config": {...fields of the kind's model in config.py...}}
@@ -41,6 +42,7 @@ from .config import (
     RewardRunConfig,
     RLOORunConfig,
     RunConfig,
+    ScoreRunConfig,
     SFTRunConfig,
     config_to_dict,
     field_rule,
@@ -53,7 +55,7 @@ class RunSpec(LenientModel):
     """The run description: what the worker writes into `runs/<id>/config.json`."""
 
     kind: str = Field(
-        description="The training kind: sft, reward, dpo, ppo, rloo, grpo (or generate)."
+        description="The run kind: sft, reward, dpo, ppo, rloo, grpo (or the jobs generate, score)."
     )
     base_model: str = Field(description="Hub id or local model directory to start from.")
     reward_model: str | None = Field(
@@ -107,6 +109,10 @@ def train(spec: RunSpec, work_dir: str) -> dict[str, float]:
         from .generate import generate_samples
 
         return generate_samples(config, spec.base_model, spec.train_file, work_dir)
+    if isinstance(config, ScoreRunConfig):
+        from . import score
+
+        return score.score_pairs(config, spec.base_model, spec.train_file, work_dir)
     if isinstance(config, PPORunConfig):
         from . import ppo
 

@@ -28,9 +28,10 @@ from django.utils import timezone
 
 from training.ml.artifact import ARTIFACT_FILE, makes_model
 from training.ml.events import parse_event
-from training.models import MetricPoint, TrainingRun
+from training.models import MetricPoint, TrainingKind, TrainingRun
 from training.services.artifacts import artifact_register
 from training.services.generation import generation_ingest, generation_prompts_write
+from training.services.scoring import scores_ingest, scoring_input_write
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ def run_config_write(*, run: TrainingRun) -> Path:
     # Absolute paths: the child runs in the run's directory (see _supervise).
     base = os.path.abspath(run.base_path) if run.base_artifact is not None else run.base_model
     reward = run.reward_artifact.path if run.reward_artifact is not None else None
-    if snapshot is None:  # a generation job reads prompts, chosen now
+    if run.kind == TrainingKind.SCORE:  # a scoring run reads the open pairs, as they are now
+        train_file, eval_file = scoring_input_write(run=run), None
+    elif snapshot is None:  # a generation job reads prompts, chosen now
         train_file, eval_file = generation_prompts_write(run=run), None
     else:
         train_file, eval_file = snapshot.train_path, snapshot.eval_path
@@ -300,6 +303,12 @@ def run_execute(*, run_id: int, hostname: str, task_id: str = "") -> str | None:
 
 
 def _succeed(run: TrainingRun, metrics: dict[str, Any]) -> None:
+    if run.kind == TrainingKind.SCORE:
+        # Written in short batches before the run is marked (no long lock on the queue);
+        # a run cancelled meanwhile stops between batches.
+        if scores_ingest(run=run):
+            run.mark_succeeded(metrics=metrics)
+        return
     # One transaction: the run's success and what it adds (its artifact, or a generation job's
     # candidates and pairs) become visible together or not at all.
     with transaction.atomic():

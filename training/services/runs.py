@@ -160,7 +160,10 @@ def run_create(
     if not isinstance(base, ModelArtifact):
         base = base_resolve(project=project, text=base)
     if isinstance(base, ModelArtifact):
-        allowed = ("policy", "reward") if kind == TrainingKind.REWARD else ("policy",)
+        allowed: tuple[str, ...] = {
+            "reward": ("policy", "reward"),
+            "score": ("reward",),  # the reward model that scores
+        }.get(kind, ("policy",))
         _artifact_check(base, project=project, field="base", kinds=allowed)
         base_artifact = base
     else:

@@ -83,10 +83,11 @@ class Command(BaseCommand):
         except (TrainingRefused, ConfigError) as error:
             raise CommandError(str(error)) from None
         snapshot = run.snapshot
-        assert snapshot is not None  # every kind this command queues reads one
         self.stdout.write(
-            f"Queued {kind} run {run.pk} on snapshot {snapshot.pk} "
+            f"Queued {kind} run {run.pk} on snapshot {run.snapshot_id} "
             f"({snapshot.train_rows} train + {snapshot.eval_rows} eval rows)"
+            if snapshot is not None
+            else f"Queued {kind} run {run.pk} of the project's open pairs"
         )
         if options["wait"]:
             try:
@@ -105,6 +106,8 @@ class Command(BaseCommand):
             raise TrainingRefused(
                 "--base: required (the project's training schedule names no reward base model)"
             )
+        if kind == TrainingKind.SCORE:
+            raise TrainingRefused("--base: required (the project has no current reward model)")
         raise TrainingRefused(
             "--base: required (the project has no current policy and its "
             "schedule names no policy base model)"
