@@ -266,6 +266,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "training.tasks.check_training_schedules",
         "schedule": float(envint("PREFAPP_SCHEDULE_CHECK_SECONDS", "300")),
     },
+    # Rounds of the loop: a budget reached starts a round's steps; a finished run whose hook
+    # did not run (a dead worker) still moves its round on.
+    "training-advance-loops": {
+        "task": "training.tasks.advance_loops",
+        "schedule": float(envint("PREFAPP_LOOP_CHECK_SECONDS", "60")),
+    },
 }
 # A running run whose worker has not reported for this long is marked failed (the worker
 # reports every few seconds while the training child runs).

@@ -16,7 +16,13 @@ from training.ml.config import (
     config_to_dict,
     validate_config,
 )
-from training.models import ModelArtifact, TrainingKind, TrainingRun, TrainingSchedule
+from training.models import (
+    ModelArtifact,
+    PolicyMethod,
+    TrainingKind,
+    TrainingRun,
+    TrainingSchedule,
+)
 from training.selectors import artifacts_for_project, snapshots_for_project
 from training.services.runs import TrainingRefused, base_resolve
 from training.services.snapshots import AGGREGATES
@@ -277,3 +283,61 @@ class TryForm(forms.Form):
     prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
     response_a = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     response_b = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class LoopSettingsForm(forms.Form):
+    """The loop's settings; configs are JSON objects of the kind's fields (config.py), checked
+    by the service (loop_settings_set) with the same pydantic classes as every run."""
+
+    enabled = forms.BooleanField(required=False, label="Run rounds by themselves")
+    label_budget = forms.IntegerField(
+        min_value=1, label="Judgments per round", help_text="Reaching it starts the round's steps."
+    )
+    prompts_per_round = forms.IntegerField(
+        min_value=1, label="Prompts per round", help_text="Prompts the new policy answers."
+    )
+    k = forms.IntegerField(min_value=1, max_value=16, label="Answers per prompt (k)")
+    pairing = forms.ChoiceField(
+        label="Pairing",
+        help_text="How the new answers are paired (the generate kind's pairing).",
+    )
+    sampling = forms.JSONField(
+        required=False,
+        label="Sampling",
+        help_text='JSON: other fields of the generate kind, e.g. {"temperature": 0.8}.',
+    )
+    policy_method = forms.ChoiceField(choices=PolicyMethod.choices, label="Policy update")
+    policy_config = forms.JSONField(
+        required=False, label="Policy config", help_text="JSON: fields of the method's config."
+    )
+    reward_base_model = forms.CharField(
+        required=False,
+        label="Reward model starts from",
+        help_text="Hub id or local directory each round's reward model starts from.",
+    )
+    reward_config = forms.JSONField(required=False, label="Reward config")
+    start_policy = forms.CharField(
+        required=False,
+        label="Round-0 policy",
+        help_text="The policy the loop starts from when the project has no current policy.",
+    )
+    evaluation_config = forms.JSONField(
+        required=False, label="Evaluation config", help_text="JSON: fields of the evaluate kind."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        pairing = next(f for f in config_fields(TrainingKind.GENERATE) if f.name == "pairing")
+        self.fields["pairing"].choices = [(c, c) for c in pairing.choices or ()]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in ("policy_config", "reward_config", "evaluation_config", "sampling"):
+            value = cleaned.get(name)
+            if value is None:
+                cleaned[name] = {}
+            elif not isinstance(value, dict):
+                self.add_error(name, 'Expected a JSON object, e.g. {"beta": 0.1}.')
+        for name in ("reward_base_model", "start_policy"):
+            cleaned[name] = (cleaned.get(name) or "").strip()
+        return cleaned

@@ -76,6 +76,7 @@ class TrainingKind(models.TextChoices):
     GRPO = "grpo", "GRPO"
     GENERATE = "generate", "Generation"
     SCORE = "score", "Scoring of open pairs"
+    EVALUATE = "evaluate", "Evaluation"
 
 
 class TrainingRun(models.Model):
@@ -104,6 +105,12 @@ class TrainingRun(models.Model):
         blank=True,
         related_name="+",
         help_text="The reward model that scores samples (ppo, rloo, grpo).",
+    )
+    reference_model = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="The policy an evaluation compares against: 'artifact:ID', a hub id or a "
+        "directory under the model roots (evaluate).",
     )
     config = models.JSONField(default=dict, help_text="The kind's full config, validated.")
     # None for kinds that read no judgments (config.KINDS_WITHOUT_SNAPSHOT: a generation job,
@@ -305,3 +312,128 @@ class TrainingSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"training schedule of {self.project}"
+
+
+class PolicyMethod(models.TextChoices):
+    """How a round updates the policy (the run kinds that train one from preferences)."""
+
+    DPO = "dpo", "DPO"
+    PPO = "ppo", "PPO"
+    RLOO = "rloo", "RLOO"
+    GRPO = "grpo", "GRPO"
+
+
+class LoopSettings(models.Model):
+    """A project's rounds: label budget → reward model → policy update → evaluation → ..."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="loop_settings")
+    enabled = models.BooleanField(
+        default=False, help_text="Start a round's steps by themselves once its budget is reached."
+    )
+    label_budget = models.PositiveIntegerField(
+        default=100, help_text="Judgments per round; reaching it starts the round's steps."
+    )
+    prompts_per_round = models.PositiveIntegerField(
+        default=50, help_text="Prompts the new policy answers for the next round."
+    )
+    k = models.PositiveSmallIntegerField(default=2, help_text="Answers sampled per prompt.")
+    pairing = models.CharField(
+        max_length=16, default="all", help_text="How the new answers are paired (generate kind)."
+    )
+    # The other fields of the generate kind's config (temperature, max_new_tokens, ...).
+    sampling = models.JSONField(default=dict, blank=True)
+    policy_method = models.CharField(
+        max_length=16, choices=PolicyMethod.choices, default=PolicyMethod.DPO
+    )
+    policy_config = models.JSONField(default=dict, blank=True)
+    reward_base_model = models.CharField(
+        max_length=500, help_text="Hub id or local directory each round's reward model starts from."
+    )
+    reward_config = models.JSONField(default=dict, blank=True)
+    start_policy = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="The round-0 policy when the project has no current policy.",
+    )
+    evaluation_config = models.JSONField(default=dict, blank=True)
+    last_message = models.TextField(blank=True, help_text="What the last advance of the loop did.")
+
+    def __str__(self) -> str:
+        return f"loop settings of {self.project}"
+
+
+class Round(models.Model):
+    """One round of the loop: labelling up to the budget, then its steps, one run each."""
+
+    class Status(models.TextChoices):
+        LABELLING = "labelling"
+        RUNNING = "running"
+        FAILED = "failed"
+        DONE = "done"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LABELLING)
+    # Judgments with a larger id count towards this round's budget (None: all of them).
+    after_judgment_id = models.BigIntegerField(null=True, blank=True)
+    # Fixed when the steps start, so that a resumed round trains from the same policy.
+    policy_before = models.CharField(max_length=500, blank=True)
+    reference_policy = models.CharField(
+        max_length=500, blank=True, help_text="The round-0 policy the evaluation compares against."
+    )
+    snapshot = models.ForeignKey(
+        DatasetSnapshot, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    judgments = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Judgments made in this round, counted when it closed."
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    steps_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="round_unique_number"),
+            # One round open (labelling, running or failed) per project at a time.
+            models.UniqueConstraint(
+                fields=["project"], condition=~Q(status="done"), name="round_one_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"round {self.number} of {self.project} ({self.status})"
+
+
+class RoundStep(models.Model):
+    """One attempt at one step of a round (a resumed step gets a new attempt)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=32)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    run = models.ForeignKey(
+        TrainingRun, on_delete=models.PROTECT, null=True, blank=True, related_name="round_steps"
+    )
+    note = models.TextField(blank=True, help_text="The step's error, or why it was skipped.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["round", "id"]
+        constraints = [
+            # A step is started once per attempt, however many messages ask for it.
+            models.UniqueConstraint(
+                fields=["round", "name", "attempt"], name="round_step_unique_attempt"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.attempt} of {self.round} ({self.status})"

@@ -7,6 +7,7 @@ from celery.signals import worker_ready
 
 from training.models import TrainingRun
 from training.services.execution import run_execute
+from training.services.loop import loop_run_finished, loops_advance
 from training.services.runs import runs_detect_dead, runs_fail_orphaned, runs_send_waiting
 from training.services.schedule import schedule_check, schedule_follow_up
 from training.services.scoring import scoring_follow_up
@@ -27,6 +28,9 @@ def run_training(self, run_id: int) -> str:
         # scores the open pairs when the project asks for it (active learning).
         scoring_follow_up(run_id=run_id)
         schedule_follow_up(run_id=run_id)
+    if status is not None:
+        # A round whose step this run was moves on (or stops, if the run failed).
+        loop_run_finished(run_id=run_id)
     return status or "skipped"
 
 
@@ -43,6 +47,11 @@ def send_waiting_runs() -> int:
 @shared_task(name="training.tasks.check_training_schedules")
 def check_training_schedules() -> list[int]:
     return [run.pk for run in schedule_check()]
+
+
+@shared_task(name="training.tasks.advance_loops")
+def advance_loops() -> list[int]:
+    return loops_advance()
 
 
 @worker_ready.connect

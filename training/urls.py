@@ -15,6 +15,10 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="training_run"),
     path("runs/<int:run_id>/poll/", views.run_poll, name="training_run_poll"),
     path("runs/<int:run_id>/cancel/", views.run_cancel_view, name="training_run_cancel"),
+    path("rounds/", views.rounds, name="training_rounds"),
+    path("rounds/settings/", views.loop_settings, name="training_loop_settings"),
+    path("rounds/next/", views.round_next, name="training_round_next"),
+    path("rounds/resume/", views.round_resume, name="training_round_resume"),
     path("artifacts/", views.artifact_list, name="training_artifacts"),
     path(
         "artifacts/<int:artifact_id>/make-current/",

@@ -19,8 +19,16 @@ from labeling.access import project_for_manager_or_404
 from labeling.models import Project
 from labeling.selectors_selection import selection_summary
 from training.archive import tar_gz_stream
-from training.forms import RunConfigForm, RunFilterForm, RunSetupForm, ScheduleForm, TryForm
-from training.ml.config import KINDS_WITHOUT_SNAPSHOT
+from training.forms import (
+    LoopSettingsForm,
+    RunConfigForm,
+    RunFilterForm,
+    RunSetupForm,
+    ScheduleForm,
+    TryForm,
+    split_field_error,
+)
+from training.ml.config import KINDS_NEEDING_REFERENCE, KINDS_WITHOUT_SNAPSHOT
 from training.models import ModelArtifact, TrainingKind, TrainingRun
 from training.selectors import artifact_current, run_base_default, schedule_get
 from training.selectors_dashboard import (
@@ -35,7 +43,21 @@ from training.selectors_dashboard import (
     runs_comparison,
     runs_filtered,
 )
+from training.selectors_rounds import (
+    ROUND_CHARTS,
+    loop_settings_get,
+    round_open,
+    rounds_chart_data,
+    rounds_table,
+)
 from training.services.artifacts import artifact_make_current
+from training.services.loop import (
+    STEPS,
+    LoopRefused,
+    loop_resume,
+    loop_round_next,
+    loop_settings_set,
+)
 from training.services.runs import TrainingRefused, run_cancel, run_create
 from training.services.schedule import new_judgments_count, schedule_set
 from training.services.scoring import scoring_launch
@@ -84,8 +106,13 @@ def _overview_context(project: Project, schedule_form: ScheduleForm | None = Non
         "new_judgments": new_judgments_count(project=project),
         "schedule": schedule_get(project=project),
         "schedule_form": schedule_form or _schedule_form(project),
-        # Generation and scoring have their own buttons and forms (views_generation.py, score).
-        "kinds": [c for c in TrainingKind.choices if c[0] not in KINDS_WITHOUT_SNAPSHOT],
+        # Generation and scoring have their own buttons and forms (views_generation.py, score);
+        # an evaluation compares with a round's reference policy: the rounds launch it.
+        "kinds": [
+            c
+            for c in TrainingKind.choices
+            if c[0] not in KINDS_WITHOUT_SNAPSHOT and c[0] not in KINDS_NEEDING_REFERENCE
+        ],
         "selection": selection_summary(project=project),
         "active_runs": runs_active(project=project),
         "recent_runs": runs_filtered(project=project)[:5],
@@ -130,7 +157,11 @@ def scoring_new(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def run_new(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     project = project_for_manager_or_404(request, slug)
-    if kind not in TrainingKind.values or kind == TrainingKind.SCORE:  # its own button
+    if (
+        kind not in TrainingKind.values
+        or kind == TrainingKind.SCORE
+        or kind in KINDS_NEEDING_REFERENCE
+    ):
         raise Http404("No such training kind")
     data = request.POST if request.method == "POST" else None
     setup = RunSetupForm(
@@ -335,3 +366,91 @@ def artifact_try(request: HtmxHttpRequest, slug: str, artifact_id: int) -> HttpR
         context.update(artifacts=artifacts_listed(project=artifact.project), tried=artifact)
         return render(request, "training/artifact_list.html", context, status=status)
     return render(request, "training/partials/_try_result.html", context, status=status)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def _loop_settings_form(project: Project) -> LoopSettingsForm:
+    settings = loop_settings_get(project=project)
+    initial = (
+        {"label_budget": 100, "prompts_per_round": 50, "k": 2, "policy_method": "dpo"}
+        if settings is None
+        else {name: getattr(settings, name) for name in LoopSettingsForm.base_fields}
+    )
+    return LoopSettingsForm(initial=initial)
+
+
+def _rounds_context(project: Project, form: LoopSettingsForm | None = None) -> dict[str, Any]:
+    rows = rounds_table(project=project)
+    return {
+        "project": project,
+        "settings": loop_settings_get(project=project),
+        "form": form or _loop_settings_form(project),
+        "rows": rows,
+        "open_round": round_open(project=project),
+        "charts": rounds_chart_data(rows),
+        # charts.js orders charts by this list (the win-rate first), as the run pages' metrics.
+        "chart_order": {
+            "key": [title for title, _ in ROUND_CHARTS],
+            "last": [],
+            "hidden": [],
+            "hidden_prefixes": [],
+            "hidden_suffixes": [],
+        },
+        "step_labels": {step.name: step.label for step in STEPS},
+    }
+
+
+@login_required
+@require_GET
+def rounds(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_manager_or_404(request, slug)
+    return render(request, "training/rounds.html", _rounds_context(project))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def loop_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_manager_or_404(request, slug)
+    if request.method == "GET":
+        return render(request, "training/loop_settings.html", _rounds_context(project))
+    form = LoopSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            loop_settings_set(project=project, **form.cleaned_data)
+        except LoopRefused as refused:
+            name, text = split_field_error(str(refused), form.fields)
+            form.add_error(name, text)
+        else:
+            messages.success(request, "Loop settings saved.")
+            return redirect("training_rounds", slug=slug)
+    return render(
+        request, "training/loop_settings.html", _rounds_context(project, form), status=400
+    )
+
+
+@login_required
+@require_POST
+def round_next(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_manager_or_404(request, slug)
+    try:
+        round = loop_round_next(project=project)
+    except LoopRefused as refused:
+        messages.error(request, f"No next round: {refused}")
+    else:
+        messages.success(request, f"Round {round.number}: {round.get_status_display()}.")
+    return redirect("training_rounds", slug=slug)
+
+
+@login_required
+@require_POST
+def round_resume(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_manager_or_404(request, slug)
+    try:
+        round = loop_resume(project=project)
+    except LoopRefused as refused:
+        messages.error(request, f"Nothing resumed: {refused}")
+    else:
+        messages.success(request, f"Round {round.number} resumed.")
+    return redirect("training_rounds", slug=slug)

@@ -66,7 +66,7 @@
     return lo === hi ? [lo - 1, hi + 1] : [lo, hi];
   }
 
-  function makeChart(grid, name, labels) {
+  function makeChart(grid, name, labels, xLabel) {
     const box = document.createElement("div");
     box.className = "chart";
     box.dataset.metric = name;
@@ -75,7 +75,7 @@
     grid.insertBefore(box, next || null);
     const empty = grid.querySelector(".charts-empty");
     if (empty) empty.remove();
-    const series = [{ label: "step" }].concat(labels.map((label, i) => ({
+    const series = [{ label: xLabel || "step" }].concat(labels.map((label, i) => ({
       label: label,
       stroke: COLORS[i % COLORS.length],
       width: 2,
@@ -89,7 +89,9 @@
       // A single step (an evaluation at the end) sits in a narrow window, not at 0..2×step.
       scales: { x: { time: false, range: stepRange } },
       series: series,
-      axes: [{ label: "step", labelSize: 18, size: 36 },
+      // Rounds are whole numbers: no tick at round 1.5.
+      axes: [Object.assign({ label: xLabel || "step", labelSize: 18, size: 36 },
+                           xLabel === "round" ? { incrs: [1, 2, 5, 10, 20, 50, 100] } : {}),
              { size: 60, values: (u, splits) => splits.map(short) }],
       // One line: the title names it. Several (compare): the legend names the runs.
       legend: { show: labels.length > 1, live: true },
@@ -153,14 +155,15 @@
     live.add(readJSON(data) || []);
   }
 
-  // ---- the compare page: one chart per metric, one line per run
-  function drawComparison() {
-    const grid = document.getElementById("compare-charts");
-    const data = readJSON(document.getElementById("compare-data"));
+  // ---- the compare page: one chart per metric, one line per run; the rounds page: one chart
+  // per measure, x = the round (its data names the x axis)
+  function drawComparison(gridId, dataId) {
+    const grid = document.getElementById(gridId);
+    const data = readJSON(document.getElementById(dataId));
     if (!grid || !data) return;
     const charts = [];
     for (const metric of data) {
-      const chart = makeChart(grid, metric.name, metric.series.map((s) => s.label));
+      const chart = makeChart(grid, metric.name, metric.series.map((s) => s.label), metric.x);
       const tables = metric.series.map((s) => {
         const byStep = new Map(s.points.map(([step, value]) => [step, value]));
         const xs = Array.from(byStep.keys()).sort((a, b) => a - b);
@@ -174,7 +177,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    drawComparison();
+    drawComparison("compare-charts", "compare-data");
+    drawComparison("rounds-charts", "rounds-data");
     takeLivePoints(document.body);
     // After every swap (a poll or the cancel answer): take the points of the new copy.
     document.body.addEventListener("htmx:afterSettle", () => {

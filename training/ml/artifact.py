@@ -4,7 +4,8 @@ Next to the weights, `python -m training.ml` writes `ARTIFACT_FILE`: {"kind": "p
 "run_kind", "base_model", "metrics", "config"}. The worker reads its metrics, the scorer the
 max_length a reward model was trained with, the database stores the kind (ModelArtifact.Kind).
 A generation job's directory holds `SAMPLES_FILE` and the same file with kind "samples"; a
-scoring run's, `scores.jsonl` (ml/score.py) and kind "scores".
+scoring run's, `scores.jsonl` (ml/score.py) and kind "scores";
+an evaluation's, its compared samples and the same file with kind "evaluation".
 Pure Python: Django imports this module.
 """
 
@@ -23,6 +24,9 @@ SAMPLES_FILE = "samples.jsonl"
 # Run kinds whose artifact is a reward model, those that make no model; the rest make a policy.
 _REWARD_RUN_KINDS = frozenset({"reward"})
 _SAMPLE_RUN_KINDS = frozenset({"generate"})
+# What an evaluation leaves: its metrics and the samples it compared (never a ModelArtifact).
+EVALUATION = "evaluation"
+_EVALUATION_RUN_KINDS = frozenset({"evaluate"})
 
 
 def artifact_kind(run_kind: str) -> str:
@@ -32,6 +36,8 @@ def artifact_kind(run_kind: str) -> str:
         return SAMPLES
     if run_kind == "score":
         return SCORES
+    if run_kind in _EVALUATION_RUN_KINDS:
+        return EVALUATION
     return REWARD if run_kind in _REWARD_RUN_KINDS else POLICY
 
 

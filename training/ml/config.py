@@ -370,6 +370,40 @@ class ScoreRunConfig(RunConfig):
     )
 
 
+class EvaluateRunConfig(RunConfig):
+    """Evaluation of a policy on held-out prompts against the round-0 policy (evaluate.py):
+    both sample, the reward model scores, and nothing is trained."""
+
+    engine_fields: ClassVar[frozenset[str]] = frozenset(
+        {
+            "samples_per_prompt",
+            "max_new_tokens",
+            "temperature",
+            "top_p",
+            "batch_size",
+            "confidence",
+            "seed",
+        }
+    )
+
+    samples_per_prompt: int = Field(
+        1, ge=1, description="Responses each policy samples per held-out prompt."
+    )
+    max_new_tokens: int = Field(64, ge=1, description="Maximum new tokens per sampled response.")
+    temperature: float = Field(
+        1.0,
+        gt=0,
+        description="Sampling temperature; at 1.0 the KL estimate is unbiased (it uses the "
+        "models' own log-probs of the sampled tokens).",
+    )
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold (1 = off).")
+    batch_size: int = Field(16, ge=1, description="Prompts sampled and scored per batch.")
+    confidence: float = Field(
+        0.95, gt=0, lt=1, description="Confidence level of the win-rate interval (Wilson)."
+    )
+    seed: int = Field(0, ge=0, description="Random seed of the sampling.")
+
+
 CONFIG_CLASSES: dict[str, type[RunConfig]] = {
     "sft": SFTRunConfig,
     "reward": RewardRunConfig,
@@ -379,14 +413,17 @@ CONFIG_CLASSES: dict[str, type[RunConfig]] = {
     "grpo": GRPORunConfig,
     "generate": GenerateRunConfig,
     "score": ScoreRunConfig,
+    "evaluate": EvaluateRunConfig,
 }
 # The training kinds; training.models.TrainingKind lists the same values for the database.
 KINDS = tuple(CONFIG_CLASSES)
-# Kinds that score their samples with a trained reward model (ppo, rloo, grpo).
-KINDS_NEEDING_REWARD = frozenset({"ppo", "rloo", "grpo"})
+# Kinds that score their samples with a trained reward model (ppo, rloo, grpo, evaluate).
+KINDS_NEEDING_REWARD = frozenset({"ppo", "rloo", "grpo", "evaluate"})
 # Kinds that read no snapshot of judgments (their run has none): a generation job reads prompts,
 # a scoring run the open pairs.
 KINDS_WITHOUT_SNAPSHOT = frozenset({"generate", "score"})
+# Kinds that compare against a reference policy given with the run (evaluate: round 0).
+KINDS_NEEDING_REFERENCE = frozenset({"evaluate"})
 
 
 class ConfigField(NamedTuple):

@@ -1,10 +1,13 @@
 """Run one training job described by a JSON file: `python -m training.ml RUN_CONFIG.json`.
 
     {"kind": "reward",                 # sft | reward | dpo | ppo | rloo | grpo | generate | score
+                                       # | evaluate
      "base_model": "<hub id or local dir>",  # score: the reward model that scores
-     "reward_model": "<dir>",                # ppo, rloo and grpo only
+     "reward_model": "<dir>",                # ppo, rloo, grpo and evaluate only
+     "reference_model": "<dir>",             # evaluate only: the round-0 policy
      "train_file": "<preference jsonl>",     # generate: {"prompt_id", "prompt"} rows;
-                                             # score: the pairs to score (ml/score.py)
+                                             # score: the pairs to score (ml/score.py);
+                                             # evaluate: {"prompt"} rows (evaluate.py)
      "eval_file": "<preference jsonl>" | null,
      "output_dir": "<final artifact dir>",   # must not exist yet
      "config": {...fields of the kind's model in config.py...}}
@@ -12,7 +15,8 @@
 The model is written to `output_dir + ".tmp"` and renamed to `output_dir` only after training
 succeeded, so a crashed or killed run never leaves an artifact that looks finished. The artifact
 also holds `prefapp_artifact.json` (see artifact.py). A `generate` job writes no model: its
-output directory holds the sampled answers (`samples.jsonl`, generate.py) and the same file.
+output directory holds the sampled answers (`samples.jsonl`, generate.py) and the same file;
+nor does an `evaluate` run: its directory holds the compared samples (evaluate.py).
 Progress goes to stdout as events (events.py); exit status 0 = success, 2 = refused config,
 1 = failed run. Works under `accelerate launch -m training.ml cfg.json`: every rank trains,
 rank 0 alone prints events and moves the artifact into place.
@@ -32,9 +36,11 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from . import events
 from .artifact import ARTIFACT_FILE, artifact_kind
 from .config import (
+    KINDS_NEEDING_REFERENCE,
     KINDS_NEEDING_REWARD,
     ConfigError,
     DPORunConfig,
+    EvaluateRunConfig,
     GenerateRunConfig,
     GRPORunConfig,
     LenientModel,
@@ -61,6 +67,9 @@ class RunSpec(LenientModel):
     reward_model: str | None = Field(
         None, description="Reward model directory that scores samples (ppo, rloo, grpo)."
     )
+    reference_model: str | None = Field(
+        None, description="Policy directory an evaluation compares against (evaluate)."
+    )
     train_file: str = Field(description="Preference (or prompt) rows, JSONL.")
     eval_file: str | None = Field(None, description="Held-out rows, JSONL.")
     output_dir: str = Field(description="Where the finished model goes; must not exist yet.")
@@ -84,6 +93,8 @@ class RunSpec(LenientModel):
     def _reward_model_when_needed(self) -> "RunSpec":
         if self.kind in KINDS_NEEDING_REWARD and self.reward_model is None:
             raise field_rule("reward_model", f"required for kind {self.kind!r}")
+        if self.kind in KINDS_NEEDING_REFERENCE and self.reference_model is None:
+            raise field_rule("reference_model", f"required for kind {self.kind!r}")
         return self
 
 
@@ -113,6 +124,17 @@ def train(spec: RunSpec, work_dir: str) -> dict[str, float]:
         from . import score
 
         return score.score_pairs(config, spec.base_model, spec.train_file, work_dir)
+    if isinstance(config, EvaluateRunConfig):
+        from . import evaluate
+
+        return evaluate.evaluate_policy(
+            config,
+            spec.base_model,
+            spec.reference_model or "",
+            spec.reward_model or "",
+            spec.train_file,
+            work_dir,
+        )
     if isinstance(config, PPORunConfig):
         from . import ppo
 

@@ -27,10 +27,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from training.ml.artifact import ARTIFACT_FILE, makes_model
+from training.ml.config import KINDS_NEEDING_REFERENCE
 from training.ml.events import parse_event
 from training.models import MetricPoint, TrainingKind, TrainingRun
 from training.services.artifacts import artifact_register
+from training.services.evaluation import evaluation_prompts_write
 from training.services.generation import generation_ingest, generation_prompts_write
+from training.services.runs import reference_path
 from training.services.scoring import scores_ingest, scoring_input_write
 
 logger = logging.getLogger(__name__)
@@ -61,6 +64,9 @@ def run_config_write(*, run: TrainingRun) -> Path:
         train_file, eval_file = scoring_input_write(run=run), None
     elif snapshot is None:  # a generation job reads prompts, chosen now
         train_file, eval_file = generation_prompts_write(run=run), None
+    elif run.kind == TrainingKind.EVALUATE:
+        # An evaluation reads the project's held-out prompts, not the snapshot's rows.
+        train_file, eval_file = evaluation_prompts_write(run=run), None
     else:
         train_file, eval_file = snapshot.train_path, snapshot.eval_path
     config = {
@@ -72,6 +78,8 @@ def run_config_write(*, run: TrainingRun) -> Path:
         "output_dir": os.path.abspath(output_dir),
         "config": run.config,
     }
+    if run.kind in KINDS_NEEDING_REFERENCE:
+        config["reference_model"] = reference_path(run=run)
     path = run.directory / "config.json"
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return path
@@ -318,5 +326,5 @@ def _succeed(run: TrainingRun, metrics: dict[str, Any]) -> None:
             return
         if makes_model(run.kind):
             artifact_register(run=run, metrics=metrics)
-        else:
+        elif run.kind == TrainingKind.GENERATE:
             generation_ingest(run=run)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from labeling.models import Project
 from training.ml.config import (
+    KINDS_NEEDING_REFERENCE,
     KINDS_NEEDING_REWARD,
     KINDS_WITHOUT_SNAPSHOT,
     ConfigError,
@@ -128,6 +129,23 @@ def _artifact_check(artifact: ModelArtifact, *, project: Project, field: str, ki
         raise TrainingRefused(f"{field}: the directory of artifact {artifact.pk} is gone")
 
 
+def reference_text(*, project: Project, model: str | ModelArtifact, field: str) -> str:
+    """How a run stores a policy it compares against: "artifact:ID", or the resolved hub id or
+    directory (checked by base_resolve, as a base model is)."""
+    if not isinstance(model, ModelArtifact):
+        model = base_resolve(project=project, text=model, field=field)
+    if isinstance(model, ModelArtifact):
+        _artifact_check(model, project=project, field=field, kinds=("policy",))
+        return f"artifact:{model.pk}"
+    return model
+
+
+def reference_path(*, run: TrainingRun) -> str:
+    """What the child loads as the run's reference policy (checked again: roots can change)."""
+    model = base_resolve(project=run.project, text=run.reference_model, field="reference")
+    return os.path.abspath(model.path) if isinstance(model, ModelArtifact) else model
+
+
 def run_create(
     *,
     project: Project,
@@ -141,6 +159,7 @@ def run_create(
     eval_fraction: float = 0.1,
     seed: int = 0,
     follow_up_kind: str = "",
+    reference: str | ModelArtifact | None = None,
 ) -> TrainingRun:
     """Validate everything, then create the run (and its snapshot if none is given and the kind
     reads one) and queue it.
@@ -178,6 +197,13 @@ def run_create(
         raise TrainingRefused(f"reward_artifact: a {kind} run does not use a reward model")
     if snapshot is not None and kind in KINDS_WITHOUT_SNAPSHOT:
         raise TrainingRefused(f"snapshot: a {kind} run reads no snapshot")
+    reference_model = ""
+    if kind in KINDS_NEEDING_REFERENCE:
+        if reference is None:
+            raise TrainingRefused(f"reference: a {kind} run needs the policy it compares against")
+        reference_model = reference_text(project=project, model=reference, field="reference")
+    elif reference is not None:
+        raise TrainingRefused(f"reference: a {kind} run does not use a reference policy")
     if snapshot is not None and snapshot.project_id != project.pk:
         raise TrainingRefused(f"snapshot: snapshot {snapshot.pk} belongs to another project")
     if follow_up_kind and follow_up_kind not in ("dpo", "ppo"):
@@ -205,6 +231,7 @@ def run_create(
             snapshot=snapshot,
             created_by=created_by,
             follow_up_kind=follow_up_kind,
+            reference_model=reference_model,
         )
         transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
     return run
