@@ -1,7 +1,7 @@
 """Two rounds of the loop through a real Celery worker on tiny models: labelling up to the
-budget, snapshot → reward model → policy update → evaluation → generation of the next
-round's candidates → scoring of the open pairs, a failed step and its resume, then simulated annotators labelling those candidates
-into round 2 (correctness, not learning)."""
+budget, snapshot → reward model → policy update → evaluation → generation of the next round's
+candidates → scoring of the open pairs, a failed step and its resume, then simulated
+annotators labelling those candidates into round 2 (correctness, not learning)."""
 
 import shutil
 
@@ -141,7 +141,7 @@ def test_it_runs_a_round_stops_at_a_failed_step_and_resumes_it(
     # ... and the round's reward model scored every open pair, the new ones included.
     scoring = latest["score"].run
     assert scoring.kind == "score" and scoring.base_artifact == reward
-    assert not Pair.objects.filter(project=project, is_full=False, scored_at__isnull=True).exists()
+    assert not new_pairs.filter(scored_at__isnull=True).exists()
     second = _round(project, 2)
     assert second.status == Round.Status.LABELLING
     assert second.after_judgment_id == first.snapshot.last_judgment_id
