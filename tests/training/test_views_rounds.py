@@ -63,6 +63,15 @@ def test_it_saves_the_settings_and_opens_round_one(project, manager, tmp_path):
     assert 'id="round-next"' in body and "Round 1 is <strong>Labelling" in body
 
 
+def test_it_shows_the_projects_queue_order_where_it_is_set(project, manager):
+    project.selection_strategy = "uncertainty"
+    project.save()
+    body = client_for(manager).get(_urls(project)["loop_settings"]).content.decode()
+    selection = body.split('id="loop-selection"')[1].split("</p>")[0]
+    assert "Uncertainty" in selection or "uncertainty" in selection
+    assert f"{reverse('manage', args=[project.slug])}#selection" in selection
+
+
 def test_it_names_a_bad_config_field_and_saves_nothing(project, manager, tmp_path):
     model = fake_model_dir(tmp_path / "base")
     response = client_for(manager).post(
