@@ -18,8 +18,10 @@ from labeling.services.projects import (
 from training.ml import toy
 from training.models import TrainingKind, TrainingRun
 from training.selectors import schedule_get
+from training.selectors_rounds import loop_settings_get
 from training.services.demo import tiny_models_ensure, toy_models_ensure
 from training.services.generation import generation_launch
+from training.services.loop import loop_settings_set
 from training.services.schedule import schedule_set
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "candidates.jsonl"
@@ -108,6 +110,28 @@ class Command(BaseCommand):
                 k=2,
                 sampling={"temperature": 1.0, "max_new_tokens": 40},
                 pairing="all",
+            )
+        if loop_settings_get(project=project) is None:
+            # A round per 64 judgments; DPO settings that moved the toy policy in a trial
+            # (a larger learning rate collapses it into word salad).
+            loop_settings_set(
+                project=project,
+                enabled=True,
+                label_budget=64,
+                prompts_per_round=LOOP_PROMPTS - LOOP_HELD_OUT,
+                k=2,
+                sampling={"temperature": 1.0, "max_new_tokens": 40},
+                policy_method="dpo",
+                policy_config={
+                    "learning_rate": 1e-4,
+                    "beta": 0.1,
+                    "max_steps": 60,
+                    "per_device_train_batch_size": 16,
+                    "max_length": 128,
+                },
+                reward_base_model=str(models["reward"]),
+                reward_config={"learning_rate": 1e-3, "max_steps": 60, "max_length": 128},
+                start_policy=str(models["policy"]),
             )
         self.stdout.write(
             f"Loop demo '{project.slug}': {LOOP_PROMPTS - LOOP_HELD_OUT} prompts to label, "
