@@ -43,7 +43,7 @@ WATCHED = {
     "per_device_train_batch_size": "4",
     "max_length": "64",
 }
-POLLING_STOPPED = "!document.querySelector('#run-live').hasAttribute('hx-trigger')"
+POLLING_STOPPED = "() => !document.querySelector('#run-live').hasAttribute('hx-trigger')"
 ENDLESS = {
     "learning_rate": "1e-5",
     "max_steps": "100000",
