@@ -123,6 +123,12 @@ class OptimisationConfig(RunConfig):
     seed: int = Field(
         42, ge=0, description="Random seed (data order, head initialisation, sampling)."
     )
+    data_seed: int | None = Field(
+        None,
+        ge=0,
+        description="Seed of the data order alone, so it can vary while the model's "
+        "initialisation stays fixed; empty = seed.",
+    )
 
 
 class SFTRunConfig(OptimisationConfig):
@@ -186,12 +192,37 @@ class DPORunConfig(OptimisationConfig):
 _MISSING_EOS_HELP = (
     "Subtract this from the score of responses that never emit EOS (e.g. 1.0); empty = off."
 )
+_LENGTH_PENALTY_HELP = (
+    "Subtract this much from the score per response token (e.g. 0.01), against a reward "
+    "model's taste for length; empty = off."
+)
+_LENGTH_NORMALISED_HELP = (
+    "Divide the score by the response length in tokens (before the penalties), so that a "
+    "longer answer earns no more for being longer."
+)
+_KL_BUDGET_HELP = (
+    "Stop the run early (and save it) once the measured KL to the reference, in nats per "
+    "response, exceeds this; empty = no budget."
+)
+
+
+# Guards on the reward of sampled responses (applied by rewards.shaped_scores) and the KL
+# budget, the same fields for every kind that samples (ppo, rloo, grpo).
+REWARD_SHAPING_FIELDS = frozenset(
+    {"missing_eos_penalty", "length_penalty", "length_normalised_reward", "kl_budget"}
+)
 
 
 class PPORunConfig(RunConfig):
     """The project's own PPO (training/ml/ppo.py): maximise E[r(x, y)] - β KL(π || π_ref)."""
 
     learning_rate: float = _learning_rate(1e-5, "Peak AdamW learning rate (policy and value head).")
+    lr_scheduler_type: Scheduler = Field(
+        "constant", description="Learning-rate schedule over the iterations, after warm-up."
+    )
+    warmup_steps: int = Field(
+        0, ge=0, description="Iterations of linear learning-rate warm-up from 0."
+    )
     max_steps: int = Field(
         100, ge=1, description="Rollout+update iterations (ignored when total_episodes is set)."
     )
@@ -217,6 +248,11 @@ class PPORunConfig(RunConfig):
     beta: float = Field(
         0.05, ge=0, description="KL penalty coefficient (initial value if adaptive_kl)."
     )
+    kl_estimator: Literal["k1", "k3"] = Field(
+        "k1",
+        description="Per-token KL in the reward: k1 = log π − log π_ref (unbiased, can be "
+        "negative), k3 = exp(−k1) − 1 + k1 (non-negative, lower variance).",
+    )
     adaptive_kl: bool = Field(
         False, description="Adapt beta towards target_kl (Ziegler et al. 2019)."
     )
@@ -228,12 +264,28 @@ class PPORunConfig(RunConfig):
     )
     gamma: float = Field(1.0, ge=0, le=1, description="Discount factor for GAE.")
     lam: float = Field(0.95, ge=0, le=1, description="GAE λ (bias/variance trade-off).")
+    whiten_rewards: bool = Field(
+        False,
+        description="Scale the per-token rewards of each rollout to unit variance (mean kept) "
+        "before GAE.",
+    )
+    whiten_advantages: bool = Field(
+        True, description="Whiten the advantages over each rollout (zero mean, unit variance)."
+    )
     cliprange: float = Field(0.2, gt=0, description="PPO ratio clip ε for the policy surrogate.")
     cliprange_value: float = Field(
         0.2, gt=0, description="Clip range for value updates around the rollout values."
     )
     vf_coef: float = Field(0.1, ge=0, description="Weight of the value loss in the total loss.")
     missing_eos_penalty: float | None = Field(None, ge=0, description=_MISSING_EOS_HELP)
+    length_penalty: float | None = Field(None, ge=0, description=_LENGTH_PENALTY_HELP)
+    length_normalised_reward: bool = Field(False, description=_LENGTH_NORMALISED_HELP)
+    kl_budget: float | None = Field(None, gt=0, description=_KL_BUDGET_HELP)
+    value_head_init: Literal["zero", "normal"] = Field(
+        "zero",
+        description="Value head at start: zero (first advantages are pure reward-to-go) or "
+        "normal with std 1/sqrt(hidden+1).",
+    )
     max_grad_norm: float = Field(1.0, gt=0, description="Clip the gradient norm to this value.")
     logging_steps: int = Field(
         1, ge=1, description="Emit a metrics event every this many iterations."
@@ -254,8 +306,8 @@ class PPORunConfig(RunConfig):
 class OnlineRunConfig(OptimisationConfig):
     """Fields shared by TRL's online trainers (RLOO, GRPO): sample num_generations per prompt."""
 
-    # The adapter's reward function applies the penalty (TRL's configs have no such field).
-    engine_fields: ClassVar[frozenset[str]] = frozenset({"missing_eos_penalty"})
+    # The adapter's reward function and callback apply these (TRL's configs have no such fields).
+    engine_fields: ClassVar[frozenset[str]] = REWARD_SHAPING_FIELDS
 
     learning_rate: float = _learning_rate(1e-6)
     num_generations: int = Field(
@@ -265,11 +317,23 @@ class OnlineRunConfig(OptimisationConfig):
         256, ge=1, description="Maximum new tokens per sampled response."
     )
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    top_k: int = Field(
+        0, ge=0, description="Sample among the k most likely tokens only; 0 = all tokens."
+    )
+    top_p: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Sample from the smallest set of tokens whose probability reaches p; 1 = all.",
+    )
     num_iterations: int = Field(
         1, ge=1, description="Optimisation passes over each generated batch (μ)."
     )
     epsilon: float = Field(0.2, gt=0, description="Ratio clip ε.")
     missing_eos_penalty: float | None = Field(None, ge=0, description=_MISSING_EOS_HELP)
+    length_penalty: float | None = Field(None, ge=0, description=_LENGTH_PENALTY_HELP)
+    length_normalised_reward: bool = Field(False, description=_LENGTH_NORMALISED_HELP)
+    kl_budget: float | None = Field(None, gt=0, description=_KL_BUDGET_HELP)
 
     @model_validator(mode="after")
     def _batch_holds_whole_groups(self) -> "OnlineRunConfig":
@@ -283,11 +347,21 @@ class OnlineRunConfig(OptimisationConfig):
             )
         return self
 
+    @model_validator(mode="after")
+    def _kl_budget_needs_a_reference(self) -> "OnlineRunConfig":
+        # TRL keeps a reference model, and so measures the KL, only when beta > 0.
+        if self.kl_budget is not None and getattr(self, "beta", 0.0) == 0:
+            raise field_rule("kl_budget", "needs beta > 0: without it no KL is measured")
+        return self
+
 
 class RLOORunConfig(OnlineRunConfig):
     """REINFORCE leave-one-out (TRL RLOOTrainer) with the project's reward model as reward."""
 
     beta: float = Field(0.05, ge=0, description="KL coefficient to the reference model.")
+    normalize_advantages: bool = Field(
+        False, description="Whiten the advantages over each generation batch."
+    )
 
 
 class GRPORunConfig(OnlineRunConfig):
@@ -297,6 +371,16 @@ class GRPORunConfig(OnlineRunConfig):
         0.0,
         ge=0,
         description="KL coefficient to the reference model (0 = no reference model kept).",
+    )
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group",
+        description="Divide advantages by the reward std of the group, of the batch, or not "
+        "at all (Dr. GRPO).",
+    )
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(
+        "dapo",
+        description="How token losses are averaged: per sequence (grpo, biased towards "
+        "length), by a constant (dr_grpo), or per token of the batch (dapo, bnpo).",
     )
 
 

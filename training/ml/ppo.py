@@ -3,17 +3,24 @@
 TRL removed its PPOTrainer in 1.13, so this is the project's own. One iteration:
   1. rollout  — sample one response per prompt from the policy (temperature T);
   2. evaluate — log-probs under the policy and the frozen reference (both at temperature T, the
-                distribution we sampled from), values, and the reward model's score of the text;
-  3. rewards  — per token -β·(log π − log π_ref), plus the score on the last response token
-                (minus missing_eos_penalty when the response never ended);
-  4. GAE(γ, λ) advantages, whitened over the batch; returns = advantages + values;
+                distribution we sampled from), values, and the reward model's score of the text
+                (shaped by rewards.shaped_scores: length and missing-EOS penalties);
+  3. rewards  — per token -β·KL estimate (k1 = log π − log π_ref, or k3), plus the score on the
+                last response token (the response is cut after its first EOS); optionally
+                scaled to unit variance over the rollout (whiten_rewards);
+  4. GAE(γ, λ) advantages, whitened over the batch (whiten_advantages); returns = A + values;
   5. ppo_epochs passes over num_mini_batches minibatches: clipped surrogate + vf_coef × clipped
-     value loss, one AdamW step per minibatch;
-  6. optionally adapt β towards target_kl (adaptive KL controller).
+     value loss, one AdamW step per minibatch; the learning rate follows lr_scheduler_type
+     after warmup_steps, one scheduler step per iteration;
+  6. optionally adapt β towards target_kl (adaptive KL controller); stop once the sequence KL
+     exceeds kl_budget.
+
+These are the details of "The N+ implementation details of RLHF with PPO" (Huang et al. 2024)
+that apply to a single-process trainer; bench/ppo_details.py measures which of them matter.
 
 Value function: a linear head on the policy's last hidden state (shared backbone). It costs one
 forward pass instead of two and no second model in memory; the price is that value gradients also
-move the policy's backbone, which vf_coef keeps small. The head is initialised at zero so the
+move the policy's backbone, which vf_coef keeps small. The head starts at zero by default, so the
 first advantages are pure reward-to-go. It is discarded at the end: the artifact is the policy.
 Runs in one process (no data parallelism); `accelerate launch` with several processes is refused.
 """
@@ -21,6 +28,7 @@ Runs in one process (no data parallelism); `accelerate launch` with several proc
 import math
 import os
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +40,7 @@ from transformers import PreTrainedModel
 
 from . import data, events
 from .config import PPORunConfig
+from .rewards import KLBudget, shaped_scores
 from .scorer import Prompt, Scorer
 
 # ----------------------------------------------------------------------------- pure functions
@@ -41,11 +50,33 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / mask.sum().clamp(min=1)
 
 
-def masked_whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Zero mean, unit variance over the valid (mask == 1) entries; padding stays 0."""
+def masked_whiten(
+    values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8, shift_mean: bool = True
+) -> torch.Tensor:
+    """Unit variance over the valid (mask == 1) entries, and zero mean unless shift_mean is
+    False (then the mean is kept, as for rewards, whose sign matters); padding stays 0."""
     mean = masked_mean(values, mask)
     var = masked_mean((values - mean) ** 2, mask)
-    return (values - mean) * torch.rsqrt(var + eps) * mask
+    whitened = (values - mean) * torch.rsqrt(var + eps)
+    if not shift_mean:
+        whitened = whitened + mean
+    return whitened * mask
+
+
+def kl_estimate(
+    logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: str = "k1"
+) -> torch.Tensor:
+    """Per-token estimate of KL(π || π_ref) from samples of π (Schulman, "Approximating KL").
+
+    k1 = log π − log π_ref is unbiased but can be negative; k3 = (r − 1) − log r with
+    r = π_ref/π is unbiased too, never negative and of lower variance near the reference.
+    """
+    log_ratio = logprobs - ref_logprobs
+    if estimator == "k1":
+        return log_ratio
+    if estimator == "k3":
+        return torch.expm1(-log_ratio) + log_ratio
+    raise ValueError(f"unknown KL estimator {estimator!r}")
 
 
 def kl_penalised_rewards(
@@ -54,14 +85,16 @@ def kl_penalised_rewards(
     ref_logprobs: torch.Tensor,
     mask: torch.Tensor,
     beta: float,
+    estimator: str = "k1",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token rewards [B, T]: -β·(log π − log π_ref) everywhere, + score on the last valid token.
+    """Per-token rewards [B, T]: -β·KL estimate everywhere, + score on the last valid token.
 
-    Returns (rewards, kl) where kl is the per-token log-ratio (zero on padding).
+    Returns (rewards, kl) where kl is the per-token log-ratio (k1, zero on padding): what is
+    reported as the KL, whichever estimator the penalty uses.
     Responses are right-padded: the valid tokens of row b are 0 .. mask[b].sum() - 1.
     """
     kl = (logprobs - ref_logprobs) * mask
-    rewards = -beta * kl
+    rewards = -beta * kl_estimate(logprobs, ref_logprobs, estimator) * mask
     last = mask.sum(dim=1).long() - 1
     rows = torch.arange(rewards.size(0), device=rewards.device)
     rewards[rows, last] += scores
@@ -156,11 +189,15 @@ class PolicyWithValueHead(nn.Module):
 
     policy: PreTrainedModel
 
-    def __init__(self, policy: PreTrainedModel) -> None:
+    def __init__(self, policy: PreTrainedModel, init: str = "zero") -> None:
         super().__init__()
         self.policy = policy
-        self.value_head = nn.Linear(policy.config.get_text_config().hidden_size, 1)
-        nn.init.zeros_(self.value_head.weight)
+        hidden_size = policy.config.get_text_config().hidden_size
+        self.value_head = nn.Linear(hidden_size, 1)
+        if init == "zero":
+            nn.init.zeros_(self.value_head.weight)
+        else:  # the reward head's initialisation in the N+ details
+            nn.init.normal_(self.value_head.weight, std=1.0 / math.sqrt(hidden_size + 1))
         nn.init.zeros_(self.value_head.bias)
 
     def forward(
@@ -219,8 +256,9 @@ class Rollout:
     query_length: int  # Q
     responses: torch.Tensor  # [B, T]
     mask: torch.Tensor  # [B, T] 1 on response tokens up to and including EOS
-    scores: torch.Tensor  # [B] reward-model score (after the missing-EOS penalty)
+    scores: torch.Tensor  # [B] the reward: the score shaped by rewards.shaped_scores
     has_eos: torch.Tensor  # [B] bool
+    raw_scores: torch.Tensor  # [B] the reward model's score itself
 
 
 @torch.no_grad()
@@ -264,17 +302,17 @@ def sample_rollout(
     mask = (positions <= first_eos.unsqueeze(1)).long()
     responses = torch.where(mask.bool(), responses, torch.full_like(responses, pad_id))
     texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
-    scores = torch.tensor(scorer.score(list(prompts), texts), dtype=torch.float32, device=device)
-    if config.missing_eos_penalty:
-        scores = torch.where(has_eos, scores, scores - config.missing_eos_penalty)
+    raw = scorer.score(list(prompts), texts)
+    shaped = shaped_scores(raw, mask.sum(dim=1).tolist(), has_eos.tolist(), config)
     return Rollout(
         torch.cat([query, responses], dim=1),
         torch.cat([query_mask, mask], dim=1),
         width,
         responses,
         mask,
-        scores,
+        torch.tensor(shaped, dtype=torch.float32, device=device),
         has_eos,
+        torch.tensor(raw, dtype=torch.float32, device=device),
     )
 
 
@@ -304,10 +342,14 @@ def ppo_step(
         )
         old_values = old_values[:, rollout.query_length - 1 : -1].float() * mask
         rewards, kl = kl_penalised_rewards(
-            rollout.scores, old_logprobs, ref_logprobs, mask, kl_ctl.value
+            rollout.scores, old_logprobs, ref_logprobs, mask, kl_ctl.value, config.kl_estimator
         )
+        non_score_reward = float((rewards.sum(dim=1) - rollout.scores).mean())
+        if config.whiten_rewards:
+            rewards = masked_whiten(rewards, mask, shift_mean=False)
         advantages, returns = compute_gae(rewards, old_values, mask, config.gamma, config.lam)
-        advantages = masked_whiten(advantages, mask)
+        if config.whiten_advantages:
+            advantages = masked_whiten(advantages, mask)
 
     batch = rollout.responses.size(0)
     minibatch = batch // config.num_mini_batches
@@ -353,12 +395,14 @@ def ppo_step(
     stats = {key: value / updates for key, value in totals.items()}
     stats.update(
         {
-            "score": float(rollout.scores.mean()),
-            "kl": sequence_kl,
-            "non_score_reward": float((-kl_ctl.value * kl).sum(dim=1).mean()),
+            "score": float(rollout.raw_scores.mean()),
+            "reward": float(rollout.scores.mean()),
+            "sequence_kl": sequence_kl,
+            "non_score_reward": non_score_reward,
             "beta": kl_ctl.value,
             "response_length": float(mask.sum(dim=1).mean()),
-            "eos_fraction": float(rollout.has_eos.float().mean()),
+            "eos_rate": float(rollout.has_eos.float().mean()),
+            "learning_rate": optimizer.param_groups[0]["lr"],
         }
     )
     kl_ctl.update(sequence_kl, batch)
@@ -378,24 +422,39 @@ def run_ppo(
     prompts: Sequence[Prompt],
     scorer: Scorer,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    kl_budget: KLBudget | None = None,
 ) -> list[dict[str, float]]:
-    """Train `policy` in place with PPO; returns one stats dict per iteration."""
+    """Train `policy` in place with PPO; returns one stats dict per iteration.
+
+    Stops early once the sequence KL exceeds `config.kl_budget` (`kl_budget`, if given, records
+    where); the history then ends with the iteration that spent the budget.
+    """
     import copy
+
+    from transformers import get_scheduler
 
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     device = next(policy.parameters()).device
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
-    model = PolicyWithValueHead(policy).to(device)
+    model = PolicyWithValueHead(policy, config.value_head_init).to(device)
     model.eval()  # no dropout: log-probs of the rollout and of the update must be comparable
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, eps=1e-5)
+    iterations = total_iterations(config)
+    scheduler = get_scheduler(
+        config.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=config.warmup_steps,
+        num_training_steps=iterations,
+    )
     kl_ctl = KLController(
         config.beta, config.target_kl if config.adaptive_kl else None, config.kl_horizon
     )
+    kl_budget = kl_budget or KLBudget(config.kl_budget)
 
     order: list[int] = []
     history = []
-    for step in range(1, total_iterations(config) + 1):
+    for step in range(1, iterations + 1):
         batch_prompts: list[Prompt] = []
         while len(batch_prompts) < config.rollout_batch_size:  # cycle through shuffled prompts
             if not order:
@@ -403,9 +462,12 @@ def run_ppo(
             batch_prompts.append(prompts[order.pop()])
         rollout = sample_rollout(model, tokenizer, batch_prompts, scorer, config, device)
         stats = ppo_step(model, reference, optimizer, rollout, config, kl_ctl)
+        scheduler.step()
         history.append(stats)
         if on_step is not None:
             on_step(step, stats)
+        if kl_budget.exceeded(step, stats):
+            break
     return history
 
 
@@ -435,15 +497,24 @@ def train_ppo(
     total = total_iterations(config)
     events.emit("start", total_steps=total)
 
+    kl_budget = KLBudget(config.kl_budget)
+
     def report(step: int, stats: dict[str, float]) -> None:
         events.emit("progress", step=step, total_steps=total)
-        if step % config.logging_steps == 0 or step == total:
+        # The iteration that spends the KL budget is the last one: its metrics are shown.
+        last = step == total or kl_budget.exceeded(step, stats)
+        if step % config.logging_steps == 0 or last:
             events.emit("metrics", step=step, values=stats)
 
-    history = run_ppo(config, policy, tokenizer, prompts, scorer, on_step=report)
+    started = time.monotonic()
+    history = run_ppo(config, policy, tokenizer, prompts, scorer, report, kl_budget)
+    runtime = time.monotonic() - started
     policy.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     final = dict(history[-1])
     final["score_first"] = history[0]["score"]
     final["score_last"] = history[-1]["score"]
+    final["train_runtime"] = runtime
+    final["train_samples_per_second"] = len(history) * config.rollout_batch_size / runtime
+    final.update(kl_budget.final_metrics())
     return final
