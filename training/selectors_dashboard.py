@@ -34,12 +34,18 @@ _KEY_METRICS = (
     "logps/rejected",
     "score",
     "reward",
+    # The guards against reward hacking (training/ml/rewards.py), the same names for every method
+    # that samples.
+    "sequence_kl",
+    "response_length",
+    "eos_rate",
     "kl",
     "pg_clipfrac",
     "clip_ratio/region_mean",
     "entropy",
     "vf_loss",
-    "response_length",
+    "logratio/chosen",
+    "logratio/rejected",
 )
 _OPTIMISER = ("learning_rate", "grad_norm")
 _NOT_DRAWN = ("epoch", "num_tokens", "total_flos", "eval_num_pairs")

@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.training.conftest import judge_pairs
+from training.management.commands.train import ProgressLines
 from training.models import TrainingRun
 
 pytestmark = pytest.mark.training
@@ -50,3 +51,25 @@ def test_it_queues_a_scoring_run_of_the_open_pairs(project, data_dir, tmp_path, 
     run = TrainingRun.objects.get()
     assert (run.kind, run.snapshot_id) == ("score", None)
     assert "of the project's open pairs" in capsys.readouterr().out
+
+
+def test_it_follows_a_long_run_in_a_few_lines():
+    lines = ProgressLines()
+    printed = [
+        line
+        for step in range(0, 1001)
+        if (line := lines.line("running", step, 1000, now=step * 0.1)) is not None
+    ]
+    # One line at the start, then one per tenth: not a line per step.
+    assert printed[0] == "running, step 0/1000 (0%)"
+    assert printed[-1] == "running, step 1000/1000 (100%)"
+    assert len(printed) == 11
+    assert lines.line("succeeded", 1000, 1000, now=100.0) == "succeeded, step 1000/1000 (100%)"
+
+
+def test_it_follows_a_run_of_unknown_length_every_half_minute():
+    lines = ProgressLines()
+    assert lines.line("running", 1, None, now=0.0) == "running, step 1/?"
+    assert lines.line("running", 2, None, now=10.0) is None
+    assert lines.line("running", 3, None, now=31.0) == "running, step 3/?"
+    assert lines.line("running", 3, None, now=90.0) is None  # nothing moved

@@ -163,3 +163,17 @@ def test_it_is_for_the_projects_managers_only(project):
     )
     run.refresh_from_db()
     assert run.status == "running"
+
+
+def test_it_draws_the_guards_against_reward_hacking_among_the_key_metrics(project, manager):
+    from training.ml.rewards import GUARD_METRICS
+    from training.selectors_dashboard import METRIC_ORDER, metric_is_drawn
+
+    run = make_run(project, kind="ppo", status="running", step=3, total_steps=10)
+    points = add_points(run, (*GUARD_METRICS, "score"), range(1, 3))
+
+    body = client_for(manager).get(_url(run)).content.decode()
+
+    assert _points(body) == [[p.pk, p.name, p.step, p.value] for p in points]
+    for name in GUARD_METRICS:
+        assert metric_is_drawn(name) and name in METRIC_ORDER["key"]

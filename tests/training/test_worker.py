@@ -140,7 +140,7 @@ def test_it_trains_every_kind_on_schedule_and_on_request(worker, project, tiny_m
         assert _generated_text(artifact.path).strip()
     assert artifact_current(project=project, kind="policy").run_id == dpo_run.pk
     ppo = TrainingRun.objects.get(kind="ppo")
-    assert {"score", "kl"} <= set(ppo.final_metrics)
+    assert {"score", "sequence_kl", "eos_rate", "train_runtime"} <= set(ppo.final_metrics)
     assert schedule_check() == []  # no new judgments since the reward run
 
 

@@ -75,6 +75,18 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
     return tokenizer
 
 
+def truncate_keeping_special_tokens(
+    ids: list[int], max_length: int, special_ids: set[int]
+) -> list[int]:
+    """`ids` cut to `max_length` by dropping text from the start, keeping the special tokens
+    that open the sequence (BOS, an encoder's CLS) and the end of the text with its closing
+    tokens: a decoder's score is read at the last token, an encoder's at CLS, so both stay."""
+    head = 0
+    while head < len(ids) and head < max_length // 2 and ids[head] in special_ids:
+        head += 1
+    return ids[:head] + ids[len(ids) - (max_length - head) :]
+
+
 class RewardScorer:
     """A reward-model directory (model + tokenizer) that scores (prompt, response) pairs."""
 
@@ -97,8 +109,8 @@ class RewardScorer:
         self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.model.to(self.device).eval()
         self.batch_size = batch_size
-        # Training dropped pairs longer than max_length; at scoring time we keep the *last*
-        # tokens instead, because the score is read from the final token.
+        # Training dropped pairs longer than max_length; scoring shortens the text instead
+        # (truncate_keeping_special_tokens).
         self.max_length = (
             max_length
             or _artifact_max_length(model_dir)
@@ -108,7 +120,9 @@ class RewardScorer:
     def input_ids(self, prompt: Prompt, response: Response) -> list[int]:
         ids = reward_model_input_ids(self.tokenizer, prompt, response)
         if self.max_length is not None and len(ids) > self.max_length:
-            ids = ids[-self.max_length :]
+            ids = truncate_keeping_special_tokens(
+                ids, self.max_length, set(self.tokenizer.all_special_ids)
+            )
         return ids
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[Response]) -> list[float]:

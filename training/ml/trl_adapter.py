@@ -30,6 +30,7 @@ from .config import (
     RLOORunConfig,
     SFTRunConfig,
 )
+from .rewards import KLBudget, RewardShaping, shaped_scores, trl_guard_metrics
 from .scorer import RewardScorer, Scorer, pairwise_accuracy, prepare_tokenizer
 
 ArgumentsT = TypeVar("ArgumentsT", bound=TrainingArguments)
@@ -88,9 +89,16 @@ def _numeric(logs: dict[str, Any]) -> dict[str, float]:
 
 @dataclass
 class EventCallback(TrainerCallback):
-    """Turns Trainer progress and logs into events; keeps the last value of each metric."""
+    """Turns Trainer progress and logs into events; keeps the last value of each metric.
+
+    Online trainers' logs gain the guard metrics (rewards.py) and, with a KL budget, the run
+    stops at the first log whose KL exceeds it (the Trainer then ends and the run saves).
+    """
 
     last_metrics: dict[str, float] = field(default_factory=dict)
+    kl_budget: KLBudget | None = None
+    # DPO's implicit rewards are β·log(π/π_ref); dividing by β gives the log-ratios themselves.
+    dpo_beta: float | None = None
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -113,9 +121,25 @@ class EventCallback(TrainerCallback):
         **kwargs: Any,
     ) -> None:
         values = _numeric(logs or {})
+        values.update(trl_guard_metrics(values))
+        if self.dpo_beta is not None:
+            values.update(dpo_logratios(values, self.dpo_beta))
         self.last_metrics.update(values)
         if state.is_world_process_zero and values:
             events.emit("metrics", step=state.global_step, values=values)
+        if self.kl_budget is not None and self.kl_budget.exceeded(state.global_step, values):
+            control.should_training_stop = True
+
+
+def dpo_logratios(metrics: dict[str, float], beta: float) -> dict[str, float]:
+    """log π/π_ref of the chosen and rejected answers, from DPO's rewards/* (β times them)."""
+    out = {}
+    for prefix in ("", "eval_"):
+        for side in ("chosen", "rejected"):
+            key = f"{prefix}rewards/{side}"
+            if key in metrics:
+                out[f"{prefix}logratio/{side}"] = metrics[key] / beta
+    return out
 
 
 def load_tokenizer(model_path: str) -> Any:
@@ -123,14 +147,19 @@ def load_tokenizer(model_path: str) -> Any:
 
 
 def _train(
-    trainer_cls: Any, args: TrainingArguments, base_model: str, tokenizer: Any, **datasets: Any
+    trainer_cls: Any,
+    args: TrainingArguments,
+    base_model: str,
+    tokenizer: Any,
+    callback: EventCallback | None = None,
+    **datasets: Any,
 ) -> tuple[Any, dict[str, float]]:
     """Build a trainer that reports through events, train it, save model + tokenizer.
 
     `datasets` are the trainer's other arguments (train_dataset, eval_dataset, reward_funcs).
     Returns the trainer and the metrics of the whole run.
     """
-    callback = EventCallback()
+    callback = callback or EventCallback()
     trainer = trainer_cls(
         model=base_model, args=args, processing_class=tokenizer, callbacks=[callback], **datasets
     )
@@ -217,25 +246,23 @@ def train_dpo(
         else None
     )
     args = trl_arguments(DPOConfig, config, output_dir, has_eval=eval_dataset is not None)
+    # DPO samples nothing, so length, EOS rate and KL of its own answers are not measured while
+    # it trains; the log-ratios on the labelled answers are what it measures, at every log.
     _, metrics = _train(
         DPOTrainer,
         args,
         base_model,
         tokenizer,
+        EventCallback(dpo_beta=config.beta),
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
     )
-    # rewards/* are β·log(π/π_ref); divide by β for the chosen/rejected log-prob ratios themselves.
-    for prefix in ("", "eval_"):
-        for side in ("chosen", "rejected"):
-            key = f"{prefix}rewards/{side}"
-            if key in metrics:
-                metrics[f"{prefix}logratio/{side}"] = metrics[key] / config.beta
     return metrics
 
 
-def reward_function(scorer: Scorer, eos_token_id: int, missing_eos_penalty: float | None):
-    """A TRL reward function: the scorer's score, minus a penalty when the sample never ended."""
+def reward_function(scorer: Scorer, eos_token_id: int, shaping: RewardShaping):
+    """A TRL reward function: the scorer's score, shaped as every method shapes it
+    (rewards.shaped_scores: length and missing-EOS penalties)."""
 
     def reward_model_score(
         prompts: list[Any], completions: list[Any], completion_ids: list[list[int]], **kwargs: Any
@@ -243,12 +270,13 @@ def reward_function(scorer: Scorer, eos_token_id: int, missing_eos_penalty: floa
         # A policy without a chat template saw flattened prompts (data.load_prompt_dataset);
         # the reward model gets the original conversation and formats it its own way.
         scores = scorer.score(kwargs.get("prompt_messages") or prompts, completions)
-        if missing_eos_penalty:
-            scores = [
-                s - missing_eos_penalty if eos_token_id not in ids else s
-                for s, ids in zip(scores, completion_ids, strict=True)
-            ]
-        return scores
+        # TRL cuts each completion after its first EOS, so the EOS is its last id if any.
+        return shaped_scores(
+            scores,
+            [len(ids) for ids in completion_ids],
+            [eos_token_id in ids for ids in completion_ids],
+            shaping,
+        )
 
     return reward_model_score
 
@@ -275,14 +303,17 @@ def train_online(
     tokenizer.padding_side = "left"
     scorer = RewardScorer(reward_model)
     args = trl_arguments(config_cls, config, output_dir, has_eval=False)
+    kl_budget = KLBudget(config.kl_budget)
     trainer, metrics = _train(
         trainer_cls,
         args,
         base_model,
         tokenizer,
-        reward_funcs=[reward_function(scorer, tokenizer.eos_token_id, config.missing_eos_penalty)],
+        EventCallback(kl_budget=kl_budget),
+        reward_funcs=[reward_function(scorer, tokenizer.eos_token_id, config)],
         train_dataset=prompts,
     )
+    metrics.update(kl_budget.final_metrics())
     if trainer.accelerator.is_main_process:
         tokenizer.padding_side = "right"  # what a later fine-tune or scorer expects by default
         tokenizer.save_pretrained(output_dir)

@@ -92,6 +92,7 @@ def test_a_policy_without_template_trains_online_and_the_reward_model_reads_the_
 ):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from training.ml.config import validate_config
     from training.ml.data import load_prompt_dataset, prompt_text
     from training.ml.ppo import encode_prompt
     from training.ml.trl_adapter import reward_function
@@ -112,7 +113,7 @@ def test_a_policy_without_template_trains_online_and_the_reward_model_reads_the_
     )
     # The reward model (which has a chat template) is given the conversation, not the text.
     scorer = RewardScorer(tiny_models["reward"], device="cpu")
-    reward = reward_function(scorer, tokenizer.eos_token_id, None)
+    reward = reward_function(scorer, tokenizer.eos_token_id, validate_config("grpo", {}))
     given = reward(
         prompts=[prompts[1]["prompt"]],
         completions=[" Fine."],

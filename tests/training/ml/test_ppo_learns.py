@@ -54,7 +54,7 @@ def test_it_raises_the_reward_while_kl_stays_bounded(tiny_models):
 
     before = sum(h["score"] for h in history[:5]) / 5
     after = sum(h["score"] for h in history[-5:]) / 5
-    kl_after = sum(h["kl"] for h in history[-5:]) / 5
+    kl_after = sum(h["sequence_kl"] for h in history[-5:]) / 5
     print(
         f"\nPPO toy task: mean score {before:.3f} -> {after:.3f} over {len(history)} iterations "
         f"({seconds:.1f} s); sequence KL to reference at the end {kl_after:.2f} nats; "

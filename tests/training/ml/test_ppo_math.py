@@ -10,6 +10,7 @@ from training.ml.ppo import (
     clipped_surrogate_loss,
     clipped_value_loss,
     compute_gae,
+    kl_estimate,
     kl_penalised_rewards,
     masked_whiten,
 )
@@ -89,3 +90,21 @@ def test_it_adapts_beta_towards_the_target_kl():
     fixed = KLController(0.1)
     fixed.update(100.0, 10)
     assert fixed.value == 0.1
+
+
+def test_it_estimates_kl_with_k1_or_the_non_negative_k3():
+    logprobs, ref_logprobs = t([[-1.0, -2.0]]), t([[-1.5, -1.0]])
+    # k1 = log π − log π_ref = [0.5, −1]; k3 = e^{−k1} − 1 + k1 = [e^{−0.5} − 0.5, e − 2].
+    assert torch.allclose(kl_estimate(logprobs, ref_logprobs, "k1"), t([[0.5, -1.0]]))
+    k3 = kl_estimate(logprobs, ref_logprobs, "k3")
+    assert torch.allclose(k3, t([[math.exp(-0.5) - 0.5, math.e - 2.0]]))
+    mask = t([[1, 1]])
+    rewards, kl = kl_penalised_rewards(t([0.0]), logprobs, ref_logprobs, mask, 1.0, "k3")
+    assert torch.allclose(rewards, -k3) and torch.allclose(kl, t([[0.5, -1.0]]))
+
+
+def test_it_scales_rewards_without_moving_their_mean():
+    values, mask = t([[1.0, 3.0, 0.0]]), t([[1, 1, 0]])
+    # mean 2, variance 1: unit variance already, so only the padding is touched.
+    assert torch.allclose(masked_whiten(values, mask, shift_mean=False), t([[1.0, 3.0, 0.0]]))
+    assert torch.allclose(masked_whiten(values, mask), t([[-1.0, 1.0, 0.0]]), atol=1e-6)

@@ -47,10 +47,30 @@ CASES = {
         "policy",
         "conversational_file",
         PPO,
-        ["score", "kl", "pg_clipfrac", "entropy", "vf_loss", "response_length"],
+        [
+            "score",
+            "sequence_kl",
+            "pg_clipfrac",
+            "entropy",
+            "vf_loss",
+            "response_length",
+            "eos_rate",
+            "train_runtime",
+        ],
     ),
-    "rloo": ("policy", "standard_file", ONLINE, ["reward", "train_loss"]),
-    "grpo": ("policy", "conversational_file", ONLINE, ["reward", "train_loss"]),
+    "rloo": (
+        "policy",
+        "standard_file",
+        ONLINE,
+        ["reward", "train_loss", "response_length", "eos_rate", "sequence_kl"],
+    ),
+    # GRPO's default beta is 0: no reference model, so no KL is measured.
+    "grpo": (
+        "policy",
+        "conversational_file",
+        ONLINE,
+        ["reward", "train_loss", "response_length", "eos_rate"],
+    ),
 }
 
 
@@ -86,6 +106,10 @@ def test_it_trains_each_kind_into_an_artifact(kind, tiny_models, tmp_path, reque
     assert info["run_kind"] == kind and info["base_model"] == str(tiny_models[base])
     for name in expected_metrics:
         assert name in info["metrics"], (name, sorted(info["metrics"]))
+    if kind != "sft" and kind != "reward":  # the guards are drawn step by step, not only at the end
+        logged = {n for e in emitted if e["event"] == "metrics" for n in e["values"]}
+        guards = {"dpo": ["logratio/chosen"], "grpo": ["eos_rate"]}.get(kind, ["sequence_kl"])
+        assert set(guards) <= logged, sorted(logged)
     if info["kind"] == "policy":
         text = generate(
             output_dir, [{"role": "user", "content": "Hello?"}], max_new_tokens=8, seed=0
@@ -175,3 +199,38 @@ def test_it_names_every_bad_key_of_the_run_description(standard_file, tmp_path):
                 "output_dir": str(tmp_path / "new"),
             }
         )
+
+
+@pytest.mark.training
+@pytest.mark.parametrize(
+    "kind, config",
+    [
+        ("ppo", {**PPO, "adaptive_kl": "false", "beta": 0, "learning_rate": 1e-2}),
+        ("rloo", {**ONLINE, "beta": 0.01, "learning_rate": 1e-2, "logging_steps": 1}),
+    ],
+)
+def test_it_stops_a_run_at_its_kl_budget_and_saves_it(
+    kind, config, tiny_models, conversational_file, tmp_path
+):
+    output_dir = tmp_path / f"artifact-{kind}"
+    result = run_cli(
+        {
+            "kind": kind,
+            "base_model": str(tiny_models["policy"]),
+            "reward_model": str(tiny_models["reward"]),
+            "train_file": str(conversational_file),
+            "output_dir": str(output_dir),
+            "config": {**config, "max_steps": 30, "kl_budget": 0.05},
+        },
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    emitted = events_of(result.stdout)
+    [stop] = [e for e in emitted if e["event"] == "log" and "KL budget reached" in e["message"]]
+    steps = [e["step"] for e in emitted if e["event"] == "progress"]
+    assert max(steps) < 30
+    assert f"at step {max(steps)}:" in stop["message"]
+    info = json.loads((output_dir / "prefapp_artifact.json").read_text())
+    assert info["metrics"]["kl_budget_stop_step"] == max(steps)
+    assert info["metrics"]["sequence_kl"] > 0.05

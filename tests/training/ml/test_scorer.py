@@ -102,3 +102,32 @@ def test_it_trains_and_scores_an_encoder_without_eos(tiny_bert, standard_file, t
         scorer.input_ids(rows[0]["prompt"], rows[0]["chosen"])
         == trainer.train_dataset[0]["chosen_ids"]
     )
+
+
+def test_it_shortens_a_long_input_keeping_its_special_tokens(tiny_bert):
+    # An encoder reads its score at [CLS]: cutting the start of a long input must keep it.
+    scorer = RewardScorer(tiny_bert, device="cpu", max_length=12)
+    tokenizer = scorer.tokenizer
+    prompt = "question " * 30 + "how are you ?"
+
+    ids = scorer.input_ids(prompt, " i am well")
+
+    full = reward_model_input_ids(tokenizer, prompt, " i am well")
+    assert len(full) > 12 and len(ids) == 12
+    assert ids[0] == tokenizer.cls_token_id
+    assert ids[1:] == full[-11:]  # the end of the text and its closing [SEP]s
+    assert ids[-1] == tokenizer.sep_token_id
+    long_score, short_score = scorer.score([prompt, "how are you ?"], [" i am well", " i am well"])
+    assert long_score == long_score and short_score == short_score  # finite, not NaN
+
+
+def test_it_keeps_a_decoders_opening_bos_and_the_final_token(tiny_models):
+    scorer = RewardScorer(tiny_models["reward"], device="cpu", max_length=10)
+    tokenizer = scorer.tokenizer
+    prompt = "Please explain how a reward model is trained from human preferences. " * 3
+
+    ids = scorer.input_ids(prompt, " Fine.")
+
+    full = reward_model_input_ids(tokenizer, prompt, " Fine.")
+    assert len(ids) == 10 and ids[0] == tokenizer.bos_token_id == full[0]
+    assert ids[1:] == full[-9:] and ids[-1] == tokenizer.eos_token_id

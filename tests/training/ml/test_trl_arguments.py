@@ -22,8 +22,24 @@ CHANGED = {  # a value other than the default for fields each kind has
     "sft": {"max_length": 64, "completion_only_loss": "false"},
     "reward": {"max_length": 64, "center_rewards_coefficient": "0.01"},
     "dpo": {"beta": 0.3, "loss_type": "robust", "label_smoothing": 0.2},
-    "rloo": {"num_generations": 2, "temperature": 0.5, "epsilon": 0.1, "beta": 0.2},
-    "grpo": {"num_generations": 2, "max_completion_length": 16, "num_iterations": 2},
+    "rloo": {
+        "num_generations": 2,
+        "temperature": 0.5,
+        "epsilon": 0.1,
+        "beta": 0.2,
+        "top_k": 20,
+        "top_p": 0.9,
+        "normalize_advantages": "true",
+        "data_seed": 3,
+    },
+    "grpo": {
+        "num_generations": 2,
+        "max_completion_length": 16,
+        "num_iterations": 2,
+        "top_p": 0.95,
+        "scale_rewards": "none",
+        "loss_type": "dr_grpo",
+    },
 }
 
 
