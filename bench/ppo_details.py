@@ -76,6 +76,24 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "vf_coef_1": ("ppo", {"vf_coef": 1.0}),
     "value_head_normal": ("ppo", {"value_head_init": "normal"}),
     "length_penalty": ("ppo", {"length_penalty": 0.02}),
+    "lr_1e-4": ("ppo", {"learning_rate": 1e-4}),
+    # The details that helped one by one, together.
+    "tuned": (
+        "ppo",
+        {"whiten_advantages": False, "adaptive_kl": True, "target_kl": 3.0, "kl_horizon": 2000},
+    ),
+    "tuned_eos_penalty": (
+        "ppo",
+        {
+            "whiten_advantages": False,
+            "adaptive_kl": True,
+            "target_kl": 3.0,
+            "kl_horizon": 2000,
+            "missing_eos_penalty": 1.0,
+        },
+    ),
+    "rloo_150": ("rloo", {"max_steps": 150}),
+    "rloo_eos_penalty": ("rloo", {"missing_eos_penalty": 1.0}),
 }
 
 
@@ -180,17 +198,24 @@ class Sampler:
         return totals
 
 
-def make_preferences(samples: list[dict[str, Any]], seed: int, ties: str) -> list[dict[str, Any]]:
+def make_preferences(
+    samples: list[dict[str, Any]], seed: int, ties: str, length_bias: float
+) -> list[dict[str, Any]]:
     """Pairs of two answers to one prompt labelled by the oracle, NOISE of them flipped; an
-    oracle tie goes to the longer answer (ties="longer", as annotators tend to) or is dropped."""
+    oracle tie goes to the longer answer (ties="longer", as annotators tend to) or is dropped,
+    and a share `length_bias` of all pairs is labelled for the longer answer whatever the oracle
+    says (an annotator who likes long answers: the reward model learns to like length)."""
     from training.ml import toy
 
     rng = random.Random(seed)
     rows = []
     for a, b in zip(samples[::2], samples[1::2], strict=True):
         verdict = toy.oracle_prefers(a["prompt"], a["text"], b["text"])
-        if verdict == "tie" and ties == "longer" and len(a["text"]) != len(b["text"]):
-            verdict = "a" if len(a["text"]) > len(b["text"]) else "b"
+        longer = "a" if len(a["text"]) > len(b["text"]) else "b"
+        if len(a["text"]) != len(b["text"]) and (
+            (verdict == "tie" and ties == "longer") or rng.random() < length_bias
+        ):
+            verdict = longer
         if verdict == "tie":
             continue
         chosen, rejected = (a, b) if verdict == "a" else (b, a)
@@ -290,6 +315,15 @@ def main(argv: list[str] | None = None) -> int:
         help="an oracle tie is labelled for the longer answer (a reward model with a slight "
         "taste for length, as people's labels give one) or dropped",
     )
+    parser.add_argument(
+        "--length-bias",
+        type=float,
+        default=0.0,
+        help="share of pairs labelled for the longer answer whatever the oracle says",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="train every variant with seeds 0..N-1"
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -311,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     if not reward_dir.is_dir():
         started = time.monotonic()
         samples = start.sample(toy.prompts(2 * args.pairs, seed=1), seed=1)
-        rows = make_preferences(samples, seed=1, ties=args.ties)
+        rows = make_preferences(samples, seed=1, ties=args.ties, length_bias=args.length_bias)
         cut = len(rows) * 9 // 10
         train_file = write_jsonl(out / "pairs-train.jsonl", rows[:cut])
         eval_file = write_jsonl(out / "pairs-eval.jsonl", rows[cut:])
@@ -335,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         results["reward_model"] = {
             "pairs": len(rows),
             "ties": args.ties,
+            "length_bias": args.length_bias,
             "eval_accuracy": metrics.get("eval_accuracy"),
             "length_taste": length_taste(reward_dir, samples),
             "seconds": time.monotonic() - started,
@@ -350,14 +385,18 @@ def main(argv: list[str] | None = None) -> int:
     print(_row("start", results["start"]), flush=True)
 
     shared = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
-    for name in args.variants.split(","):
+    runs = [(name, seed) for name in args.variants.split(",") for seed in range(args.seeds)]
+    for name, seed in runs:
         kind, changes = VARIANTS[name]
         config = {**(PPO_BASE if kind == "ppo" else RLOO_BASE), **shared, **changes}
+        config["seed"] = seed
         if args.steps:
             config["max_steps"] = args.steps
         tag = name + "".join(f"-{k}={v}" for k, v in sorted(shared.items()))
         if args.steps:
             tag += f"-steps={args.steps}"
+        if seed:
+            tag += f"-seed={seed}"
         if tag in results:
             print(_row(tag, results[tag]), flush=True)
             continue
@@ -384,7 +423,25 @@ def main(argv: list[str] | None = None) -> int:
         results[tag] = row
         results_path.write_text(json.dumps(results, indent=2))
         print(_row(tag, row), flush=True)
+    if args.seeds > 1:
+        print(f"\nmean (min..max) over seeds 0..{args.seeds - 1}:")
+        for name in args.variants.split(","):
+            tag = name + "".join(f"-{k}={v}" for k, v in sorted(shared.items()))
+            tag += f"-steps={args.steps}" if args.steps else ""
+            rows = [results[tag + (f"-seed={s}" if s else "")] for s in range(args.seeds)]
+            print(_summary(tag, rows), flush=True)
     return 0
+
+
+def _summary(name: str, rows: list[dict[str, Any]]) -> str:
+    def cell(key: str, digits: int) -> str:
+        values = [r[key] for r in rows]
+        return (
+            f"{key} {_mean(values):.{digits}f} ({min(values):.{digits}f}..{max(values):.{digits}f})"
+        )
+
+    keys = (("win_rate", 3), ("oracle_score", 2), ("kl", 2), ("length", 1), ("malformed", 3))
+    return f"{name:<28} " + "  ".join(cell(k, d) for k, d in keys)
 
 
 def _row(name: str, row: dict[str, Any]) -> str:
