@@ -112,6 +112,11 @@ class TrainingRun(models.Model):
         help_text="The policy an evaluation compares against: 'artifact:ID', a hub id or a "
         "directory under the model roots (evaluate).",
     )
+    reward_model = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Or a reward-model directory under PREFAPP_MODEL_ROOTS (or a hub id).",
+    )
     config = models.JSONField(default=dict, help_text="The kind's full config, validated.")
     # None for kinds that read no judgments (config.KINDS_WITHOUT_SNAPSHOT: a generation job,
     # a scoring run).

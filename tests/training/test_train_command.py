@@ -1,11 +1,15 @@
 """`manage.py train` refusals (the --wait path runs in test_worker.py with a real worker)."""
 
+import io
+import json
+
 import pytest
 from django.core.management import CommandError, call_command
 
 from tests.training.conftest import judge_pairs
 from training.management.commands.train import ProgressLines
 from training.models import TrainingRun
+from training.services.execution import run_config_write
 
 pytestmark = pytest.mark.training
 
@@ -73,3 +77,24 @@ def test_it_follows_a_run_of_unknown_length_every_half_minute():
     assert lines.line("running", 2, None, now=10.0) is None
     assert lines.line("running", 3, None, now=31.0) == "running, step 3/?"
     assert lines.line("running", 3, None, now=90.0) is None  # nothing moved
+
+
+def test_it_takes_a_reward_model_directory_under_the_model_roots(
+    project, data_dir, tiny_models, settings, tmp_path
+):
+    judge_pairs(project, pairs=3)
+    outside = tmp_path / "elsewhere"
+    settings.PREFAPP_MODEL_ROOTS = [str(tiny_models["reward"].parent)]
+    common = ["train", "--project", project.slug, "--kind", "ppo"]
+    common += ["--base", str(tiny_models["policy"])]
+
+    with pytest.raises(CommandError, match="--reward-artifact: not a model this project can use"):
+        call_command(*common, "--reward-artifact", str(outside))
+    assert not TrainingRun.objects.exists()
+
+    call_command(*common, "--reward-artifact", str(tiny_models["reward"]), stdout=io.StringIO())
+
+    run = TrainingRun.objects.get()
+    assert run.reward_artifact is None and run.reward_model == str(tiny_models["reward"])
+    child_config = json.loads(run_config_write(run=run).read_text())
+    assert child_config["reward_model"] == str(tiny_models["reward"])

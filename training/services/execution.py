@@ -59,7 +59,12 @@ def run_config_write(*, run: TrainingRun) -> Path:
     snapshot = run.snapshot
     # Absolute paths: the child runs in the run's directory (see _supervise).
     base = os.path.abspath(run.base_path) if run.base_artifact is not None else run.base_model
-    reward = run.reward_artifact.path if run.reward_artifact is not None else None
+    # A reward_model is stored resolved (a directory's real path, or a hub id), as base_model is.
+    reward = (
+        os.path.abspath(run.reward_artifact.path)
+        if run.reward_artifact is not None
+        else run.reward_model or None
+    )
     if run.kind == TrainingKind.SCORE:  # a scoring run reads the open pairs, as they are now
         train_file, eval_file = scoring_input_write(run=run), None
     elif snapshot is None:  # a generation job reads prompts, chosen now
@@ -72,7 +77,7 @@ def run_config_write(*, run: TrainingRun) -> Path:
     config = {
         "kind": run.kind,
         "base_model": base,
-        "reward_model": os.path.abspath(reward) if reward else None,
+        "reward_model": reward,
         "train_file": os.path.abspath(train_file),
         "eval_file": os.path.abspath(eval_file) if eval_file else None,
         "output_dir": os.path.abspath(output_dir),

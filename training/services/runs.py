@@ -153,7 +153,7 @@ def run_create(
     base: str | ModelArtifact,
     config_values: dict[str, Any] | None,
     snapshot: DatasetSnapshot | None = None,
-    reward_artifact: ModelArtifact | None = None,
+    reward_artifact: ModelArtifact | str | None = None,
     created_by: Any,
     snapshot_filters: dict[str, Any] | None = None,
     eval_fraction: float = 0.1,
@@ -187,12 +187,20 @@ def run_create(
         base_artifact = base
     else:
         base_model = base
+    reward_model = ""
     if kind in KINDS_NEEDING_REWARD:
         if reward_artifact is None:
             raise TrainingRefused(f"reward_artifact: a {kind} run needs a trained reward model")
-        _artifact_check(
-            reward_artifact, project=project, field="reward_artifact", kinds=("reward",)
-        )
+        if isinstance(reward_artifact, str):  # checked by the same rule as a base model
+            reward_artifact = base_resolve(
+                project=project, text=reward_artifact, field="reward_artifact"
+            )
+        if isinstance(reward_artifact, ModelArtifact):
+            _artifact_check(
+                reward_artifact, project=project, field="reward_artifact", kinds=("reward",)
+            )
+        else:
+            reward_model, reward_artifact = reward_artifact, None
     elif reward_artifact is not None:
         raise TrainingRefused(f"reward_artifact: a {kind} run does not use a reward model")
     if snapshot is not None and kind in KINDS_WITHOUT_SNAPSHOT:
@@ -227,6 +235,7 @@ def run_create(
             base_model=base_model,
             base_artifact=base_artifact,
             reward_artifact=reward_artifact,
+            reward_model=reward_model,
             config=config,
             snapshot=snapshot,
             created_by=created_by,

@@ -59,8 +59,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--reward-artifact",
-            type=int,
-            help="reward artifact id for ppo/rloo/grpo (default: the current one)",
+            help="reward model for ppo/rloo/grpo: an artifact id, or a model directory under "
+            "PREFAPP_MODEL_ROOTS or hub id (default: the current reward artifact)",
         )
         parser.add_argument(
             "--snapshot",
@@ -144,21 +144,22 @@ class Command(BaseCommand):
             "schedule names no policy base model)"
         )
 
-    def _reward_artifact(self, project: Project, kind: str, artifact_id: int | None):
+    def _reward_artifact(
+        self, project: Project, kind: str, text: str | None
+    ) -> str | ModelArtifact | None:
         if kind not in KINDS_NEEDING_REWARD:
-            if artifact_id is not None:
+            if text is not None:
                 raise TrainingRefused(f"--reward-artifact: a {kind} run does not use one")
             return None
-        if artifact_id is None:
+        if text is None:
             current = artifact_current(project=project, kind="reward")
             if current is None:
                 raise TrainingRefused(
                     "--reward-artifact: required, the project has no current reward model"
                 )
             return current
-        artifact = base_resolve(project=project, text=str(artifact_id), field="--reward-artifact")
-        assert isinstance(artifact, ModelArtifact)  # a number names an artifact
-        return artifact
+        # An artifact id, a directory under PREFAPP_MODEL_ROOTS or a hub id: the rule of a base.
+        return base_resolve(project=project, text=text, field="--reward-artifact")
 
     def _snapshot(self, project: Project, snapshot_id: int | None) -> DatasetSnapshot | None:
         if snapshot_id is None:
