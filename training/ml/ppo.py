@@ -12,8 +12,8 @@ TRL removed its PPOTrainer in 1.13, so this is the project's own. One iteration:
   5. ppo_epochs passes over num_mini_batches minibatches: clipped surrogate + vf_coef × clipped
      value loss, one AdamW step per minibatch; the learning rate follows lr_scheduler_type
      after warmup_steps, one scheduler step per iteration;
-  6. optionally adapt β towards target_kl (adaptive KL controller); stop once the sequence KL
-     exceeds kl_budget.
+  6. optionally adapt β towards target_kl (adaptive KL controller). A rollout whose sequence
+     KL exceeds kl_budget ends the run before step 5, so the saved policy is the one measured.
 
 These are the details of "The N+ implementation details of RLHF with PPO" (Huang et al. 2024)
 that apply to a single-process trainer; bench/ppo_details.py measures which of them matter.
@@ -323,8 +323,14 @@ def ppo_step(
     rollout: Rollout,
     config: PPORunConfig,
     kl_ctl: KLController,
+    kl_budget: KLBudget | None = None,
+    step: int = 0,
 ) -> dict[str, float]:
-    """Steps 2–6 of the module docstring for one rollout; returns the iteration's statistics."""
+    """Steps 2–6 of the module docstring for one rollout; returns the iteration's statistics.
+
+    When the rollout's KL exceeds `kl_budget`, the policy is left as it is (no update): the
+    run ends with the policy whose samples spent the budget, not one step further.
+    """
     mask = rollout.mask.float()
     with torch.no_grad():
         logits, old_values = model(rollout.input_ids, rollout.attention_mask)
@@ -350,6 +356,8 @@ def ppo_step(
         advantages, returns = compute_gae(rewards, old_values, mask, config.gamma, config.lam)
         if config.whiten_advantages:
             advantages = masked_whiten(advantages, mask)
+    sequence_kl = float(kl.sum(dim=1).mean())
+    spent = kl_budget is not None and kl_budget.exceeded(step, {"sequence_kl": sequence_kl})
 
     batch = rollout.responses.size(0)
     minibatch = batch // config.num_mini_batches
@@ -362,7 +370,7 @@ def ppo_step(
         "entropy": 0.0,
     }
     updates = 0
-    for _ in range(config.ppo_epochs):
+    for _ in range(0 if spent else config.ppo_epochs):
         for idx in torch.randperm(batch, device=mask.device).split(minibatch):
             logits, values = model(rollout.input_ids[idx], rollout.attention_mask[idx])
             logprobs, entropy = _response_logprobs(
@@ -391,8 +399,7 @@ def ppo_step(
                 totals[key] += float(value.detach())
             updates += 1
 
-    sequence_kl = float(kl.sum(dim=1).mean())
-    stats = {key: value / updates for key, value in totals.items()}
+    stats = {key: value / updates for key, value in totals.items()} if updates else {}
     stats.update(
         {
             "score": float(rollout.raw_scores.mean()),
@@ -450,7 +457,7 @@ def run_ppo(
     kl_ctl = KLController(
         config.beta, config.target_kl if config.adaptive_kl else None, config.kl_horizon
     )
-    kl_budget = kl_budget or KLBudget(config.kl_budget)
+    kl_budget = kl_budget if kl_budget is not None else KLBudget(config.kl_budget)
 
     order: list[int] = []
     history = []
@@ -461,12 +468,12 @@ def run_ppo(
                 order = random.sample(range(len(prompts)), len(prompts))
             batch_prompts.append(prompts[order.pop()])
         rollout = sample_rollout(model, tokenizer, batch_prompts, scorer, config, device)
-        stats = ppo_step(model, reference, optimizer, rollout, config, kl_ctl)
+        stats = ppo_step(model, reference, optimizer, rollout, config, kl_ctl, kl_budget, step)
         scheduler.step()
         history.append(stats)
         if on_step is not None:
             on_step(step, stats)
-        if kl_budget.exceeded(step, stats):
+        if kl_budget.stopped_at_step is not None:
             break
     return history
 
@@ -502,7 +509,7 @@ def train_ppo(
     def report(step: int, stats: dict[str, float]) -> None:
         events.emit("progress", step=step, total_steps=total)
         # The iteration that spends the KL budget is the last one: its metrics are shown.
-        last = step == total or kl_budget.exceeded(step, stats)
+        last = step == total or kl_budget.stopped_at_step == step
         if step % config.logging_steps == 0 or last:
             events.emit("metrics", step=step, values=stats)
 
