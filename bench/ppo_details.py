@@ -38,8 +38,11 @@ TEMPERATURE = 1.0  # sampling temperature of training and evaluation, for every 
 MAX_NEW_TOKENS = 40  # the length limit: long enough for any well-formed toy answer
 NOISE = 0.1
 
-# PPO settings shared by every PPO variant; each variant changes one detail of the baseline.
+# PPO settings shared by every PPO variant; each variant changes one detail of the baseline,
+# which is the engine's PPO as it was before this benchmark (advantages whitened; the default
+# is now off, as the no_adv_whitening variant).
 PPO_BASE: dict[str, Any] = {
+    "whiten_advantages": True,
     "learning_rate": 3e-4,
     "max_steps": 60,
     "rollout_batch_size": 64,

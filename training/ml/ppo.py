@@ -8,7 +8,7 @@ TRL removed its PPOTrainer in 1.13, so this is the project's own. One iteration:
   3. rewards  — per token -β·KL estimate (k1 = log π − log π_ref, or k3), plus the score on the
                 last response token (the response is cut after its first EOS); optionally
                 scaled to unit variance over the rollout (whiten_rewards);
-  4. GAE(γ, λ) advantages, whitened over the batch (whiten_advantages); returns = A + values;
+  4. GAE(γ, λ) advantages, optionally whitened over the batch; returns = A + values;
   5. ppo_epochs passes over num_mini_batches minibatches: clipped surrogate + vf_coef × clipped
      value loss, one AdamW step per minibatch; the learning rate follows lr_scheduler_type
      after warmup_steps, one scheduler step per iteration;
