@@ -95,6 +95,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
             "missing_eos_penalty": 1.0,
         },
     ),
+    "no_adv_whitening_vf_1": ("ppo", {"whiten_advantages": False, "vf_coef": 1.0}),
     "rloo_150": ("rloo", {"max_steps": 150}),
     "rloo_eos_penalty": ("rloo", {"missing_eos_penalty": 1.0}),
 }
