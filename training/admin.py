@@ -38,6 +38,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "snapshot",
         "base_artifact",
         "reward_artifact",
+        "reward_model",
         "config",
         "follow_up_kind",
         "status",

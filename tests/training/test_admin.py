@@ -22,9 +22,12 @@ def test_it_keeps_a_runs_base_model_when_the_admin_posts_another(admin_client_, 
     page = admin_client_.get(url)
     assert page.status_code == 200
     assert 'name="base_model"' not in page.content.decode()
-    admin_client_.post(url, {"base_model": "/root/.ssh", "project": project.pk})
+    assert 'name="reward_model"' not in page.content.decode()
+    admin_client_.post(
+        url, {"base_model": "/root/.ssh", "reward_model": "/root/.ssh", "project": project.pk}
+    )
     run.refresh_from_db()
-    assert run.base_model == "org/model"
+    assert run.base_model == "org/model" and run.reward_model == ""
 
 
 def test_it_offers_no_way_to_add_runs_or_artifacts(admin_client_):
