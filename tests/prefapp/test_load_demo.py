@@ -27,7 +27,7 @@ def test_it_loads_the_demo_once_and_again_adds_nothing(settings, tmp_path, capsy
     assert Prompt.objects.filter(project=loop, heldout=True).count() == 32
     generation = TrainingRun.objects.get(project=loop, kind="generate")
     assert generation.status == "queued"
-    assert generation.config["prompt_set"] == "all" and generation.config["k"] == 2
+    assert generation.config["prompt_set"] == "all" and generation.config["k"] == 4
     assert (tmp_path / "data" / "tiny-models" / "toy" / "policy" / "config.json").is_file()
     assert loop.loop_settings.enabled and loop.loop_settings.policy_method == "dpo"
     assert loop.rounds.get().number == 1

@@ -107,19 +107,20 @@ class Command(BaseCommand):
                 project=project,
                 policy=str(models["policy"]),
                 prompt_set="all",
-                k=2,
+                k=4,
                 sampling={"temperature": 1.0, "max_new_tokens": 40},
                 pairing="all",
             )
         if loop_settings_get(project=project) is None:
-            # A round per 64 judgments; DPO settings that moved the toy policy in a trial
-            # (a larger learning rate collapses it into word salad).
+            # A round per 300 judgments (four answers a prompt make 6 pairs of each of its 64
+            # prompts); DPO settings that moved the toy policy in a trial with 300 labels. Fewer
+            # labels or many more steps overfit the toy policy into malformed answers.
             loop_settings_set(
                 project=project,
                 enabled=True,
-                label_budget=64,
+                label_budget=300,
                 prompts_per_round=LOOP_PROMPTS - LOOP_HELD_OUT,
-                k=2,
+                k=4,
                 sampling={"temperature": 1.0, "max_new_tokens": 40},
                 policy_method="dpo",
                 policy_config={
