@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.training.conftest import judge_pairs
-from training.management.commands.train import ProgressLines
+from training.management.follow import ProgressLines
 from training.models import TrainingRun
 from training.services.execution import run_config_write
 

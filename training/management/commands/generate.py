@@ -1,18 +1,15 @@
 """`manage.py generate --project SLUG [--policy ID_OR_PATH] [--prompts SET] [--k K]
 [--pairing RULE] [--seed N] [--set key=value ...] [--wait]`"""
 
-import time
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labeling.models import Project
+from training.management.follow import follow_run
 from training.ml.config import PROMPT_SET_HELP, ConfigError, GenerateRunConfig, parse_set_options
 from training.models import ModelArtifact, TrainingKind, TrainingRun
 from training.selectors import run_base_default
 from training.services.generation import generation_launch
 from training.services.runs import TrainingRefused
-
-POLL_SECONDS = 1.0
 
 
 def _help(name: str) -> str:
@@ -86,22 +83,6 @@ class Command(BaseCommand):
         return policy
 
     def _follow(self, run: TrainingRun, *, timeout: float) -> None:
-        deadline = time.monotonic() + timeout if timeout else None
-        shown = None
-        while not run.is_finished:
-            state = (run.status, run.step)
-            if state != shown:
-                total = run.total_steps if run.total_steps is not None else "?"
-                self.stdout.write(f"run {run.pk}: {run.status}, batch {run.step}/{total}")
-                shown = state
-            if deadline is not None and time.monotonic() > deadline:
-                raise CommandError(
-                    f"run {run.pk} is still {run.status} after {timeout:g}s "
-                    "(it goes on; follow it on the dashboard)"
-                )
-            time.sleep(POLL_SECONDS)
-            run.refresh_from_db()
-        if run.status != TrainingRun.Status.SUCCEEDED:
-            raise CommandError(f"run {run.pk} {run.status}: {run.error or 'cancelled'}")
+        run = follow_run(run, timeout=timeout, write=self.stdout.write)
         counts = ", ".join(f"{k}={v}" for k, v in sorted(run.final_metrics.items()))
         self.stdout.write(f"run {run.pk} succeeded: {counts}")
