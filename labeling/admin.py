@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from labeling.models import Assignment, Candidate, Judgment, Membership, Pair, Project, Prompt
+from labeling.models import (
+    Assignment,
+    AuditEvent,
+    Candidate,
+    Invite,
+    Judgment,
+    Membership,
+    Pair,
+    Project,
+    Prompt,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -11,7 +21,15 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "overlap", "lease_minutes", "gold_rate", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "overlap",
+        "lease_minutes",
+        "gold_rate",
+        "created_at",
+        "archived_at",
+    ]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
@@ -56,3 +74,24 @@ class JudgmentAdmin(admin.ModelAdmin):
     list_display = ["id", "pair", "annotator", "source", "choice", "strength", "created_at"]
     list_filter = ["project", "choice", "source"]
     raw_id_fields = ["pair", "annotator", "assignment"]
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "role", "uses", "max_uses", "expires_at", "revoked_at"]
+    list_filter = ["project", "role"]
+    readonly_fields = ["token", "uses"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the log is what happened, kept after a project's deletion (project_slug)."""
+
+    list_display = ["created_at", "project_slug", "actor_name", "action"]
+    list_filter = ["action", "project_slug"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -157,3 +157,51 @@ class SelectionForm(ErrorTextMixin, forms.Form):
         choices=ScoreAfterReward.choices,
         initial=ScoreAfterReward.AUTO,
     )
+
+
+class ProjectSettingsForm(ErrorTextMixin, forms.ModelForm):
+    """A project's settings: the one validator of the settings page, `project_create` and
+    `project_update` (labeling/services/projects.py)."""
+
+    class Meta:
+        model = Project
+        fields = [
+            "name",
+            "slug",
+            "instructions",
+            "overlap",
+            "lease_minutes",
+            "allow_tie",
+            "allow_both_bad",
+            "ask_strength",
+            "ask_rationale",
+            "gold_rate",
+        ]
+        labels = {
+            "allow_tie": "Offer “tie”",
+            "allow_both_bad": "Offer “both bad”",
+            "ask_strength": "Ask how much better",
+            "ask_rationale": "Ask for a reason",
+            "gold_rate": "Gold rate",
+        }
+        help_texts = {"slug": "Letters, digits and hyphens; the project's address (/p/slug/)."}
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 8})}
+
+    # The model's columns allow any positive number; a project needs sensible ones.
+    overlap = forms.IntegerField(
+        min_value=1, max_value=100, help_text=Project._meta.get_field("overlap").help_text
+    )
+    lease_minutes = forms.IntegerField(
+        label="Lease length (minutes)",
+        min_value=1,
+        max_value=24 * 60,
+        help_text=Project._meta.get_field("lease_minutes").help_text,
+    )
+    gold_rate = forms.FloatField(
+        min_value=0.0, max_value=1.0, help_text=Project._meta.get_field("gold_rate").help_text
+    )
+
+
+def settings_form_data(project: Project) -> dict[str, object]:
+    """The project's stored settings, as data the settings form validates."""
+    return {name: getattr(project, name) for name in ProjectSettingsForm.Meta.fields}

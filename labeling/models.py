@@ -1,8 +1,11 @@
 """The human side: projects, what is compared, who compares it and what they said."""
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class SelectionStrategy(models.TextChoices):
@@ -52,12 +55,19 @@ class Project(models.Model):
         help_text="Score the open pairs with each new reward model.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Archived: annotators lose access (labeling.selectors.membership_get), managers keep it,
+    # and every row stays stored.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
 
 class Membership(models.Model):
@@ -71,6 +81,7 @@ class Membership(models.Model):
     # Set by a manager from the quality page: the judgments stay stored, but exports and
     # training snapshots leave them out.
     excluded_from_exports = models.BooleanField(default=False)
+    added_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
@@ -272,3 +283,93 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"judgment {self.pk}: {self.choice}"
+
+
+def _invite_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Invite(models.Model):
+    """A link that lets people join a project with one role, until it expires, is used up or
+    is revoked (labeling/services/invites.py)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invites")
+    token = models.CharField(max_length=64, unique=True, default=_invite_token, editable=False)
+    role = models.CharField(
+        max_length=16, choices=Membership.Role.choices, default=Membership.Role.ANNOTATOR
+    )
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no limit.")
+    uses = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.role} invite {self.pk} to {self.project}"
+
+    def unusable_reason(self, now=None) -> str:
+        """Why nobody can join through this link now; empty when they can."""
+        if self.revoked_at is not None:
+            return "This invite link was revoked."
+        if self.expires_at <= (now or timezone.now()):
+            return "This invite link has expired."
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            return "This invite link has been used as many times as it allows."
+        if self.project.is_archived:
+            return "This project is archived."
+        return ""
+
+
+class AuditAction(models.TextChoices):
+    PROJECT_CREATED = "project_created", "Project created"
+    SETTINGS_CHANGED = "settings_changed", "Settings changed"
+    PROJECT_ARCHIVED = "project_archived", "Project archived"
+    PROJECT_UNARCHIVED = "project_unarchived", "Project taken out of the archive"
+    PROJECT_DELETED = "project_deleted", "Project deleted"
+    MEMBER_ADDED = "member_added", "Member added"
+    MEMBER_ROLE_CHANGED = "member_role_changed", "Member's role changed"
+    MEMBER_REMOVED = "member_removed", "Member removed"
+    INVITE_CREATED = "invite_created", "Invite link created"
+    INVITE_REVOKED = "invite_revoked", "Invite link revoked"
+    INVITE_ACCEPTED = "invite_accepted", "Joined through an invite link"
+    ANNOTATORS_EXCLUDED = "annotators_excluded", "Annotators excluded"
+    ANNOTATOR_INCLUDED = "annotator_included", "Annotator included again"
+    DATA_IMPORTED = "data_imported", "Data imported"
+    DATA_EXPORTED = "data_exported", "Data exported"
+    QUEUE_ORDER_CHANGED = "queue_order_changed", "Queue order changed"
+    RUN_LAUNCHED = "run_launched", "Run launched"
+    RUN_CANCELLED = "run_cancelled", "Run cancelled"
+    MODEL_MADE_CURRENT = "model_made_current", "Model made current"
+
+
+class AuditEvent(models.Model):
+    """What a person did to a project, with who and when (labeling/services/audit.py).
+
+    The project's name and slug and the actor's username are copied in, so that the record of a
+    deletion, or of a user since removed, still reads.
+    """
+
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+    )
+    project_slug = models.CharField(max_length=50)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="audit_project_time")]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_name or '-'} on {self.project_slug}"

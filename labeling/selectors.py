@@ -17,7 +17,10 @@ def membership_get(*, user: User | AnonymousUser, project_slug: str) -> Membersh
     if not user.is_authenticated:
         return None
     # Every labelling request asks this first: one plain query for membership and project.
-    return sql.membership_with_project(user_id=user.pk, project_slug=project_slug)
+    membership = sql.membership_with_project(user_id=user.pk, project_slug=project_slug)
+    if membership is not None and membership.project.is_archived and not membership.is_manager:
+        return None  # an archived project is its managers' alone
+    return membership
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,12 @@ class MyProject:
 
 
 def projects_for_user(*, user: User) -> list[MyProject]:
-    memberships = Membership.objects.filter(user=user).select_related("project")
+    """The user's projects; archived ones only where they manage them."""
+    memberships = (
+        Membership.objects.filter(user=user)
+        .exclude(project__archived_at__isnull=False, role=Membership.Role.ANNOTATOR)
+        .select_related("project")
+    )
     judged = dict(
         Judgment.objects.filter(annotator=user)
         .values_list("project")

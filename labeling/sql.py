@@ -91,6 +91,17 @@ def pair_slots_change(*, pair_id: int, delta: int, overlap: int) -> None:
         )
 
 
+def pairs_refill(*, project_id: int, overlap: int) -> int:
+    """After the project's overlap changed: which ordinary pairs are full, by the same rule."""
+    with connection.cursor() as db:
+        db.execute(
+            f"UPDATE labeling_pair SET is_full = taken >= %s "
+            f"WHERE project_id = %s AND {_COUNTS_LEASES.format(pair='')}",
+            [overlap, project_id],
+        )
+        return db.rowcount
+
+
 def pair_judged(*, pair_id: int) -> None:
     """Count a judgment that took its lease's slot."""
     with connection.cursor() as db:

@@ -167,6 +167,7 @@ def selection_update(request: AuthedRequest, slug: str) -> HttpResponse:
         strategy=form.cleaned_data["selection_strategy"],
         exploration_share=form.cleaned_data["exploration_share"],
         score_after=form.cleaned_data["score_after_reward"],
+        actor=request.user,
     )
     messages.success(request, "Queue order saved; the open pairs are being reordered.")
     return redirect("manage", slug=slug)
@@ -189,6 +190,7 @@ def import_upload(request: AuthedRequest, slug: str) -> HttpResponse:
             format=form.cleaned_data["format"],
             skip_invalid=form.cleaned_data["skip_invalid"],
             as_gold=form.cleaned_data["as_gold"],
+            actor=request.user,
         )
     except ImportFailed as failed:
         return render(
@@ -219,13 +221,13 @@ def export_download(
     if options.kind != "judgments" and options.file_format in ("jsonl", "csv"):
         # Text formats stream straight to the client, row by row.
         response = StreamingHttpResponse(
-            export_text_pieces(project=project, options=options),
+            export_text_pieces(project=project, options=options, actor=request.user),
             content_type="application/jsonl" if options.file_format == "jsonl" else "text/csv",
         )
     else:
         # Binary formats are written to an unnamed temporary file first, then sent.
         response = FileResponse(
-            export_spooled(project=project, options=options),
+            export_spooled(project=project, options=options, actor=request.user),
             content_type="application/octet-stream",
         )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -101,7 +101,9 @@ def quality_exclude(request: AuthedRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Give a threshold between 0 and 1.")
         return redirect("quality", slug=slug)
-    names = annotators_exclude_below(project=project, threshold=form.cleaned_data["threshold"])
+    names = annotators_exclude_below(
+        project=project, threshold=form.cleaned_data["threshold"], actor=request.user
+    )
     if names:
         messages.success(
             request,
@@ -118,5 +120,7 @@ def quality_include(request: AuthedRequest, slug: str) -> HttpResponse:
     project = project_for_manager_or_404(request, slug)
     user_id = request.POST.get("user_id", "")
     if user_id.isdigit():
-        membership_set_excluded(project=project, user_id=int(user_id), excluded=False)
+        membership_set_excluded(
+            project=project, user_id=int(user_id), excluded=False, actor=request.user
+        )
     return redirect("quality", slug=slug)

@@ -237,11 +237,13 @@ class TrainingRun(models.Model):
             error=error,
         )
 
-    def mark_cancelled(self) -> bool:
+    def mark_cancelled(self, note: str = "") -> bool:
+        """`note`: why, when the run was not cancelled by hand (shown on its page)."""
         return self._transition(
             (self.Status.QUEUED, self.Status.RUNNING),
             status=self.Status.CANCELLED,
             finished_at=timezone.now(),
+            **({"error": note} if note else {}),
         )
 
 

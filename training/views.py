@@ -264,7 +264,7 @@ def run_poll(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
 @require_POST
 def run_cancel_view(request: HtmxHttpRequest, slug: str, run_id: int) -> HttpResponse:
     run = _run_for_manager(request, slug, run_id)
-    if not run_cancel(run=run):
+    if not run_cancel(run=run, actor=request.user):
         messages.info(request, f"Run {run.pk} had already ended ({run.status}).")
     if request.htmx:
         run.refresh_from_db()
@@ -317,7 +317,7 @@ def artifact_list(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def artifact_current_view(request: HttpRequest, slug: str, artifact_id: int) -> HttpResponse:
     artifact = _artifact_for_manager(request, slug, artifact_id)
-    artifact_make_current(artifact=artifact)
+    artifact_make_current(artifact=artifact, actor=request.user)
     messages.success(request, f"Artifact {artifact.pk} is now the current {artifact.kind} model.")
     return redirect("training_artifacts", slug=slug)
 

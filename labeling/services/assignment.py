@@ -189,15 +189,34 @@ def leases_reclaim_expired(
 ) -> int:
     """Mark leases past their expiry as expired and give their slots back. Returns how many."""
     now = now or timezone.now()
+    expired = Assignment.objects.filter(status=Assignment.Status.LEASED, expires_at__lte=now)
+    if project is not None:
+        expired = expired.filter(project=project)
+    return _leases_close(expired, now=now, limit=limit)
+
+
+def leases_release(*, project: Project, annotator: User | None = None) -> int:
+    """End the live leases at once (of one annotator, or everyone's) and give their slots back:
+    a removed member or an archived project holds no pair until its lease would expire."""
+    live = Assignment.objects.filter(project=project, status=Assignment.Status.LEASED)
+    if annotator is not None:
+        live = live.filter(annotator=annotator)
+    released = 0
+    while batch := _leases_close(live, now=timezone.now(), limit=1000):
+        released += batch
+    return released
+
+
+def _leases_close(leases_qs: QuerySet[Assignment], *, now: datetime, limit: int) -> int:
+    """Close up to `limit` leases as expired and give their slots back."""
     with transaction.atomic():
-        expired = Assignment.objects.filter(status=Assignment.Status.LEASED, expires_at__lte=now)
-        if project is not None:
-            expired = expired.filter(project=project)
         if connection.features.has_select_for_update_skip_locked:
             # Leases being submitted right now are skipped: their submission settles them.
-            expired = expired.select_for_update(skip_locked=True, no_key=True, of=("self",))
+            leases_qs = leases_qs.select_for_update(skip_locked=True, no_key=True, of=("self",))
         leases = list(
-            expired.order_by("expires_at").values_list("pk", "pair_id", "project__overlap")[:limit]
+            leases_qs.order_by("expires_at").values_list("pk", "pair_id", "project__overlap")[
+                :limit
+            ]
         )
         if not leases:
             return 0

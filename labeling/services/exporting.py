@@ -19,11 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from django.contrib.auth.models import User
 from django.db import connection
 
 from labeling.formats.exports import ExportOptions, export_schema, spreadsheet_safe
-from labeling.models import Project
+from labeling.models import AuditAction, Project
 from labeling.selectors_export import judgment_rows, preference_rows
+from labeling.services.audit import audit_record
 from labeling.services.export_copy import judgments_copy
 
 BATCH_ROWS = 5000
@@ -46,8 +48,24 @@ def export_rows(*, project: Project, options: ExportOptions) -> Iterator[dict[st
     )
 
 
-def export_text_pieces(*, project: Project, options: ExportOptions) -> Iterator[str]:
-    """JSONL or CSV text, piece by piece, for a streaming response."""
+def _audit_export(project: Project, options: ExportOptions, actor: User | None) -> None:
+    if actor is None:  # a command line or a snapshot, not a person's download
+        return
+    details = {
+        "kind": options.kind,
+        "format": options.file_format,
+        "aggregate": options.aggregate,
+        "filters": {k: str(v) for k, v in vars(options.filters).items() if v not in (None, ())},
+    }
+    audit_record(project=project, actor=actor, action=AuditAction.DATA_EXPORTED, details=details)
+
+
+def export_text_pieces(
+    *, project: Project, options: ExportOptions, actor: User | None = None
+) -> Iterator[str]:
+    """JSONL or CSV text, piece by piece, for a streaming response; a person's (`actor`)
+    download is audited."""
+    _audit_export(project, options, actor)
     rows = export_rows(project=project, options=options)
     if options.file_format == "csv":
         return csv_lines(rows, export_schema(options).names)
@@ -107,8 +125,12 @@ def export_to_archive(*, project: Project, options: ExportOptions, fileobj: IO[b
     return count
 
 
-def export_spooled(*, project: Project, options: ExportOptions) -> IO[bytes]:
-    """The export in an unnamed temporary file, rewound (a zip for hf); deleted on close."""
+def export_spooled(
+    *, project: Project, options: ExportOptions, actor: User | None = None
+) -> IO[bytes]:
+    """The export in an unnamed temporary file, rewound (a zip for hf); deleted on close.
+    A person's (`actor`) download is audited."""
+    _audit_export(project, options, actor)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it (FileResponse)
     if options.file_format == "hf":
         export_to_archive(project=project, options=options, fileobj=spool)

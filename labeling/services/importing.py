@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from labeling.formats.parsers import PARSERS
 from labeling.formats.records import MAX_ERRORS, ImportRow, RowError, RowInvalid, read_records
-from labeling.models import Candidate, Choice, Judgment, Pair, Project, Prompt
+from labeling.models import AuditAction, Candidate, Choice, Judgment, Pair, Project, Prompt
+from labeling.services.audit import audit_record
 
 # Every pair of up to this many responses; beyond it a sample of pairs (each response in one).
 ALL_PAIRS_UP_TO = 4
@@ -123,9 +125,10 @@ def data_import(
     format: str = "candidates",
     skip_invalid: bool = False,
     as_gold: bool = False,
+    actor: User | None = None,
 ) -> ImportResult:
     """Import a file into the project: all rows or, on any error, none (unless skip_invalid,
-    which leaves out the rows with errors and reports them)."""
+    which leaves out the rows with errors and reports them). A person's import is audited."""
     rows, errors = data_parse(fileobj, filename=filename, format=format, skip_invalid=skip_invalid)
     if as_gold and (missing := next((r for r in rows if not r.judgments), None)):
         raise ImportFailed(
@@ -138,7 +141,15 @@ def data_import(
                 )
             ]
         )
-    result = rows_write(project=project, rows=rows, as_gold=as_gold)
+    with transaction.atomic():
+        result = rows_write(project=project, rows=rows, as_gold=as_gold)
+        if actor is not None:
+            audit_record(
+                project=project,
+                actor=actor,
+                action=AuditAction.DATA_IMPORTED,
+                details={"file": filename, "format": format, "summary": import_summary(result)},
+            )
     result.errors = errors
     return result
 

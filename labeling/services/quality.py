@@ -1,13 +1,17 @@
 """Excluding annotators from exports and training snapshots by their quality
 (labeling.selectors_quality), or one by one. Their judgments always stay stored."""
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
-from labeling.models import Membership, Project
+from labeling.models import AuditAction, Membership, Project
 from labeling.selectors_quality import annotators_below
+from labeling.services.audit import audit_record
 
 
-def annotators_exclude_below(*, project: Project, threshold: float) -> list[str]:
+def annotators_exclude_below(
+    *, project: Project, threshold: float, actor: User | None = None
+) -> list[str]:
     """Exclude from exports and training snapshots every annotator scoring below the
     threshold. Their judgments stay stored; returns the usernames newly excluded."""
     below = annotators_below(project=project, threshold=threshold)
@@ -21,13 +25,38 @@ def annotators_exclude_below(*, project: Project, threshold: float) -> list[str]
         Membership.objects.filter(
             project=project, user_id__in=below, excluded_from_exports=False
         ).update(excluded_from_exports=True)
+        if names:
+            audit_record(
+                project=project,
+                actor=actor,
+                action=AuditAction.ANNOTATORS_EXCLUDED,
+                details={"annotators": names, "threshold": threshold},
+            )
     return names
 
 
-def membership_set_excluded(*, project: Project, user_id: int, excluded: bool) -> bool:
+def membership_set_excluded(
+    *, project: Project, user_id: int, excluded: bool, actor: User | None = None
+) -> bool:
     """Exclude one annotator, or take them back; False when they are not a member."""
-    return bool(
-        Membership.objects.filter(project=project, user_id=user_id).update(
-            excluded_from_exports=excluded
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(project=project, user_id=user_id)
+            .first()
         )
-    )
+        if membership is None:
+            return False
+        if membership.excluded_from_exports != excluded:
+            membership.excluded_from_exports = excluded
+            membership.save(update_fields=["excluded_from_exports"])
+            audit_record(
+                project=project,
+                actor=actor,
+                action=(
+                    AuditAction.ANNOTATORS_EXCLUDED if excluded else AuditAction.ANNOTATOR_INCLUDED
+                ),
+                details={"annotators": [membership.user.get_username()]},
+            )
+    return True

@@ -33,10 +33,12 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
-from labeling.models import Pair, Project, ScoreAfterReward, SelectionStrategy
+from labeling.models import AuditAction, Pair, Project, ScoreAfterReward, SelectionStrategy
+from labeling.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +189,12 @@ def selection_apply(
 
 
 def selection_set(
-    *, project: Project, strategy: str, exploration_share: float, score_after: str
+    *,
+    project: Project,
+    strategy: str,
+    exploration_share: float,
+    score_after: str,
+    actor: User | None = None,
 ) -> Project:
     """A manager's choice of strategy. The open queue is reordered by a task of the default
     worker once this is committed (a big queue takes seconds to rewrite, gently)."""
@@ -207,6 +214,17 @@ def selection_set(
     project.selection_strategy = strategy
     project.exploration_share = exploration_share
     project.score_after_reward = score_after
+    if actor is not None:
+        audit_record(
+            project=project,
+            actor=actor,
+            action=AuditAction.QUEUE_ORDER_CHANGED,
+            details={
+                "strategy": strategy,
+                "exploration_share": exploration_share,
+                "score_after_reward": score_after,
+            },
+        )
     if strategy != SelectionStrategy.FIFO or reset:
         transaction.on_commit(lambda: queue_reorder_send(project_id=project.pk, reset=reset))
     return project

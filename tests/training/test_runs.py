@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from labeling.models import AuditEvent
 from tests.training.conftest import judge_pairs
 from training.models import DatasetSnapshot, ModelArtifact, TrainingRun
 from training.services.artifacts import artifact_make_current, artifact_register
@@ -50,6 +51,8 @@ def test_it_queues_a_validated_run_after_commit(
     assert run.config["max_steps"] == 2 and run.config["learning_rate"] == 1e-5
     assert run.snapshot.train_rows + run.snapshot.eval_rows == 6
     assert run.base_model == str(tiny_models["policy"].resolve())
+    [event] = AuditEvent.objects.filter(project=judged)  # a person launched it
+    assert (event.action, event.details["run"], event.actor) == ("run_launched", run.pk, manager)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,11 @@
 """Registering trained models and choosing the current one per project and kind."""
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 
+from labeling.models import AuditAction
+from labeling.services.audit import audit_record
 from training.ml.artifact import artifact_kind
 from training.models import ModelArtifact, TrainingRun
 
@@ -26,7 +30,9 @@ def artifact_register(*, run: TrainingRun, metrics: dict) -> ModelArtifact:
     return ModelArtifact.objects.create(**fields, is_current=False)
 
 
-def artifact_make_current(*, artifact: ModelArtifact) -> ModelArtifact:
+def artifact_make_current(*, artifact: ModelArtifact, actor: Any = None) -> ModelArtifact:
+    """Make the artifact its project's current model of its kind; a person's choice (`actor`)
+    is audited, the loop's is not."""
     with transaction.atomic():
         # Lock the project's artifacts of this kind so two managers cannot both win.
         list(
@@ -38,5 +44,12 @@ def artifact_make_current(*, artifact: ModelArtifact) -> ModelArtifact:
             project_id=artifact.project_id, kind=artifact.kind, is_current=True
         ).exclude(pk=artifact.pk).update(is_current=False)
         ModelArtifact.objects.filter(pk=artifact.pk).update(is_current=True)
+        if actor is not None:
+            audit_record(
+                project=artifact.project,
+                actor=actor,
+                action=AuditAction.MODEL_MADE_CURRENT,
+                details={"artifact": artifact.pk, "kind": artifact.kind, "run": artifact.run_id},
+            )
     artifact.is_current = True
     return artifact

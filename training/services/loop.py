@@ -437,6 +437,7 @@ def loops_advance() -> list[int]:
     rounds = Round.objects.filter(status=Round.Status.RUNNING) | Round.objects.filter(
         status=Round.Status.LABELLING, project__loop_settings__enabled=True
     )
+    rounds = rounds.filter(project__archived_at__isnull=True)  # an archived project rests
     advanced = []
     for project_id in rounds.values_list("project_id", flat=True).distinct():
         try:

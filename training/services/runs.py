@@ -13,7 +13,8 @@ from django.db import transaction
 from django.db.models import DurationField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
 
-from labeling.models import Project
+from labeling.models import AuditAction, Project
+from labeling.services.audit import audit_record
 from training.ml.config import (
     KINDS_NEEDING_REFERENCE,
     KINDS_NEEDING_REWARD,
@@ -166,6 +167,8 @@ def run_create(
 
     Anything wrong raises TrainingRefused naming the field; then nothing is written or queued.
     """
+    if project.is_archived:
+        raise TrainingRefused("project: the project is archived; take it out of the archive first")
     if kind not in TrainingKind.values:
         raise TrainingRefused(
             f"kind: unknown training kind {kind!r}; "
@@ -242,6 +245,13 @@ def run_create(
             follow_up_kind=follow_up_kind,
             reference_model=reference_model,
         )
+        if created_by is not None:  # a person's launch; the schedule and the loop are not
+            audit_record(
+                project=project,
+                actor=created_by,
+                action=AuditAction.RUN_LAUNCHED,
+                details={"run": run.pk, "kind": kind},
+            )
         transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
     return run
 
@@ -304,12 +314,21 @@ def runs_send_waiting(*, now=None) -> int:
     return sum(run_enqueue(run_id=run_id) for run_id in waiting.values_list("pk", flat=True))
 
 
-def run_cancel(*, run: TrainingRun) -> bool:
+def run_cancel(*, run: TrainingRun, actor: Any = None) -> bool:
     """Cancel a queued or running run. The worker running it sees the status and kills the child.
 
-    Returns False when the run had already finished.
+    Returns False when the run had already finished. A person's (`actor`) cancel is audited.
     """
-    return run.mark_cancelled()
+    with transaction.atomic():
+        cancelled = run.mark_cancelled()
+        if cancelled and actor is not None:
+            audit_record(
+                project=run.project,
+                actor=actor,
+                action=AuditAction.RUN_CANCELLED,
+                details={"run": run.pk, "kind": run.kind},
+            )
+    return cancelled
 
 
 def _remove_partial_model(run: TrainingRun) -> None:

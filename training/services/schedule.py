@@ -88,7 +88,8 @@ def schedule_check_project(*, schedule: TrainingSchedule) -> TrainingRun | None:
 def schedule_check() -> list[TrainingRun]:
     """Celery beat: check every enabled schedule; returns the runs queued."""
     queued = []
-    for schedule in TrainingSchedule.objects.filter(enabled=True).select_related("project"):
+    schedules = TrainingSchedule.objects.filter(enabled=True, project__archived_at__isnull=True)
+    for schedule in schedules.select_related("project"):
         with transaction.atomic():
             # One checker per project at a time, if beat ever runs twice.
             locked = (
