@@ -1,4 +1,6 @@
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -11,7 +13,7 @@ from labeling.formats.exports import (
     ExportOptions,
 )
 from labeling.formats.parsers import PARSERS
-from labeling.models import Project, ScoreAfterReward, SelectionStrategy
+from labeling.models import Membership, Project, ScoreAfterReward, SelectionStrategy
 from labeling.services.judgment import SIDES
 
 
@@ -205,3 +207,51 @@ class ProjectSettingsForm(ErrorTextMixin, forms.ModelForm):
 def settings_form_data(project: Project) -> dict[str, object]:
     """The project's stored settings, as data the settings form validates."""
     return {name: getattr(project, name) for name in ProjectSettingsForm.Meta.fields}
+
+
+def settings_changes(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a posted settings form carries (an unticked box is absent: False)."""
+    form = ProjectSettingsForm()
+    return {
+        name: (name in data) if isinstance(field, forms.BooleanField) else data.get(name, "")
+        for name, field in form.fields.items()
+    }
+
+
+class ProjectNewForm(ErrorTextMixin, forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(help_text="Letters, digits and hyphens; the project's address.")
+
+
+class MemberAddForm(ErrorTextMixin, forms.Form):
+    identifier = forms.CharField(label="Username or e-mail", max_length=254)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+class RoleForm(ErrorTextMixin, forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class InviteForm(ErrorTextMixin, forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+    days = forms.IntegerField(label="Valid for (days)", min_value=1, max_value=365, initial=7)
+    max_uses = forms.IntegerField(
+        label="Maximum uses", min_value=1, required=False, help_text="Empty: no limit."
+    )
+
+    def expires_at(self) -> datetime:
+        return timezone.now() + timedelta(days=self.cleaned_data["days"])
+
+
+class SignUpForm(ErrorTextMixin, forms.Form):
+    """Joining through an invite link: a username and password, or (annotator links) a name."""
+
+    display_name = forms.CharField(max_length=150, required=False, label="Your name")
+    username = forms.CharField(max_length=150, required=False)
+    password = forms.CharField(
+        required=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+
+class DeleteForm(ErrorTextMixin, forms.Form):
+    confirm_slug = forms.CharField(label="Type the project's slug to delete it", max_length=50)

@@ -1,9 +1,11 @@
 from django.urls import path
 
-from labeling import views, views_quality
+from labeling import views, views_members, views_projects, views_quality
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("projects/new/", views_projects.project_new, name="project_new"),
+    path("invite/<str:token>/", views_members.invite, name="invite"),
     path("p/<slug:slug>/label/", views.label, name="label"),
     path("p/<slug:slug>/label/submit/", views.label_submit, name="label_submit"),
     path("p/<slug:slug>/label/skip/", views.label_skip, name="label_skip"),
@@ -14,4 +16,31 @@ urlpatterns = [
     path("p/<slug:slug>/quality/", views_quality.quality, name="quality"),
     path("p/<slug:slug>/quality/exclude/", views_quality.quality_exclude, name="quality_exclude"),
     path("p/<slug:slug>/quality/include/", views_quality.quality_include, name="quality_include"),
+    path("p/<slug:slug>/settings/", views_projects.project_settings, name="project_settings"),
+    path(
+        "p/<slug:slug>/settings/preview/",
+        views_projects.instructions_preview,
+        name="instructions_preview",
+    ),
+    path("p/<slug:slug>/archive/", views_projects.project_archive_view, name="project_archive"),
+    path("p/<slug:slug>/delete/", views_projects.project_delete_view, name="project_delete"),
+    path("p/<slug:slug>/audit/", views_projects.audit_log, name="audit_log"),
+    path("p/<slug:slug>/members/", views_members.members, name="members"),
+    path("p/<slug:slug>/members/add/", views_members.member_add, name="member_add"),
+    path(
+        "p/<slug:slug>/members/<int:membership_id>/role/",
+        views_members.member_role,
+        name="member_role",
+    ),
+    path(
+        "p/<slug:slug>/members/<int:membership_id>/remove/",
+        views_members.member_remove,
+        name="member_remove",
+    ),
+    path("p/<slug:slug>/invites/", views_members.invite_new, name="invite_new"),
+    path(
+        "p/<slug:slug>/invites/<int:invite_id>/revoke/",
+        views_members.invite_revoke_view,
+        name="invite_revoke",
+    ),
 ]

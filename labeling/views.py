@@ -42,6 +42,7 @@ def _render_work(
     error: str = "",
     status: int = 200,
     saved: bool = False,
+    is_manager: bool = False,
 ) -> HttpResponse:
     """The labelling page, or only its work partial for htmx requests.
 
@@ -63,6 +64,7 @@ def _render_work(
         "assignment": assignment,
         "error": error,
         "judged": judged,
+        "is_manager": is_manager,
     }
     return render(request, template, context, status=status)
 
@@ -72,7 +74,9 @@ def _next_work(request: AuthedRequest, project: Project) -> tuple[Assignment | N
     database dropped this one (a restart, a failover): leasing is idempotent, the rest reads."""
 
     def read() -> tuple[Assignment | None, int]:
-        assignment = assignment_next(project=project, annotator=request.user)
+        # An archived project's managers still open it; it hands out no more pairs.
+        archived = project.is_archived
+        assignment = None if archived else assignment_next(project=project, annotator=request.user)
         return assignment, judged_count(project=project, annotator=request.user)
 
     try:
@@ -88,7 +92,8 @@ def _next_work(request: AuthedRequest, project: Project) -> tuple[Assignment | N
 @login_required
 @require_GET
 def label(request: AuthedRequest, slug: str) -> HttpResponse:
-    return _render_work(request, membership_or_404(request, slug).project)
+    membership = membership_or_404(request, slug)
+    return _render_work(request, membership.project, is_manager=membership.is_manager)
 
 
 @login_required
