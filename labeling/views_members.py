@@ -37,6 +37,7 @@ def _members_page(
     invite_form: InviteForm | None = None,
     status: int = 200,
     partial: bool = False,
+    error: str = "",
 ) -> HttpResponse:
     """The members page, or (`partial`, htmx) only its members table, which a role change
     swaps."""
@@ -44,6 +45,7 @@ def _members_page(
         "project": project,
         "members": members_table(project=project),
         "roles": Membership.Role.choices,
+        "error": error,
         "add_form": add_form or MemberAddForm(),
         "invite_form": invite_form or InviteForm(),
         "invites": [
@@ -96,21 +98,20 @@ def member_add(request: AuthedRequest, slug: str) -> HttpResponse:
 def member_role(request: AuthedRequest, slug: str, membership_id: int) -> HttpResponse:
     membership = _membership_or_404(request, slug, membership_id)
     form = RoleForm(request.POST)
-    status = 200
-    if not form.is_valid():
-        messages.error(request, form.error_text())
-        status = 400
-    else:
+    error = form.error_text()
+    if not error:
         try:
             membership_role_change(
                 membership=membership, actor=request.user, role=form.cleaned_data["role"]
             )
         except MembershipRefused as refused:
-            messages.error(request, str(refused))
-            status = 409
+            error = str(refused)
     if not request.htmx:
+        if error:
+            messages.error(request, error)
         return redirect("members", slug=slug)
-    return _members_page(request, membership.project, status=status, partial=True)
+    # Answered 200 so that htmx swaps the table in, with the refusal above it.
+    return _members_page(request, membership.project, partial=True, error=error)
 
 
 @login_required

@@ -29,6 +29,16 @@ def test_it_adds_changes_and_removes_members(project, manager, annotator):
     assert response.status_code == 200 and 'id="members"' in response.content.decode()
     assert Membership.objects.get(pk=newbie.pk).is_manager
 
+    own = Membership.objects.get(project=project, user=manager)
+    client.post(f"/p/{project.slug}/members/{own.pk}/role/", {"role": "annotator"})
+    as_newbie = client_for(newbie.user)
+    response = as_newbie.post(
+        f"/p/{project.slug}/members/{newbie.pk}/role/",
+        {"role": "annotator"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "newbie is the project&#x27;s only manager" in response.content.decode()
+    as_newbie.post(f"/p/{project.slug}/members/{own.pk}/role/", {"role": "manager"})
     client.post(f"/p/{project.slug}/members/{newbie.pk}/remove/")
     assert not Membership.objects.filter(pk=newbie.pk).exists()
 
