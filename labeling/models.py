@@ -54,6 +54,11 @@ class Project(models.Model):
         default=ScoreAfterReward.AUTO,
         help_text="Score the open pairs with each new reward model.",
     )
+    reveal_sources = models.BooleanField(
+        default=False,
+        help_text="After each vote, show the annotator which models wrote the two answers "
+        "(an arena's reveal; the names stay hidden until the vote is stored).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Archived: annotators lose access (labeling.selectors.membership_get), managers keep it,
     # and every row stays stored.

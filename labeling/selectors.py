@@ -111,3 +111,12 @@ def live_leases_count(*, project: Project) -> int:
     return Assignment.objects.filter(
         project=project, status=Assignment.Status.LEASED, expires_at__gt=timezone.now()
     ).count()
+
+
+def judgment_sides(*, judgment: Judgment) -> dict[str, str]:
+    """Which sources (models) wrote the answers an annotator saw left and right: what a
+    project that reveals sources shows after the vote."""
+    pair = Pair.objects.select_related("candidate_a", "candidate_b").get(pk=judgment.pair_id)
+    a, b = pair.candidate_a.source, pair.candidate_b.source
+    left_is_a = judgment.left_is_a is not False
+    return {"left": a if left_is_a else b, "right": b if left_is_a else a}

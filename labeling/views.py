@@ -13,6 +13,7 @@ from labeling.models import Assignment, Project
 from labeling.selectors import (
     assignment_of,
     judged_count,
+    judgment_sides,
     judgments_per_annotator,
     live_leases_count,
     project_annotator_names,
@@ -43,6 +44,7 @@ def _render_work(
     status: int = 200,
     saved: bool = False,
     is_manager: bool = False,
+    revealed: dict[str, str] | None = None,
 ) -> HttpResponse:
     """The labelling page, or only its work partial for htmx requests.
 
@@ -65,6 +67,7 @@ def _render_work(
         "error": error,
         "judged": judged,
         "is_manager": is_manager,
+        "revealed": revealed,
     }
     return render(request, template, context, status=status)
 
@@ -104,10 +107,11 @@ def label_submit(request: AuthedRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _answer(request, project, error=form.error_text(), status=400)
     try:
-        judgment_record(project=project, annotator=request.user, **form.cleaned_data)
+        recorded = judgment_record(project=project, annotator=request.user, **form.cleaned_data)
     except JudgmentRefused as refused:
         return _answer(request, project, error=str(refused), status=409)
-    return _answer(request, project, saved=True)
+    revealed = judgment_sides(judgment=recorded.judgment) if project.reveal_sources else None
+    return _answer(request, project, saved=True, revealed=revealed)
 
 
 @login_required
@@ -132,11 +136,18 @@ def _answer(
     error: str = "",
     status: int = 200,
     saved: bool = False,
+    revealed: dict[str, str] | None = None,
 ) -> HttpResponse:
     if request.htmx:
-        return _render_work(request, project, error=error, status=status, saved=saved)
+        return _render_work(
+            request, project, error=error, status=status, saved=saved, revealed=revealed
+        )
     if error:
         messages.error(request, error)
+    if revealed:
+        messages.info(
+            request, f"Your last vote: left was {revealed['left']}, right was {revealed['right']}."
+        )
     return redirect("label", slug=project.slug)
 
 

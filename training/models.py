@@ -444,3 +444,7 @@ class RoundStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} #{self.attempt} of {self.round} ({self.status})"
+
+
+# The arena's models live in their own module (models.py stays readable); Django finds them here.
+from training.models_arena import Arena, ArenaContender, ArenaFit  # noqa: E402, F401

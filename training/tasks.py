@@ -6,6 +6,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from training.models import TrainingRun
+from training.services.arena import arena_fit_run, arena_run_finished
 from training.services.execution import run_execute
 from training.services.loop import loop_run_finished, loops_advance
 from training.services.runs import runs_detect_dead, runs_fail_orphaned, runs_send_waiting
@@ -31,6 +32,8 @@ def run_training(self, run_id: int) -> str:
     if status is not None:
         # A round whose step this run was moves on (or stops, if the run failed).
         loop_run_finished(run_id=run_id)
+        # An arena contender's answers take its name; the last one makes the battles.
+        arena_run_finished(run_id=run_id)
     return status or "skipped"
 
 
@@ -60,3 +63,8 @@ def fail_runs_of_previous_worker(sender=None, **kwargs) -> None:
     hostname = getattr(sender, "hostname", None)
     if hostname:
         runs_fail_orphaned(hostname=hostname)
+
+
+@shared_task(name="training.tasks.fit_arena")
+def fit_arena(fit_id: int) -> str:
+    return arena_fit_run(fit_id=fit_id)

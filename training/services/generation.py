@@ -12,6 +12,7 @@ none, and a cancelled or failed job adds nothing.
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,14 @@ def generation_launch(
     pairing: str,
     user: Any = None,
     seed: int = 0,
+    base_projects: Collection[int] = (),
 ) -> TrainingRun:
     """Queue a generation job: `k` answers from `policy` (an artifact, "artifact:ID", a hub id or
     a model directory, as runs.base_resolve allows) to each prompt of `prompt_set` ("all",
     "fewer_than_k", "heldout" or "prompts:ID,ID,..."), paired by `pairing` ("all", "previous"
     or "best"). `sampling` holds the other GenerateRunConfig fields (temperature, top_p, top_k,
-    max_new_tokens, batch_size, ...). TrainingRefused names what is wrong; nothing is written."""
+    max_new_tokens, batch_size, ...). `base_projects`: other projects whose policy artifacts
+    `policy` may be (an arena's). TrainingRefused names what is wrong; nothing is written."""
     fixed = {"prompt_set": prompt_set, "k": k, "pairing": pairing, "seed": seed}
     repeated = sorted(set(sampling) & set(fixed))
     if repeated:
@@ -75,6 +78,7 @@ def generation_launch(
         base=policy,
         config_values=config_to_dict(config),
         created_by=user,
+        base_projects=base_projects,
     )
 
 

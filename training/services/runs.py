@@ -4,6 +4,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Collection
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -118,8 +119,15 @@ def base_resolve(*, project: Project, text: str, field: str = "base") -> str | M
     return str(path)
 
 
-def _artifact_check(artifact: ModelArtifact, *, project: Project, field: str, kinds: tuple) -> None:
-    if artifact.project_id != project.pk:
+def _artifact_check(
+    artifact: ModelArtifact,
+    *,
+    project: Project,
+    field: str,
+    kinds: tuple,
+    other_projects: Collection[int] = (),
+) -> None:
+    if artifact.project_id != project.pk and artifact.project_id not in other_projects:
         raise TrainingRefused(f"{field}: artifact {artifact.pk} belongs to another project")
     if artifact.kind not in kinds:
         raise TrainingRefused(
@@ -161,9 +169,11 @@ def run_create(
     seed: int = 0,
     follow_up_kind: str = "",
     reference: str | ModelArtifact | None = None,
+    base_projects: Collection[int] = (),
 ) -> TrainingRun:
     """Validate everything, then create the run (and its snapshot if none is given and the kind
-    reads one) and queue it.
+    reads one) and queue it. `base_projects`: other projects whose artifacts the base may be
+    (an arena's contenders, checked by the caller to be the manager's own projects).
 
     Anything wrong raises TrainingRefused naming the field; then nothing is written or queued.
     """
@@ -186,7 +196,9 @@ def run_create(
             "reward": ("policy", "reward"),
             "score": ("reward",),  # the reward model that scores
         }.get(kind, ("policy",))
-        _artifact_check(base, project=project, field="base", kinds=allowed)
+        _artifact_check(
+            base, project=project, field="base", kinds=allowed, other_projects=base_projects
+        )
         base_artifact = base
     else:
         base_model = base
