@@ -138,3 +138,45 @@ def artifact_ratings(*, artifacts: list[ModelArtifact]) -> dict[int, dict[str, A
                     "project": contender.arena.project,
                 }
     return ratings
+
+
+def leaderboard_plot(board: dict[str, Any], *, width: int = 640) -> dict[str, Any]:
+    """Coordinates of the ratings plot (drawn as SVG by the template, no script): one line a
+    model from its interval's low to high end, a dot at its rating, and a ring at its
+    length-controlled rating when the board has one."""
+    rows = board.get("rows", [])
+    row_height, left, right, top = 28, 180, 24, 24
+    values = [v for row in rows for k, v in row.items() if k.startswith(("lower", "upper"))]
+    low, high = (min(values), max(values)) if values else (900.0, 1100.0)
+    step = 50 if high - low > 150 else 10
+    low, high = step * (low // step), step * (high // step + 1)
+
+    def x(value: float) -> float:
+        return round(left + (value - low) / (high - low) * (width - left - right), 1)
+
+    plotted = []
+    for index, row in enumerate(rows):
+        entry = {
+            "y": top + index * row_height + row_height // 2,
+            "model": row["model"],
+            "x": x(row["rating"]),
+            "x_low": x(row["lower"]),
+            "x_high": x(row["upper"]),
+        }
+        if "rating_lc" in row:
+            entry["x_lc"] = x(row["rating_lc"])
+        plotted.append(entry)
+    height = top + len(rows) * row_height + 30
+    ticks = [
+        {"x": x(value), "label": int(value)}
+        for value in range(int(low), int(high) + 1, step * (2 if (high - low) / step > 8 else 1))
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "rows": plotted,
+        "ticks": ticks,
+        "axis_y": height - 24,
+        "label_x": left - 8,
+        "top": top,
+    }

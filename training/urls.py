@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import views, views_generation
+from training import views, views_arena, views_generation
 
 # Included under p/<slug:slug>/training/ by prefapp/urls.py.
 urlpatterns = [
@@ -19,6 +19,14 @@ urlpatterns = [
     path("rounds/settings/", views.loop_settings, name="training_loop_settings"),
     path("rounds/next/", views.round_next, name="training_round_next"),
     path("rounds/resume/", views.round_resume, name="training_round_resume"),
+    path("arena/", views_arena.arena_page, name="training_arena"),
+    path("arena/settings/", views_arena.arena_settings, name="training_arena_settings"),
+    path("arena/contenders/", views_arena.arena_contender_new, name="training_arena_contender"),
+    path("arena/generate/", views_arena.arena_generate_view, name="training_arena_generate"),
+    path("arena/fit/", views_arena.arena_fit_view, name="training_arena_fit"),
+    path("arena/leaderboard.csv", views_arena.arena_leaderboard_csv, name="training_arena_csv"),
+    path("arena/leaderboard.json", views_arena.arena_leaderboard_json, name="training_arena_json"),
+    path("arena/battles.jsonl", views_arena.arena_battles_export, name="training_arena_battles"),
     path("artifacts/", views.artifact_list, name="training_artifacts"),
     path(
         "artifacts/<int:artifact_id>/make-current/",

@@ -31,6 +31,7 @@ from training.forms import (
 from training.ml.config import KINDS_NEEDING_REFERENCE, KINDS_WITHOUT_SNAPSHOT
 from training.models import ModelArtifact, TrainingKind, TrainingRun
 from training.selectors import artifact_current, run_base_default, schedule_get
+from training.selectors_arena import artifact_ratings
 from training.selectors_dashboard import (
     METRIC_ORDER,
     artifacts_listed,
@@ -302,12 +303,14 @@ def run_compare(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def artifact_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_manager_or_404(request, slug)
+    artifacts = list(artifacts_listed(project=project))
     return render(
         request,
         "training/artifact_list.html",
         {
             "project": project,
-            "artifacts": artifacts_listed(project=project),
+            "artifacts": artifacts,
+            "ratings": artifact_ratings(artifacts=artifacts),
             "try_form": TryForm(),
         },
     )
@@ -388,6 +391,11 @@ def _rounds_context(project: Project, form: LoopSettingsForm | None = None) -> d
         "settings": loop_settings_get(project=project),
         "form": form or _loop_settings_form(project),
         "rows": rows,
+        # Human-judged: each round's policy on an arena's leaderboard, beside the win-rate
+        # its reward model judged.
+        "arena_ratings": artifact_ratings(
+            artifacts=[row.policy_artifact for row in rows if row.policy_artifact]
+        ),
         "open_round": round_open(project=project),
         "charts": rounds_chart_data(rows),
         # charts.js orders charts by this list (the win-rate first), as the run pages' metrics.

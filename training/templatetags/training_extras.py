@@ -40,3 +40,9 @@ def metric(value: Any) -> str:
 @register.filter
 def key_metrics(metrics: dict[str, Any] | None) -> list[tuple[str, Any]]:
     return _key_metrics(metrics or {})
+
+
+@register.filter
+def lookup(mapping: dict | None, key: Any) -> Any:
+    """`mapping[key]`, or None: a row's entry in a dict the view passed (artifact ratings)."""
+    return mapping.get(key) if mapping else None
