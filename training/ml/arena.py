@@ -137,17 +137,26 @@ def _design(counts: BattleCounts, *, both_bad: str, length_control: bool) -> _De
     )
 
 
-def _fit(design: _Design, weights: np.ndarray, n_models: int) -> tuple[np.ndarray, float]:
-    """Elo-scale ratings (mean INIT_RATING) and the length coefficient (0 without)."""
+def _regression() -> Any:
     from sklearn.linear_model import LogisticRegression
 
+    # warm_start: a bootstrap resample starts from the previous fit, a few steps away.
+    return LogisticRegression(
+        fit_intercept=False, C=np.inf, tol=1e-8, max_iter=1000, warm_start=True
+    )
+
+
+def _fit(
+    design: _Design, weights: np.ndarray, n_models: int, model: Any = None
+) -> tuple[np.ndarray, float]:
+    """Elo-scale ratings (mean INIT_RATING) and the length coefficient (0 without)."""
+    model = model if model is not None else _regression()
     sample_weight = np.concatenate(
         [
             np.bincount(design.group, weights * design.wins, minlength=design.groups),
             np.bincount(design.group, weights * design.losses, minlength=design.groups),
         ]
     )
-    model = LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-8, max_iter=1000)
     model.fit(design.x, design.y, sample_weight=sample_weight)
     coef = model.coef_[0]
     ratings = SCALE * coef[:n_models]
@@ -181,18 +190,24 @@ def fit_ratings(
     difference is a covariate and the ratings are those at equal length."""
     if both_bad not in ("exclude", "tie"):
         raise ValueError(f"both_bad must be 'exclude' or 'tie', got {both_bad!r}")
+    from threadpoolctl import threadpool_limits
+
     n_models = len(counts.models)
     design = _design(counts, both_bad=both_bad, length_control=length_control)
-    ratings, length_coef = _fit(design, counts.weights, n_models)
     total = int(counts.weights.sum())
     rng = np.random.default_rng(seed)
     samples = np.empty((resamples, n_models))
     shares = counts.weights / counts.weights.sum()
-    for index in range(resamples):
-        resampled = rng.multinomial(total, shares).astype(np.float64)
-        samples[index], _ = _fit(design, resampled, n_models)
-        if progress is not None:
-            progress(index + 1, resamples)
+    # One thread: these problems are small (rows = cells, not battles), and BLAS threads on a
+    # busy machine cost ten times the fit itself.
+    with threadpool_limits(limits=1):
+        ratings, length_coef = _fit(design, counts.weights, n_models)
+        regression = _regression()
+        for index in range(resamples):
+            resampled = rng.multinomial(total, shares).astype(np.float64)
+            samples[index], _ = _fit(design, resampled, n_models, regression)
+            if progress is not None:
+                progress(index + 1, resamples)
     if resamples:
         lower, upper = np.percentile(samples, [2.5, 97.5], axis=0)
     else:
