@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.ml.arena import (  # noqa: E402
+from training.ml.arena import (
     A_WINS,
     B_WINS,
     LENGTH_BINS,
@@ -66,9 +66,7 @@ def part_large(args: argparse.Namespace) -> None:
     truth = {f"model-{i}": s for i, s in enumerate(strengths)}
     order = [row["model"] for row in board["rows"]]
     rank_truth = sorted(truth, key=lambda m: -truth[m])
-    agree = np.corrcoef(
-        [order.index(m) for m in truth], [rank_truth.index(m) for m in truth]
-    )[0, 1]
+    agree = np.corrcoef([order.index(m) for m in truth], [rank_truth.index(m) for m in truth])[0, 1]
     print(
         f"large: {args.battles} battles, {args.models} models, {len(counts.weights)} cells, "
         f"{args.resamples} resamples{' x2 (length control)' if args.length_control else ''}: "

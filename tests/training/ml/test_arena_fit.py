@@ -86,7 +86,9 @@ def test_it_leaves_both_bad_out_or_counts_it_as_a_tie():
     counts = battle_counts(battles)
     left_out = leaderboard(counts, resamples=0)
     as_tie = leaderboard(counts, resamples=0, both_bad="tie")
-    gap = {b["both_bad"]: b["rows"][0]["rating"] - b["rows"][1]["rating"] for b in (left_out, as_tie)}
+    gap = {
+        b["both_bad"]: b["rows"][0]["rating"] - b["rows"][1]["rating"] for b in (left_out, as_tie)
+    }
     assert gap["exclude"] > gap["tie"] > 0
     assert left_out["win_rate"][0][1] == 0.75
 
