@@ -104,3 +104,19 @@ def test_it_names_a_bad_answers_line(project, manager):
         _url(project, "training_arena_contender"), {"name": "m", "answers": upload}, follow=True
     )
     assert "line 1: prompt: no prompt &#x27;missing&#x27;" in response.content.decode()
+
+
+def test_it_shows_a_policy_artifacts_arena_rating_on_the_artifact_page(project, manager, tmp_path):
+    from tests.training.dashboard import make_artifact, make_run
+    from training.models import ArenaContender
+    from training.services.arena import arena_set
+
+    artifact = make_artifact(make_run(project, kind="dpo", status="succeeded"), tmp_path)
+    arena = arena_set(project=project, user=manager, reveal_sources=False)
+    ArenaContender.objects.create(arena=arena, name="dpo-1", kind="artifact", artifact=artifact)
+    row = {"rank": 1, "model": "dpo-1", "rating": 1012.4, "lower": 990.0, "upper": 1031.0}
+    ArenaFit.objects.create(
+        arena=arena, status="succeeded", leaderboard={"rows": [{**row, "battles": 7}]}
+    )
+    body = client_for(manager).get(reverse("training_artifacts", args=[project.slug]))
+    assert "arena rating</span> 1012 (990–1031), rank 1 of 1, 7 battles" in body.content.decode()
