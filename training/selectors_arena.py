@@ -148,7 +148,9 @@ def leaderboard_plot(board: dict[str, Any], *, width: int = 640) -> dict[str, An
     row_height, left, right, top = 28, 180, 24, 24
     values = [v for row in rows for k, v in row.items() if k.startswith(("lower", "upper"))]
     low, high = (min(values), max(values)) if values else (900.0, 1100.0)
-    step = 50 if high - low > 150 else 10
+    # A round step that gives at most eight ticks, whatever the range (few battles: wide).
+    steps = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+    step = next((s for s in steps if (high - low) / s <= 7), int(high - low) // 7 + 1)
     low, high = step * (low // step), step * (high // step + 1)
 
     def x(value: float) -> float:
@@ -167,10 +169,7 @@ def leaderboard_plot(board: dict[str, Any], *, width: int = 640) -> dict[str, An
             entry["x_lc"] = x(row["rating_lc"])
         plotted.append(entry)
     height = top + len(rows) * row_height + 30
-    ticks = [
-        {"x": x(value), "label": int(value)}
-        for value in range(int(low), int(high) + 1, step * (2 if (high - low) / step > 8 else 1))
-    ]
+    ticks = [{"x": x(value), "label": int(value)} for value in range(int(low), int(high) + 1, step)]
     return {
         "width": width,
         "height": height,
