@@ -63,8 +63,10 @@ def test_a_manager_builds_an_arena_two_annotators_vote_and_the_board_shows_both(
         page.wait_for_selector(f"text=Contender {name} added.")
     page.click("#arena-generate")
     wait_until(
-        lambda: TrainingRun.objects.filter(kind="generate", status="succeeded").count() == 2
-        and Pair.objects.filter(project=project).exists(),
+        lambda: (
+            TrainingRun.objects.filter(kind="generate", status="succeeded").count() == 2
+            and Pair.objects.filter(project=project).exists()
+        ),
         timeout=240,
         what="both generation jobs and the battles",
     )

@@ -144,3 +144,44 @@ def test_it_fails_a_fit_without_battles_with_its_reason(project, manager):
     fit.refresh_from_db()
     assert "no judged battles" in fit.error
     assert Judgment.objects.count() == 0
+
+
+def test_it_draws_adaptive_battles_where_the_difference_is_least_certain(project, manager):
+    prompts = [PromptFactory(project=project) for _ in range(12)]
+    arena = arena_set(
+        project=project,
+        user=manager,
+        reveal_sources=False,
+        prompt_set="all",
+        battle_budget=8,
+        sampling="adaptive",
+    )
+    for name in ("x", "y", "z"):
+        lines = [json.dumps({"prompt": p.external_id, "answer": f"{name} {p.pk}"}) for p in prompts]
+        arena_contender_import(arena=arena, name=name, lines=lines)
+    # The last fit: x - y is known to ±1, the pairs with z to ±100.
+    sd = [[0, 1, 100], [1, 0, 100], [100, 100, 0]]
+    ArenaFit.objects.create(
+        arena=arena,
+        status=ArenaFit.Status.SUCCEEDED,
+        leaderboard={"models": ["x", "y", "z"], "difference_sd": sd, "rows": []},
+    )
+    assert arena_battles_make(arena=arena, count=8) == 8
+    sources = Pair.objects.filter(project=project).values_list(
+        "candidate_a__source", "candidate_b__source"
+    )
+    with_z = sum("z" in pair for pair in sources)
+    assert with_z >= 7  # x-y drawn with probability 1/201 a battle
+
+
+def test_it_counts_judged_pairs_of_known_sources_in_extra_projects(project, manager, db):
+    from tests.factories import MembershipFactory, ProjectFactory
+
+    other = ProjectFactory()
+    MembershipFactory(project=other, user=manager, role="manager")
+    _import(other, _battles(10))
+    unmanaged = ProjectFactory()
+    arena = arena_set(project=project, user=manager, reveal_sources=False, extra_projects=[other])
+    assert arena_battle_counts(arena=arena).battles == 10
+    with pytest.raises(ArenaRefused, match="you do not manage"):
+        arena_set(project=project, user=manager, reveal_sources=False, extra_projects=[unmanaged])
