@@ -8,7 +8,8 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Length
 
 from labeling.formats.parsers import ARENA_WINNERS
-from labeling.models import Candidate, Choice, Judgment, Membership, Project
+from labeling.models import Candidate, Choice, Judgment, Project
+from labeling.selectors_export import excluded_annotator_ids
 from training.ml.arena import A_WINS, B_WINS, BOTH_BAD, TIE, BattleCounter, BattleCounts, length_bin
 from training.models import Arena, ArenaContender, ArenaFit, ModelArtifact
 
@@ -45,16 +46,16 @@ def arena_projects(*, arena: Arena) -> list[int]:
 
 def arena_battles(*, arena: Arena) -> QuerySet[Judgment]:
     """Judgments of pairs between two different known sources in the arena's projects, leaving
-    out annotators a manager excluded from exports."""
-    excluded = Membership.objects.filter(excluded_from_exports=True).values("user_id", "project_id")
-    judgments = Judgment.objects.filter(project_id__in=arena_projects(arena=arena)).exclude(
+    out annotators a manager excluded from exports (as exports and snapshots do)."""
+    scope = Q(pk__in=[])
+    for project in Project.objects.filter(pk__in=arena_projects(arena=arena)):
+        excluded = excluded_annotator_ids(project=project)
+        scope |= Q(project=project) & ~Q(annotator_id__in=excluded)
+    return Judgment.objects.filter(scope).exclude(
         Q(pair__candidate_a__source__in=UNKNOWN_SOURCES)
         | Q(pair__candidate_b__source__in=UNKNOWN_SOURCES)
         | Q(pair__candidate_a__source=F("pair__candidate_b__source"))
     )
-    for row in excluded:
-        judgments = judgments.exclude(project_id=row["project_id"], annotator_id=row["user_id"])
-    return judgments
 
 
 def arena_battle_counts(*, arena: Arena) -> BattleCounts:
