@@ -192,11 +192,8 @@ def arena_generate(*, arena: Arena, user: Any) -> list[TrainingRun]:
     for contender in arena.contenders.select_related("artifact", "run"):
         if contender.kind == ArenaContender.Kind.IMPORTED:
             continue
-        if (
-            contender.run is not None
-            and contender.run.status != TrainingRun.Status.FAILED
-            and (contender.run.status != TrainingRun.Status.CANCELLED)
-        ):
+        retry = (TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED)
+        if contender.run is not None and contender.run.status not in retry:
             continue
         policy: str | ModelArtifact = (
             contender.artifact if contender.artifact is not None else contender.model_path
