@@ -24,6 +24,7 @@ SETTINGS = {
     "temperature": "0.7",
     "seed": "0",
     "reveal_sources": "on",
+    "length_control": "on",
 }
 
 
@@ -83,6 +84,7 @@ def test_it_builds_an_arena_from_files_and_shows_the_leaderboard(project, manage
     page = client.get(_url(project))
     body = page.content.decode()
     assert 'id="leaderboard"' in body and 'id="arena-plot"' in body
+    assert "length-controlled rating" in body and "Length coefficient" in body
     rows = page.context["board"]["rows"]
     assert [r["model"] for r in rows] == ["left-model", "right-model"]
     assert [r["battles"] for r in rows] == [3, 3]
