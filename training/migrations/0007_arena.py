@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0007_arena'),
+        ('labeling', '0008_project_reveal_sources'),
         ('training', '0006_run_reward_model'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

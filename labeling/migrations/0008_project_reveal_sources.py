@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0006_pair_predictions_selection_strategy'),
+        ('labeling', '0007_project_archive_invites_audit'),
     ]
 
     operations = [
