@@ -127,8 +127,8 @@ def member_remove(request: AuthedRequest, slug: str, membership_id: int) -> Http
         messages.success(
             request, f"{membership.user.get_username()} removed; their judgments stay{leases}."
         )
-    if request.user == membership.user and not request.user.is_superuser:
-        return redirect("home")
+        if request.user == membership.user:  # they left: the project's pages are not theirs
+            return redirect("home")
     return redirect("members", slug=slug)
 
 
