@@ -178,8 +178,16 @@ class ProjectSettingsForm(ErrorTextMixin, forms.ModelForm):
             "ask_strength",
             "ask_rationale",
             "gold_rate",
+            # The labelling page's rules, where the model has them (they arrive with it).
+            *[
+                name
+                for name in ("judgments_per_annotator", "avoid_repeat_prompt")
+                if name in {field.name for field in Project._meta.get_fields()}
+            ],
         ]
         labels = {
+            "judgments_per_annotator": "Judgments per annotator (cap)",
+            "avoid_repeat_prompt": "Avoid serving the same prompt twice in a row",
             "allow_tie": "Offer “tie”",
             "allow_both_bad": "Offer “both bad”",
             "ask_strength": "Ask how much better",

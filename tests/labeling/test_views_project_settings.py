@@ -15,6 +15,7 @@ def _form(project, **changes):
         "lease_minutes": project.lease_minutes,
         "allow_tie": "on",
         "allow_both_bad": "on",
+        "avoid_repeat_prompt": "on",  # once the model has it (its default)
         "gold_rate": project.gold_rate,
     }
     return {k: v for k, v in (data | changes).items() if v is not None}
