@@ -71,9 +71,17 @@ def test_it_creates_a_project_adds_a_member_and_signs_up_through_an_invite(brows
     _assert_no_violation(newcomer, console2, errors2)
     newcomer.context.close()
 
+    page.reload()
+    page.once("dialog", lambda dialog: dialog.accept())  # "Remove carol? ..." (hx-confirm)
+    page.click("tr[data-username=carol] >> text=Remove")
+    page.wait_for_selector("text=carol removed; their judgments stay.")
+    assert page.locator("tr[data-username=carol]").count() == 0
+    _assert_no_violation(page, console, errors)
+
     roles = dict(Membership.objects.filter(project=project).values_list("user__first_name", "role"))
     assert roles["Dana"] == "annotator"
-    assert Membership.objects.get(project=project, user__username="carol").is_manager
+    assert not Membership.objects.filter(project=project, user__username="carol").exists()
     actions = set(AuditEvent.objects.filter(project=project).values_list("action", flat=True))
     assert {"project_created", "settings_changed", "member_added", "member_role_changed"} <= actions
+    assert "member_removed" in actions
     assert {"invite_created", "invite_accepted"} <= actions
