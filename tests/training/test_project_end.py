@@ -6,6 +6,7 @@ from labeling.models import AuditEvent
 from labeling.services.projects import ProjectRefused, project_archive, project_delete
 from tests.training.conftest import judge_pairs
 from training.models import DatasetSnapshot, ModelArtifact, TrainingRun
+from training.models_arena import Arena, ArenaContender
 from training.services.artifacts import artifact_make_current
 from training.services.runs import TrainingRefused, run_cancel, run_create
 
@@ -56,6 +57,8 @@ def test_it_deletes_the_training_side_with_the_project(
     model.mkdir(parents=True)
     artifact = ModelArtifact.objects.create(project=project, run=first, kind="policy", path=model)
     second = _run(project, TrainingRun.Status.RUNNING, base_artifact=artifact, base_model="")
+    arena = Arena.objects.create(project=project)
+    ArenaContender.objects.create(arena=arena, name="first", kind="artifact", artifact=artifact)
 
     with pytest.raises(ProjectRefused, match=f"run {second.pk} is running"):
         project_delete(project=project, actor=manager, confirm_slug=project.slug)

@@ -19,6 +19,7 @@ from training.models import (
     TrainingRun,
     data_dir,
 )
+from training.models_arena import Arena, ArenaContender
 
 
 def runs_cancel_for_archive(
@@ -46,6 +47,17 @@ def training_data_delete(*, project: Project, **_signal: Any) -> dict[str, Any]:
         raise ProjectRefused(
             f"run {', '.join(map(str, running))} is running; cancel it or let it end, then delete"
         )
+    elsewhere = (
+        ArenaContender.objects.filter(artifact__project=project)
+        .exclude(arena__project=project)
+        .select_related("arena__project")
+        .first()
+    )
+    if elsewhere is not None:
+        raise ProjectRefused(
+            f"artifact {elsewhere.artifact_id} is a contender in the arena of "
+            f"{elsewhere.arena.project.slug}; remove it there first"
+        )
     directories = [str(run.directory) for run in runs]
     directories += [str(s.directory) for s in DatasetSnapshot.objects.filter(project=project)]
     directories += [artifact.path for artifact in ModelArtifact.objects.filter(project=project)]
@@ -53,6 +65,7 @@ def training_data_delete(*, project: Project, **_signal: Any) -> dict[str, Any]:
     RoundStep.objects.filter(round__project=project).delete()
     Round.objects.filter(project=project).delete()
     runs.update(base_artifact=None, reward_artifact=None, base_model="(deleted)")
+    Arena.objects.filter(project=project).delete()  # its contenders protect their artifacts
     ModelArtifact.objects.filter(project=project).delete()
     runs.delete()
     DatasetSnapshot.objects.filter(project=project).delete()
