@@ -46,7 +46,13 @@ class JudgmentForm(ErrorTextMixin, forms.Form):
 
 
 class SkipForm(ErrorTextMixin, forms.Form):
+    """Skip a lease, or extend it (the same field)."""
+
     assignment_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+class UndoForm(ErrorTextMixin, forms.Form):
+    judgment_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
 
 class ImportForm(ErrorTextMixin, forms.Form):

@@ -59,6 +59,16 @@ class Project(models.Model):
         help_text="After each vote, show the annotator which models wrote the two answers "
         "(an arena's reveal; the names stay hidden until the vote is stored).",
     )
+    judgments_per_annotator = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most judgments one annotator may give in this project (empty: no limit).",
+    )
+    avoid_repeat_prompt = models.BooleanField(
+        default=True,
+        help_text="Serve a pair of another prompt than the last one when such work exists "
+        "(against anchoring on one prompt).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Archived: annotators lose access (labeling.selectors.membership_get), managers keep it,
     # and every row stays stored.
@@ -229,10 +239,17 @@ class Assignment(models.Model):
                 name="assignment_live_by_annotator",
                 condition=Q(status="leased"),
             ),
+            # The annotator's latest lease in a project (its prompt is not served again next).
+            models.Index(fields=["annotator", "project", "id"], name="assignment_by_annotator"),
         ]
 
     def __str__(self) -> str:
         return f"assignment {self.pk} ({self.status})"
+
+    @property
+    def seconds_left(self) -> int:
+        """Seconds until the lease runs out (0 once it has), for the page's timer."""
+        return max(int((self.expires_at - timezone.now()).total_seconds()), 0)
 
     @property
     def left(self) -> Candidate:
@@ -288,6 +305,14 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"judgment {self.pk}: {self.choice}"
+
+    @property
+    def screen_side(self) -> str:
+        """The answer as its annotator clicked it: left, right, tie or both_bad (the inverse of
+        `Answer.choice` in labeling/services/judgment.py)."""
+        if self.choice in (Choice.A, Choice.B) and self.left_is_a is not None:
+            return "left" if (self.choice == Choice.A) == self.left_is_a else "right"
+        return str(self.choice)
 
 
 def _invite_token() -> str:

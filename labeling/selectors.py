@@ -86,6 +86,43 @@ def judged_count(*, project: Project, annotator: User) -> int:
     return sql.judged_count(project_id=project.pk, annotator_id=annotator.pk)
 
 
+def judgment_target(*, project: Project, annotator: User) -> int | None:
+    """How many judgments this annotator is asked for in the project; None: no limit.
+
+    Today the project's cap for everyone; a per-annotator target (a crowd participant's batch)
+    belongs here too, so that the page's "k of N" and the lease rule below read the same N.
+    """
+    return project.judgments_per_annotator
+
+
+def judgments_left(*, project: Project, annotator: User, judged: int | None = None) -> int | None:
+    """How many more judgments this annotator may give in the project; None: no limit.
+
+    The one rule that `assignment_next` enforces (no new lease at 0) and the page shows.
+    `judged`: the annotator's count when the caller already has it (one query less).
+    """
+    target = judgment_target(project=project, annotator=annotator)
+    if target is None:
+        return None
+    if judged is None:
+        judged = judged_count(project=project, annotator=annotator)
+    return max(target - judged, 0)
+
+
+def open_pairs_count(*, project: Project) -> int:
+    """Ordinary pairs that still want judgments (the queue's partial index)."""
+    return Pair.objects.filter(project=project, is_gold=False, is_full=False).count()
+
+
+def judgments_of_annotator(*, project: Project, annotator: User) -> QuerySet[Judgment]:
+    """One annotator's own judgments in the project, newest first (their "my judgments" page)."""
+    return (
+        Judgment.objects.filter(project=project, annotator=annotator)
+        .select_related("pair__prompt")
+        .order_by("-created_at", "-id")
+    )
+
+
 def judgments_per_annotator(*, project: Project) -> QuerySet:
     return (
         Judgment.objects.filter(project=project, annotator__isnull=False)

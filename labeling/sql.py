@@ -74,11 +74,13 @@ def judged_count(*, project_id: int, annotator_id: int) -> int:
 #   never fill up;
 # - `taken` is judgments plus live leases, and `is_full` is `taken >= overlap`;
 # - a lease adds one; its judgment turns the lease's slot into the judgment's (`taken` is
-#   unchanged, `judgment_count` adds one); a skip or an expiry gives the slot back.
+#   unchanged, `judgment_count` adds one); a skip or an expiry gives the slot back;
+# - an undone judgment gives its slot back to its reopened lease (`judgment_count` less one).
 # In an UPDATE every right-hand side reads the row as it was, so `taken + delta` is the new value.
 _COUNTS_LEASES = "NOT {pair}is_gold"
 _SLOTS_SET = "taken = taken + {delta}, is_full = taken + {delta} >= {overlap}"
 _JUDGED_SET = "judgment_count = judgment_count + 1"
+_JUDGED_SET_BACK = "judgment_count = judgment_count - 1"
 
 
 def pair_slots_change(*, pair_id: int, delta: int, overlap: int) -> None:
@@ -108,11 +110,52 @@ def pair_judged(*, pair_id: int) -> None:
         db.execute(f"UPDATE labeling_pair SET {_JUDGED_SET} WHERE id = %s", [pair_id])
 
 
+def pair_unjudged(*, pair_id: int) -> None:
+    """Uncount a judgment taken back whose lease keeps the slot (`taken` is unchanged)."""
+    with connection.cursor() as db:
+        db.execute(f"UPDATE labeling_pair SET {_JUDGED_SET_BACK} WHERE id = %s", [pair_id])
+
+
+# Leasing, the rule both paths follow (the ORM path in services/assignment.py):
+# - the annotator's live lease comes first (the oldest, should there be several);
+# - else the first pair of the queue, by priority then age, that they never had;
+# - with the project's `avoid_repeat_prompt`, a pair of another prompt than the one of their
+#   latest lease comes before it, and the same prompt only when no other pair is free.
+
+
 @cache
-def _lease_sql(gold: bool) -> str:
+def _lease_sql(gold: bool, avoid_repeat: bool) -> str:
     # The conditions are literals, not parameters, so that the planner matches the partial
     # index `pair_open_queue` (is_full = false AND is_gold = false) to the ordinary queue.
     queue = "p.is_gold" if gold else "NOT p.is_gold AND NOT p.is_full"
+    free = f"""SELECT p.id FROM labeling_pair p
+    WHERE NOT EXISTS (SELECT 1 FROM live) AND p.project_id = %(project)s AND {queue}
+      AND NOT EXISTS (SELECT 1 FROM labeling_assignment mine
+                      WHERE mine.pair_id = p.id AND mine.annotator_id = %(annotator)s)"""
+    order = "ORDER BY p.priority DESC, p.id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED"
+    if avoid_repeat:
+        # Two picks, the second only when the first found nothing: a scalar subquery and a
+        # one-time filter, so each is evaluated once; the queue's index order is kept.
+        picked = f"""last_prompt AS (
+    SELECT lp.prompt_id FROM labeling_assignment la JOIN labeling_pair lp ON lp.id = la.pair_id
+    WHERE la.annotator_id = %(annotator)s AND la.project_id = %(project)s
+    ORDER BY la.id DESC LIMIT 1
+), other_prompt AS (
+    {free}
+      AND p.prompt_id IS DISTINCT FROM (SELECT prompt_id FROM last_prompt)
+    {order}
+), same_prompt AS (
+    {free}
+      AND NOT EXISTS (SELECT 1 FROM other_prompt)
+    {order}
+), picked AS (
+    SELECT id FROM other_prompt UNION ALL SELECT id FROM same_prompt
+)"""
+    else:
+        picked = f"""picked AS (
+    {free}
+    {order}
+)"""
     slots = _SLOTS_SET.format(delta="1", overlap="%(overlap)s")
     lease = columns(Assignment, "labeling_assignment")
     return f"""
@@ -121,15 +164,7 @@ WITH live AS (
     WHERE annotator_id = %(annotator)s AND project_id = %(project)s AND status = %(leased)s
       AND expires_at > %(now)s
     ORDER BY created_at LIMIT 1
-), picked AS (
-    SELECT p.id FROM labeling_pair p
-    WHERE NOT EXISTS (SELECT 1 FROM live) AND p.project_id = %(project)s AND {queue}
-      AND NOT EXISTS (SELECT 1 FROM labeling_assignment mine
-                      WHERE mine.pair_id = p.id AND mine.annotator_id = %(annotator)s)
-    ORDER BY p.priority DESC, p.id
-    LIMIT 1
-    FOR NO KEY UPDATE SKIP LOCKED
-), counted AS (
+), {picked}, counted AS (
     UPDATE labeling_pair c SET {slots}
     FROM picked WHERE c.id = picked.id AND {_COUNTS_LEASES.format(pair="c.")}
 ), leased AS (
@@ -178,7 +213,7 @@ def lease_or_current(
         "overlap": project.overlap,
     }
     with connection.cursor() as db:
-        db.execute(_lease_sql(gold), params)
+        db.execute(_lease_sql(gold, project.avoid_repeat_prompt), params)
         row = db.fetchone()
     if row is None:
         return None
@@ -257,23 +292,35 @@ def judgment_insert_if_leased(
     return None if row is None else instance(Judgment, row)
 
 
-def first_free_pair_id_sqlite(*, project_id: int, annotator_id: int, gold: bool) -> int | None:
+def first_free_pair_id_sqlite(
+    *, project_id: int, annotator_id: int, gold: bool, avoid_repeat: bool = False
+) -> int | None:
     """SQLite: the first pair of the queue that this annotator has not had, by its index.
 
     With the project id bound as a parameter SQLite's planner prefers `pair_project_gold` and
     sorts every pair of the project; `INDEXED BY` keeps the ordinary queue on `pair_open_queue`
-    (and fails loudly if that index is ever renamed).
+    (and fails loudly if that index is ever renamed). `avoid_repeat`: pass over the pairs of
+    the prompt of the annotator's latest lease (asked in the same query).
     """
     queue = "p.is_gold" if gold else "NOT p.is_gold AND NOT p.is_full"
     index = "" if gold else "INDEXED BY pair_open_queue"
+    params = [project_id, annotator_id]
+    other = ""
+    if avoid_repeat:
+        other = (
+            "AND p.prompt_id IS NOT (SELECT lp.prompt_id FROM labeling_assignment la "
+            "JOIN labeling_pair lp ON lp.id = la.pair_id "
+            "WHERE la.annotator_id = %s AND la.project_id = %s ORDER BY la.id DESC LIMIT 1) "
+        )
+        params += [annotator_id, project_id]
     with connection.cursor() as db:
         db.execute(
             f"SELECT p.id FROM labeling_pair p {index} "
             f"WHERE p.project_id = %s AND {queue} AND NOT EXISTS ("
             "SELECT 1 FROM labeling_assignment mine "
-            "WHERE mine.pair_id = p.id AND mine.annotator_id = %s) "
+            f"WHERE mine.pair_id = p.id AND mine.annotator_id = %s) {other}"
             "ORDER BY p.priority DESC, p.id LIMIT 1",
-            [project_id, annotator_id],
+            params,
         )
         row = db.fetchone()
     return None if row is None else row[0]

@@ -2,29 +2,51 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from labeling.access import AuthedRequest, membership_or_404, project_for_manager_or_404
-from labeling.forms import ExportForm, ImportForm, JudgmentForm, SelectionForm, SkipForm
-from labeling.models import Assignment, Project
+from labeling.access import (
+    AuthedRequest,
+    label_login_required,
+    membership_or_404,
+    project_for_manager_or_404,
+)
+from labeling.forms import (
+    ExportForm,
+    ImportForm,
+    JudgmentForm,
+    SelectionForm,
+    SkipForm,
+    UndoForm,
+)
+from labeling.models import Assignment, Judgment, Project
 from labeling.selectors import (
     assignment_of,
     judged_count,
     judgment_sides,
+    judgment_target,
+    judgments_of_annotator,
     judgments_per_annotator,
     live_leases_count,
+    open_pairs_count,
     project_annotator_names,
     project_progress,
     projects_for_user,
 )
 from labeling.selectors_selection import selection_summary
-from labeling.services.assignment import assignment_next, assignment_skip
+from labeling.services.assignment import assignment_extend, assignment_next, assignment_skip
 from labeling.services.exporting import export_spooled, export_text_pieces
 from labeling.services.importing import ImportFailed, data_import, import_summary
-from labeling.services.judgment import JudgmentRefused, judgment_record
+from labeling.services.judgment import (
+    UNDO_WINDOW,
+    JudgmentRefused,
+    judgment_record,
+    judgment_undo,
+)
 from labeling.services.selection import selection_set
 
 logger = logging.getLogger(__name__)
@@ -42,15 +64,17 @@ def _render_work(
     *,
     error: str = "",
     status: int = 200,
-    saved: bool = False,
+    saved: Judgment | None = None,
+    unsaved_rationale: str = "",
     is_manager: bool = False,
     revealed: dict[str, str] | None = None,
 ) -> HttpResponse:
     """The labelling page, or only its work partial for htmx requests.
 
     A refused submission (409) still answers with the next pair, so the annotator reads why
-    and carries on without reloading. `saved`: a judgment was just stored, so a database that
-    cannot serve the next pair gets an answer that says it is stored, not an error page.
+    and carries on without reloading; a reason they typed is shown back to them, not dropped.
+    `saved`: the judgment just stored (it can be taken back from the next page), so a database
+    that cannot serve the next pair gets an answer that says it is stored, not an error page.
     """
     template = "labeling/partials/_work.html" if request.htmx else "labeling/label.html"
     try:
@@ -65,10 +89,17 @@ def _render_work(
         "project": project,
         "assignment": assignment,
         "error": error,
+        "unsaved_rationale": unsaved_rationale,
         "judged": judged,
         "is_manager": is_manager,
         "revealed": revealed,
+        "target": judgment_target(project=project, annotator=request.user),
+        "undo": saved,
+        "undo_seconds": int(UNDO_WINDOW.total_seconds()),
     }
+    if not request.htmx:
+        # A count over the open queue: once per page load, not on every answer.
+        context["open_pairs"] = open_pairs_count(project=project)
     return render(request, template, context, status=status)
 
 
@@ -92,14 +123,14 @@ def _next_work(request: AuthedRequest, project: Project) -> tuple[Assignment | N
     return read()
 
 
-@login_required
+@label_login_required
 @require_GET
 def label(request: AuthedRequest, slug: str) -> HttpResponse:
     membership = membership_or_404(request, slug)
     return _render_work(request, membership.project, is_manager=membership.is_manager)
 
 
-@login_required
+@label_login_required
 @require_POST
 def label_submit(request: AuthedRequest, slug: str) -> HttpResponse:
     project = membership_or_404(request, slug).project
@@ -109,12 +140,56 @@ def label_submit(request: AuthedRequest, slug: str) -> HttpResponse:
     try:
         recorded = judgment_record(project=project, annotator=request.user, **form.cleaned_data)
     except JudgmentRefused as refused:
-        return _answer(request, project, error=str(refused), status=409)
+        rationale = form.cleaned_data["rationale"].strip() if project.ask_rationale else ""
+        return _answer(
+            request, project, error=str(refused), status=409, unsaved_rationale=rationale
+        )
     revealed = judgment_sides(judgment=recorded.judgment) if project.reveal_sources else None
-    return _answer(request, project, saved=True, revealed=revealed)
+    return _answer(request, project, saved=recorded.judgment, revealed=revealed)
 
 
-@login_required
+@label_login_required
+@require_POST
+def label_undo(request: AuthedRequest, slug: str) -> HttpResponse:
+    project = membership_or_404(request, slug).project
+    form = UndoForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, project, error=form.error_text(), status=400)
+    try:
+        judgment_undo(
+            project=project, annotator=request.user, judgment_id=form.cleaned_data["judgment_id"]
+        )
+    except JudgmentRefused as refused:
+        return _answer(request, project, error=str(refused), status=409)
+    return _answer(request, project)
+
+
+@label_login_required
+@require_POST
+def label_extend(request: AuthedRequest, slug: str) -> JsonResponse:
+    """The page's lease timer: the annotator is still at work on this pair."""
+    project = membership_or_404(request, slug).project
+    form = SkipForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": form.error_text()}, status=400)
+    expires = assignment_extend(
+        project=project, annotator=request.user, assignment_id=form.cleaned_data["assignment_id"]
+    )
+    if expires is None:
+        return JsonResponse({"seconds_left": 0}, status=409)
+    return JsonResponse({"seconds_left": int((expires - timezone.now()).total_seconds())})
+
+
+@label_login_required
+@require_GET
+def my_judgments(request: AuthedRequest, slug: str) -> HttpResponse:
+    project = membership_or_404(request, slug).project
+    judgments = judgments_of_annotator(project=project, annotator=request.user)
+    page = Paginator(judgments, 50).get_page(request.GET.get("page"))
+    return render(request, "labeling/my_judgments.html", {"project": project, "page": page})
+
+
+@label_login_required
 @require_POST
 def label_skip(request: AuthedRequest, slug: str) -> HttpResponse:
     project = membership_or_404(request, slug).project
@@ -135,15 +210,24 @@ def _answer(
     *,
     error: str = "",
     status: int = 200,
-    saved: bool = False,
+    saved: Judgment | None = None,
+    unsaved_rationale: str = "",
     revealed: dict[str, str] | None = None,
 ) -> HttpResponse:
     if request.htmx:
         return _render_work(
-            request, project, error=error, status=status, saved=saved, revealed=revealed
+            request,
+            project,
+            error=error,
+            status=status,
+            saved=saved,
+            unsaved_rationale=unsaved_rationale,
+            revealed=revealed,
         )
     if error:
         messages.error(request, error)
+        if unsaved_rationale:
+            messages.info(request, f"Your reason, not saved: {unsaved_rationale}")
     if revealed:
         messages.info(
             request, f"Your last vote: left was {revealed['left']}, right was {revealed['right']}."

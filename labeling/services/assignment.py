@@ -4,7 +4,10 @@ Invariants, on PostgreSQL and SQLite alike:
 - nobody gets a pair they judged, skipped or hold (one Assignment row per pair and annotator);
 - a pair's judgments plus live leases never exceed the project's overlap (`Pair.taken`, counted
   by the rules in labeling/sql.py that both the ORM and the PostgreSQL statement use);
-- an expired lease gives its slot back.
+- an expired lease gives its slot back;
+- nobody gets a new lease once `judgments_left` (labeling/selectors.py) says 0;
+- with the project's `avoid_repeat_prompt`, a pair of another prompt than that of the
+  annotator's latest lease comes first; the same prompt again only when nothing else is free.
 
 `Pair.taken` only changes while the pair row is locked: `SELECT ... FOR NO KEY UPDATE SKIP LOCKED`
 on PostgreSQL, and on SQLite every transaction begins IMMEDIATE (see settings), which serialises
@@ -30,9 +33,15 @@ from django.utils import timezone
 
 from labeling import sql
 from labeling.models import Assignment, Pair, Project
+from labeling.selectors import judgments_left
 
 # Candidates looked at per attempt; SKIP LOCKED passes over rows other annotators hold.
 _BATCH = 8
+
+
+def lease_expiry(*, project: Project, now: datetime) -> datetime:
+    """When a lease made or extended at `now` runs out (both paths, and extensions)."""
+    return now + timedelta(minutes=project.lease_minutes)
 
 
 def assignment_current(*, project: Project, annotator: User) -> Assignment | None:
@@ -62,7 +71,11 @@ def assignment_current(*, project: Project, annotator: User) -> Assignment | Non
 def assignment_next(
     *, project: Project, annotator: User, rng: random.Random | None = None
 ) -> Assignment | None:
-    """Return the annotator's live lease, or lease them the next pair; None when no work is left."""
+    """Return the annotator's live lease, or lease them the next pair; None when no work is left
+    or they gave all the judgments asked of them."""
+    left = judgments_left(project=project, annotator=annotator)
+    if left is not None and left <= 0:
+        return assignment_current(project=project, annotator=annotator)
     rng = rng or random.Random()
     gold = project.gold_rate > 0 and rng.random() < project.gold_rate
     if connection.vendor == "postgresql":
@@ -100,7 +113,7 @@ def _next_in_one_statement(
                         gold=gold_queue,
                         left_is_a=rng.random() < 0.5,
                         now=now,
-                        expires=now + timedelta(minutes=project.lease_minutes),
+                        expires=lease_expiry(project=project, now=now),
                     )
                 break
             except IntegrityError:
@@ -124,22 +137,49 @@ def _lease(
     candidates = candidates.order_by("-priority", "id").select_related(
         "prompt", "candidate_a", "candidate_b"
     )
-    for _attempt in range(3):
-        try:
-            with transaction.atomic():
-                pair = _lock_first(candidates, project=project, annotator=annotator, gold=gold)
-                if pair is None:
-                    return None
-                return _create_lease(project=project, pair=pair, annotator=annotator, rng=rng)
-        except IntegrityError:
-            # The same annotator leased this pair in a parallel request; look again.
-            continue
+    for avoid_repeat in [True, False] if project.avoid_repeat_prompt else [False]:
+        for _attempt in range(3):
+            try:
+                with transaction.atomic():
+                    pair = _lock_first(
+                        candidates,
+                        project=project,
+                        annotator=annotator,
+                        gold=gold,
+                        avoid_repeat=avoid_repeat,
+                    )
+                    if pair is None:
+                        break
+                    return _create_lease(project=project, pair=pair, annotator=annotator, rng=rng)
+            except IntegrityError:
+                # The same annotator leased this pair in a parallel request; look again.
+                continue
     return None
 
 
+def _last_prompt_id(*, project: Project, annotator: User) -> int | None:
+    """The prompt of the annotator's latest lease in the project."""
+    latest = (
+        Assignment.objects.filter(project=project, annotator=annotator)
+        .order_by("-id")
+        .values_list("pair__prompt_id", flat=True)[:1]
+    )
+    return next(iter(latest), None)
+
+
 def _lock_first(
-    candidates: QuerySet[Pair], *, project: Project, annotator: User, gold: bool
+    candidates: QuerySet[Pair],
+    *,
+    project: Project,
+    annotator: User,
+    gold: bool,
+    avoid_repeat: bool,
 ) -> Pair | None:
+    if avoid_repeat and connection.vendor != "sqlite":
+        # (SQLite asks for the last prompt inside its one query below.)
+        last_prompt = _last_prompt_id(project=project, annotator=annotator)
+        if last_prompt is not None:
+            candidates = candidates.exclude(prompt_id=last_prompt)
     if connection.features.has_select_for_update_skip_locked:
         return candidates.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
     # SQLite: the IMMEDIATE transaction around this already holds the database's write lock.
@@ -147,7 +187,10 @@ def _lock_first(
         # SQLite plans a bound project id without its statistics and sorts the whole project
         # (10-20 ms at 50,000 pairs); the id is picked on the open queue's index instead.
         pair_id = sql.first_free_pair_id_sqlite(
-            project_id=project.pk, annotator_id=annotator.pk, gold=gold
+            project_id=project.pk,
+            annotator_id=annotator.pk,
+            gold=gold,
+            avoid_repeat=avoid_repeat,
         )
         return None if pair_id is None else candidates.filter(pk=pair_id).first()
     return candidates.first()
@@ -162,10 +205,28 @@ def _create_lease(
         pair=pair,
         annotator=annotator,
         left_is_a=rng.random() < 0.5,
-        expires_at=now + timedelta(minutes=project.lease_minutes),
+        expires_at=lease_expiry(project=project, now=now),
     )
     sql.pair_slots_change(pair_id=pair.pk, delta=1, overlap=project.overlap)
     return assignment
+
+
+def assignment_extend(*, project: Project, annotator: User, assignment_id: int) -> datetime | None:
+    """Give the annotator's live lease a full lease length from now (they are still at work).
+
+    Returns the new expiry, or None when the lease is not theirs or no longer live: one that
+    ran out stays out (its slot may already be someone else's), as for a submission.
+    """
+    now = timezone.now()
+    expires = lease_expiry(project=project, now=now)
+    extended = Assignment.objects.filter(
+        pk=assignment_id,
+        project=project,
+        annotator=annotator,
+        status=Assignment.Status.LEASED,
+        expires_at__gt=now,
+    ).update(expires_at=expires)
+    return expires if extended else None
 
 
 def assignment_skip(*, assignment: Assignment) -> None:

@@ -1,6 +1,7 @@
 """Recording what an annotator said about a pair."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -8,12 +9,15 @@ from django.utils import timezone
 
 from labeling import sql
 from labeling.models import Assignment, Choice, Judgment, Project
+from labeling.services.assignment import lease_expiry
 
 # What the annotator clicked, in screen terms; the service turns it into a / b.
 SIDES = ("left", "right", "tie", "both_bad")
 # Strength says how much better one side is, so only these answers carry one.
 SIDES_WITH_STRENGTH = ("left", "right")
 STRENGTHS = (1, 2, 3)
+# How long after submitting an annotator may take their last judgment back.
+UNDO_WINDOW = timedelta(minutes=2)
 
 
 class JudgmentRefused(Exception):
@@ -132,3 +136,48 @@ def judgment_record(
         )
         sql.pair_judged(pair_id=assignment.pair_id)
     return Recorded(judgment=judgment, created=True)
+
+
+def judgment_undo(*, project: Project, annotator: User, judgment_id: int) -> Assignment:
+    """Take back the annotator's last judgment and reopen its lease, so they answer it again.
+
+    The reverse of `judgment_record`, in one transaction: the judgment is deleted and its lease
+    is live again for a full lease length, holding the slot the judgment held (`Pair.taken` and
+    `is_full` are unchanged, `judgment_count` is one less). Only the annotator's latest judgment
+    in the project, within UNDO_WINDOW of submitting it.
+    """
+    with transaction.atomic():
+        # Lock order as for a submission: the lease's row, then the pair's (by its update).
+        assignment = (
+            Assignment.objects.select_for_update(no_key=True, of=("self",))
+            .filter(
+                judgment__pk=judgment_id,
+                annotator=annotator,
+                project=project,
+                status=Assignment.Status.DONE,
+            )
+            .first()
+        )
+        latest = (
+            Judgment.objects.filter(project=project, annotator=annotator)
+            .order_by("-created_at", "-id")
+            .values_list("pk", "created_at")
+            .first()
+        )
+        if assignment is None or latest is None or latest[0] != judgment_id:
+            raise JudgmentRefused("Only your last judgment can be taken back.")
+        now = timezone.now()
+        if latest[1] < now - UNDO_WINDOW:
+            minutes = int(UNDO_WINDOW.total_seconds() // 60)
+            raise JudgmentRefused(
+                f"A judgment can be taken back for {minutes} minutes after submitting it."
+            )
+        Judgment.objects.filter(pk=judgment_id).delete()
+        Assignment.objects.filter(pk=assignment.pk).update(
+            status=Assignment.Status.LEASED,
+            expires_at=lease_expiry(project=project, now=now),
+            closed_at=None,
+        )
+        sql.pair_unjudged(pair_id=assignment.pair_id)
+    assignment.refresh_from_db()
+    return assignment
