@@ -160,7 +160,7 @@ def judgment_undo(*, project: Project, annotator: User, judgment_id: int) -> Ass
         )
         latest = (
             Judgment.objects.filter(project=project, annotator=annotator)
-            .order_by("-created_at", "-id")
+            .order_by("-id")
             .values_list("pk", "created_at")
             .first()
         )

@@ -5,7 +5,14 @@ from django.utils import timezone
 
 from labeling.models import Assignment, Choice, Judgment, Pair, Project
 from labeling.services.assignment import assignment_next
-from labeling.services.judgment import Answer, JudgmentRefused, answer_to_store, judgment_record
+from labeling.services.judgment import (
+    UNDO_WINDOW,
+    Answer,
+    JudgmentRefused,
+    answer_to_store,
+    judgment_record,
+    judgment_undo,
+)
 from tests.factories import MembershipFactory, make_pairs
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +140,50 @@ def test_it_refuses_a_lease_of_another_project_and_writes_nothing(project, annot
         judgment_record(project=other, assignment_id=lease.pk, annotator=annotator, side="left")
     assert not Judgment.objects.exists()
     assert Assignment.objects.get(pk=lease.pk).status == Assignment.Status.LEASED
+
+
+def _judged(project, annotator, side="left"):
+    lease = assignment_next(project=project, annotator=annotator)
+    return judgment_record(
+        project=project, assignment_id=lease.pk, annotator=annotator, side=side
+    ).judgment
+
+
+def test_it_takes_the_last_judgment_back_and_serves_its_pair_again(project, annotator):
+    project.overlap = 1
+    project.save()
+    make_pairs(project, 3)
+    judgment = _judged(project, annotator)
+    following = assignment_next(project=project, annotator=annotator)  # the next pair's lease
+    reopened = judgment_undo(project=project, annotator=annotator, judgment_id=judgment.pk)
+    assert reopened.pk == judgment.assignment_id and reopened.status == Assignment.Status.LEASED
+    assert not Judgment.objects.exists()
+    pair = Pair.objects.get(pk=judgment.pair_id)
+    # The lease holds the slot the judgment held: the pair stays full for others.
+    assert (pair.judgment_count, pair.taken, pair.is_full) == (0, 1, True)
+    # The undone pair comes first, then the one leased meanwhile.
+    again = assignment_next(project=project, annotator=annotator)
+    assert again.pk == reopened.pk
+    judgment_record(project=project, assignment_id=again.pk, annotator=annotator, side="tie")
+    assert assignment_next(project=project, annotator=annotator).pk == following.pk
+    pair.refresh_from_db()
+    assert (pair.judgment_count, pair.taken) == (1, 1)
+    assert Judgment.objects.get().choice == Choice.TIE
+
+
+def test_it_takes_back_only_ones_own_last_judgment_within_the_window(project, annotator):
+    make_pairs(project, 3)
+    first = _judged(project, annotator)
+    second = _judged(project, annotator)
+    with pytest.raises(JudgmentRefused, match="last judgment"):
+        judgment_undo(project=project, annotator=annotator, judgment_id=first.pk)
+    other = MembershipFactory(project=project).user
+    with pytest.raises(JudgmentRefused, match="last judgment"):
+        judgment_undo(project=project, annotator=other, judgment_id=second.pk)
+    Judgment.objects.filter(pk=second.pk).update(
+        created_at=timezone.now() - UNDO_WINDOW - timedelta(seconds=1)
+    )
+    with pytest.raises(JudgmentRefused, match="minutes after"):
+        judgment_undo(project=project, annotator=annotator, judgment_id=second.pk)
+    assert Judgment.objects.count() == 2
+    assert Pair.objects.get(pk=second.pair_id).judgment_count == 1

@@ -127,3 +127,20 @@ def test_it_never_names_other_annotators(project, annotator):
     judgment_record(project=project, assignment_id=lease.pk, annotator=other, side="left")
     body = client_for(annotator).get(_url(project)).content.decode()
     assert "someone-else" not in body
+
+
+def test_it_shows_k_of_n_and_the_open_pairs_and_says_when_the_cap_is_reached(project, annotator):
+    project.judgments_per_annotator = 1
+    project.save()
+    make_pairs(project, 3)
+    client = client_for(annotator)
+    body = client.get(_url(project)).content.decode()
+    assert '<strong id="judged-count">0</strong> of <strong id="judgment-target">1</strong>' in body
+    assert '<p class="muted queue-line" id="open-pairs"><strong>2</strong> pairs' in body
+    lease = Assignment.objects.get(annotator=annotator)
+    client.post(
+        reverse("label_submit", args=[project.slug]), {"assignment_id": lease.pk, "side": "left"}
+    )
+    body = client.get(_url(project)).content.decode()
+    assert "You gave all 1 judgments asked of you" in body
+    assert 'id="judgment-form"' not in body

@@ -180,12 +180,39 @@ def test_it_says_so_when_the_last_pair_was_judged(project, annotator):
     assert 'id="no-more-work"' in response.content.decode()
 
 
-def test_it_redirects_anonymous_to_login(project):
+def test_it_redirects_anonymous_to_login_and_back_to_the_label_page(project):
     make_pairs(project, 1)
     response = Client().post(_url(project), {"assignment_id": 1, "side": "left"})
     assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+    # Back to the page, not to this POST-only URL (a 405 after logging in).
+    assert response.url == f"{reverse('login')}?next={reverse('label', args=[project.slug])}"
     assert not Judgment.objects.exists()
+
+
+def test_it_answers_401_to_the_page_when_the_session_ended(project, annotator):
+    make_pairs(project, 1)
+    lease = _lease(project, annotator)
+    response = Client().post(
+        _url(project), {"assignment_id": lease.pk, "side": "left"}, headers=HTMX
+    )
+    assert response.status_code == 401
+    assert "<form" not in response.content.decode()  # no login page inside the work area
+    assert not Judgment.objects.exists()
+
+
+def test_it_shows_back_a_reason_it_could_not_store(project, annotator):
+    project.ask_rationale = True
+    project.save()
+    make_pairs(project, 2)
+    lease = _lease(project, annotator)
+    Assignment.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = client_for(annotator).post(
+        _url(project),
+        {"assignment_id": lease.pk, "side": "left", "rationale": "A <long> careful reason"},
+        headers=HTMX,
+    )
+    assert response.status_code == 409
+    assert "A &lt;long&gt; careful reason</textarea>" in response.content.decode()
 
 
 def test_it_hides_the_project_from_an_outsider(project, annotator, outsider):
