@@ -264,10 +264,16 @@
     previousAssignment = id;
     const restored = restore(f);
     startTimer(f);
-    if (restored && store.get(PENDING) === id) {
+    const pending = store.get(PENDING);
+    if (pending && pending === id && restored) {
       store.remove(PENDING);
       hint("Sending the answer you gave before logging in again…");
       submit(f);
+    } else if (pending && pending !== id) {
+      // Its lease ran out while the person was away: say so rather than drop it silently.
+      store.remove(PENDING);
+      hint("The pair you answered before logging in again went back to the pool meanwhile; " +
+           "that answer could not be sent. Here is the next pair.");
     }
   }
 
