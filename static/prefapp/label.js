@@ -182,6 +182,8 @@
     const f = form();
     const status = event.detail.xhr.status;
     if (status === 401) {
+      const login = document.getElementById("work")?.dataset.loginUrl;
+      if (!f && login) { window.location.assign(login); return; } // nothing on screen to keep
       sessionEnded(f, event.detail.elt === f || event.detail.requestConfig?.elt === f);
       return;
     }
