@@ -4,7 +4,7 @@ mid-pair, an undo; and it stays usable with a very long line and on a phone."""
 import pytest
 from django.contrib.sessions.models import Session
 
-from labeling.models import Assignment, Choice, Judgment
+from labeling.models import Assignment, Choice, Judgment, Project
 from tests.browser.conftest import OUTPUT, log_in
 from tests.factories import (
     PASSWORD,
@@ -91,8 +91,13 @@ def test_it_keeps_the_answer_over_a_reload_and_an_ended_session_and_sends_it_onc
 
 
 def test_it_takes_the_last_answer_back_and_lets_it_be_changed(browser, live_server, project):
+    Project.objects.filter(pk=project.pk).update(lease_minutes=1)  # a short lease: a warning
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     log_in(page, live_server.url, "ann", f"/p/{project.slug}/label/")
+    timer = page.locator("#lease-timer.warn")
+    assert timer.is_visible() and "left on this pair" in timer.inner_text()
     first = _assignment(page)
     page.keyboard.press("1")
     page.keyboard.press("Enter")
@@ -119,6 +124,7 @@ def test_it_takes_the_last_answer_back_and_lets_it_be_changed(browser, live_serv
     # "My judgments" lists it.
     page.click("text=My judgments")
     assert "Tie" in page.locator("#my-judgments").inner_text()
+    assert errors == []
 
 
 def _page_width(page) -> tuple[int, int]:
