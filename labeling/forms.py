@@ -184,12 +184,8 @@ class ProjectSettingsForm(ErrorTextMixin, forms.ModelForm):
             "ask_strength",
             "ask_rationale",
             "gold_rate",
-            # The labelling page's rules, where the model has them (they arrive with it).
-            *[
-                name
-                for name in ("judgments_per_annotator", "avoid_repeat_prompt")
-                if name in {field.name for field in Project._meta.get_fields()}
-            ],
+            "judgments_per_annotator",
+            "avoid_repeat_prompt",
         ]
         labels = {
             "judgments_per_annotator": "Judgments per annotator (cap)",

@@ -11,6 +11,7 @@ from django.db.models import CASCADE, Count, ManyToOneRel, Max, Q
 from django.utils import timezone
 
 from labeling.models import Assignment, AuditEvent, Invite, Judgment, Membership, Pair, Project
+from labeling.selectors import judgment_target
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,11 @@ def members_table(*, project: Project) -> list[MemberRow]:
             live=Count("id", filter=Q(status=Assignment.Status.LEASED, expires_at__gt=now)),
         )
     }
-    cap = getattr(project, "judgments_per_annotator", None)
-    target = cap or Pair.objects.filter(project=project, is_gold=False).count()
+    pairs = Pair.objects.filter(project=project, is_gold=False).count()
     rows = []
     for membership in memberships:
+        # The annotator's own N (the one rule in labeling/selectors.py), else all the pairs.
+        target = judgment_target(project=project, annotator=membership.user) or pairs
         judgments, leases = judged.get(membership.user_id, {}), leased.get(membership.user_id, {})
         times = [t for t in (judgments.get("last"), leases.get("last")) if t is not None]
         rows.append(

@@ -183,10 +183,12 @@ def label_extend(request: AuthedRequest, slug: str) -> JsonResponse:
 @label_login_required
 @require_GET
 def my_judgments(request: AuthedRequest, slug: str) -> HttpResponse:
-    project = membership_or_404(request, slug).project
+    membership = membership_or_404(request, slug)
+    project = membership.project
     judgments = judgments_of_annotator(project=project, annotator=request.user)
     page = Paginator(judgments, 50).get_page(request.GET.get("page"))
-    return render(request, "labeling/my_judgments.html", {"project": project, "page": page})
+    context = {"project": project, "page": page, "is_manager": membership.is_manager}
+    return render(request, "labeling/my_judgments.html", context)
 
 
 @label_login_required
