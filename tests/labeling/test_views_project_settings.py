@@ -17,6 +17,7 @@ def _form(project, **changes):
         "allow_both_bad": "on",
         "avoid_repeat_prompt": "on",  # once the model has it (its default)
         "gold_rate": project.gold_rate,
+        "avoid_repeat_prompt": "on",
     }
     return {k: v for k, v in (data | changes).items() if v is not None}
 
@@ -38,6 +39,17 @@ def test_it_saves_settings_and_follows_a_new_slug(project, manager):
     assert (project.slug, project.allow_tie) == ("renamed", False)
     event = AuditEvent.objects.get(action="settings_changed")
     assert set(event.details["changed"]) == {"slug", "allow_tie"}
+
+
+def test_it_saves_the_cap_per_annotator_and_the_prompt_rotation(project, manager):
+    client = client_for(manager)
+    form = _form(project, judgments_per_annotator="5", avoid_repeat_prompt=None)
+    assert client.post(f"/p/{project.slug}/settings/", form).status_code == 302
+    project.refresh_from_db()
+    assert (project.judgments_per_annotator, project.avoid_repeat_prompt) == (5, False)
+    client.post(f"/p/{project.slug}/settings/", _form(project, judgments_per_annotator=""))
+    project.refresh_from_db()
+    assert (project.judgments_per_annotator, project.avoid_repeat_prompt) == (None, True)
 
 
 def test_it_shows_errors_next_to_fields_and_saves_nothing(project, manager):
