@@ -15,9 +15,8 @@ def _form(project, **changes):
         "lease_minutes": project.lease_minutes,
         "allow_tie": "on",
         "allow_both_bad": "on",
-        "avoid_repeat_prompt": "on",  # once the model has it (its default)
+        "avoid_repeat_prompt": "on",  # ticked, as the page shows it by default
         "gold_rate": project.gold_rate,
-        "avoid_repeat_prompt": "on",
     }
     return {k: v for k, v in (data | changes).items() if v is not None}
 
