@@ -147,7 +147,7 @@ class Sampler:
     def sample(self, prompts: list[str], seed: int) -> list[dict[str, Any]]:
         import torch
 
-        from training.ml.ppo import encode_prompt
+        from training.ml.ppo_rollout import encode_prompt
 
         tok = self.tokenizer
         torch.manual_seed(seed)

@@ -80,7 +80,7 @@ def sample(
     """Sample one response per prompt (left-padded batch; the responses cut at the first EOS)."""
     import torch
 
-    from .ppo import encode_prompt
+    from .ppo_rollout import encode_prompt
 
     device = next(model.parameters()).device
     limit = max(1, getattr(model.config, "max_position_embeddings", 2048) - config.max_new_tokens)

@@ -28,7 +28,7 @@ def generate(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .ppo import encode_prompt
+    from .ppo_rollout import encode_prompt
 
     if seed is not None:
         torch.manual_seed(seed)
@@ -137,7 +137,7 @@ def _transformers_sampler(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .ppo import encode_prompt
+    from .ppo_rollout import encode_prompt
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -206,7 +206,7 @@ def _vllm_sampler(
     from vllm import LLM, SamplingParams  # optional extra: vllm_usable() checked it is there
     from vllm.inputs import TokensPrompt
 
-    from .ppo import encode_prompt
+    from .ppo_rollout import encode_prompt
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     llm = LLM(model=model_dir, seed=config.seed)

@@ -76,7 +76,7 @@ def test_it_samples_the_same_answers_for_the_same_seed(tiny_models, tmp_path):
 
 def test_it_formats_prompts_as_the_try_it_box_and_training_do(tiny_models, tmp_path):
     # Greedy answers are what the model continues: the same text means the same prompt tokens
-    # (the policy's chat template with its generation prompt, through ppo.encode_prompt).
+    # (the policy's chat template with its generation prompt, through ppo_rollout.encode_prompt).
     prompts = str(write_jsonl(tmp_path / "prompts.jsonl", PROMPTS[1:2]))
     config = GenerateRunConfig(k=1, temperature=0, max_new_tokens=8, backend="transformers")
     model = str(tiny_models["policy"])

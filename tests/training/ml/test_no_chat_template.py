@@ -94,7 +94,7 @@ def test_a_policy_without_template_trains_online_and_the_reward_model_reads_the_
 
     from training.ml.config import validate_config
     from training.ml.data import load_prompt_dataset, prompt_text
-    from training.ml.ppo import encode_prompt
+    from training.ml.ppo_rollout import encode_prompt
     from training.ml.trl_adapter import reward_function
 
     policy = tmp_path / "policy-no-template"

@@ -6,7 +6,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from training.ml.config import validate_config
-from training.ml.ppo import PolicyWithValueHead, run_ppo, sample_rollout
+from training.ml.ppo import run_ppo
+from training.ml.ppo_rollout import PolicyWithValueHead, sample_rollout
 from training.ml.trl_adapter import load_tokenizer
 
 PROMPTS = [[{"role": "user", "content": f"Question {i}: tell me something."}] for i in range(8)]

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from training.ml.ppo import (
+from training.ml.ppo_math import (
     KLController,
     clipped_surrogate_loss,
     clipped_value_loss,
