@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from training.ml.adapters import base_of
 from training.models import ModelArtifact
 
 MAX_NEW_TOKENS = 64
@@ -46,6 +47,9 @@ def _model_dir(artifact: ModelArtifact, kind: str) -> Path:
     if not directory.is_dir():
         raise TryRefused(f"the directory of artifact {artifact.pk} is gone")
     size = weights_bytes(directory)
+    base = base_of(directory)  # LoRA adapters load on top of their base model
+    if base is not None and Path(base).is_dir():
+        size += weights_bytes(Path(base))
     if size > try_max_bytes():
         raise TryRefused(
             f"artifact {artifact.pk} has {size / 2**20:.0f} MiB of weights; the dashboard tries "

@@ -67,9 +67,34 @@ def test_it_shows_every_config_field_with_its_default_and_help(project, manager)
 def test_it_shows_each_fields_description_from_the_engines_model(project, manager, kind):
     body = client_for(manager).get(_url(project, kind)).content.decode()
 
-    for name, info in CONFIG_CLASSES[kind].model_fields.items():
-        assert f'name="config-{name}"' in body
-        assert f"{escape(info.description)} Default: " in body, name
+    # A block's fields (peft) are named "block.field", as config_fields describes them.
+    for spec in config_fields(kind):
+        assert f'name="config-{spec.name}"' in body
+        assert f"{escape(spec.help)} Default: " in body, spec.name
+    assert set(CONFIG_CLASSES[kind].model_fields) <= {
+        spec.name.partition(".")[0] for spec in config_fields(kind)
+    }
+
+
+def test_it_launches_a_lora_run_from_the_peft_fields(judged, manager, tmp_path):
+    base = fake_model_dir(tmp_path / "base")
+    fields = {"config-peft.enabled": "on", "config-peft.r": "4", "config-peft.alpha": "8"}
+    response = client_for(manager).post(_url(judged, "dpo"), _post(judged, base, "dpo", **fields))
+
+    assert response.status_code == 302
+    peft = TrainingRun.objects.get().config["peft"]
+    assert (peft["enabled"], peft["r"], peft["alpha"]) == (True, 4, 8)
+
+
+def test_it_names_a_bad_peft_field_next_to_its_input(judged, manager, tmp_path):
+    base = fake_model_dir(tmp_path / "base")
+    fields = {"config-peft.enabled": "on", "config-peft.target_modules": "q proj"}
+    response = client_for(manager).post(_url(judged, "dpo"), _post(judged, base, "dpo", **fields))
+
+    assert response.status_code == 400 and not TrainingRun.objects.exists()
+    assert response.context["config"].errors == {
+        "peft.target_modules": ["not a module name: 'q proj'"]
+    }
 
 
 def test_it_launches_a_run_on_a_new_snapshot_and_opens_its_page(

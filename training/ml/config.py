@@ -18,10 +18,13 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from .config_base import (
+    LAUNCH_FIELDS,
     ConfigError,
+    Distributed,
     DPOLoss,
     LenientModel,
     OptimisationConfig,
+    PeftConfig,
     RunConfig,
     Scheduler,
     field_rule,
@@ -45,11 +48,13 @@ __all__ = [
     "KINDS_NEEDING_REFERENCE",
     "KINDS_NEEDING_REWARD",
     "KINDS_WITHOUT_SNAPSHOT",
+    "LAUNCH_FIELDS",
     "PROMPT_SET_HELP",
     "REWARD_SHAPING_FIELDS",
     "ConfigError",
     "ConfigField",
     "DPOLoss",
+    "Distributed",
     "DPORunConfig",
     "EvaluateRunConfig",
     "GRPORunConfig",
@@ -58,6 +63,7 @@ __all__ = [
     "OnlineRunConfig",
     "OptimisationConfig",
     "PPORunConfig",
+    "PeftConfig",
     "RLOORunConfig",
     "RewardRunConfig",
     "RunConfig",
@@ -69,6 +75,7 @@ __all__ = [
     "config_to_dict",
     "field_rule",
     "field_shape",
+    "nest_dotted",
     "parse_set_options",
     "problems_of",
     "validate_config",
@@ -118,11 +125,44 @@ def config_class(kind: str) -> type[RunConfig]:
 
 
 def config_fields(kind: str) -> list[ConfigField]:
-    """Describe the fields of `kind`'s config, in declaration order, for building a form."""
+    """Describe the fields of `kind`'s config, in declaration order, for building a form. A
+    block (a model inside the config, such as `peft`) becomes one field per inner field, named
+    "block.field", as forms and `--set` name them, after the plain fields."""
+    fields = _fields(config_class(kind))
+    return [f for f in fields if "." not in f.name] + [f for f in fields if "." in f.name]
+
+
+def _fields(model: type[LenientModel], prefix: str = "") -> list[ConfigField]:
     out = []
-    for name, info in config_class(kind).model_fields.items():
+    for name, info in model.model_fields.items():
         base, optional, choices = field_shape(info.annotation)
-        out.append(ConfigField(name, base, info.default, info.description or "", choices, optional))
+        if isinstance(base, type) and issubclass(base, LenientModel):
+            out.extend(_fields(base, f"{prefix}{name}."))
+            continue
+        out.append(
+            ConfigField(
+                prefix + name, base, info.default, info.description or "", choices, optional
+            )
+        )
+    return out
+
+
+def nest_dotted(values: dict[str, Any]) -> dict[str, Any]:
+    """{"peft.r": "8", "beta": "0.1"} -> {"peft": {"r": "8"}, "beta": "0.1"}: how a form or
+    `--set` names a block's fields, turned into the shape of the stored JSON."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        head, dot, rest = key.partition(".")
+        if not dot:
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = {**value, **out[key]}
+            else:
+                out[key] = value
+            continue
+        block = out.setdefault(head, {})
+        if isinstance(block, dict):
+            block[rest] = value
+        # else: a block given as a plain value too; pydantic names the field when it refuses it
     return out
 
 
@@ -171,7 +211,8 @@ def validate_config(kind: str, values: dict[str, Any] | None) -> RunConfig:
     """Build `kind`'s config from `values`, or raise ConfigError naming every bad field."""
     cls = config_class(kind)
     try:
-        return cls.model_validate(values or {})
+        values = values or {}
+        return cls.model_validate(nest_dotted(values) if isinstance(values, dict) else values)
     except ValidationError as error:
         raise ConfigError.of(
             problems_of(error, unknown=f"unknown field for kind {kind!r}")

@@ -5,6 +5,7 @@ models (`RunConfig`, `OptimisationConfig`). The kinds' own models are in config_
 Pure Python on purpose: Django imports this module at start-up, so no torch/transformers here.
 """
 
+import re
 import types
 import typing
 from typing import Any, ClassVar, Literal
@@ -74,12 +75,65 @@ class RunConfig(LenientModel):
     engine_fields: ClassVar[frozenset[str]] = frozenset()
 
 
+class PeftConfig(LenientModel):
+    """LoRA adapters (PEFT): train small low-rank matrices beside frozen weights. A block of its
+    own in a run's config (`peft.r` in a form or `--set`, {"peft": {"r": 8}} in JSON)."""
+
+    enabled: bool = Field(
+        False, description="Train LoRA adapters instead of every weight of the model."
+    )
+    r: int = Field(16, ge=1, le=1024, description="Rank of each adapter's matrices.")
+    alpha: int = Field(
+        32, ge=1, description="LoRA alpha: the adapters' output is scaled by alpha / r."
+    )
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the adapters' input.")
+    target_modules: str = Field(
+        "all-linear",
+        description='Modules that get adapters: "all-linear" (every linear layer but the '
+        'output head) or names separated by commas, e.g. "q_proj,v_proj".',
+    )
+    merge_on_save: bool = Field(
+        False,
+        description="Save a plain model with the adapters merged into its weights, instead of "
+        "the adapters alone (which need their base model to load).",
+    )
+
+    @field_validator("target_modules")
+    @classmethod
+    def _module_names(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names:
+            raise ValueError('name at least one module, or "all-linear"')
+        if "all-linear" in names and len(names) > 1:
+            raise ValueError('"all-linear" stands alone')
+        bad = [
+            name
+            for name in names
+            if name != "all-linear" and not re.fullmatch(r"[A-Za-z0-9_.]+", name)
+        ]
+        if bad:
+            raise ValueError(f"not a module name: {bad[0]!r}")
+        return ",".join(names)
+
+
+def peft_field() -> Any:
+    return Field(PeftConfig.model_validate({}), description="LoRA adapters (off by default).")
+
+
+# How a multi-process run shares the model between its processes (accelerate's choices).
+Distributed = Literal["ddp", "fsdp", "deepspeed"]
+# Read by the supervisor (how it starts the child) and the engine, never passed to TRL.
+LAUNCH_FIELDS = frozenset({"processes", "distributed"})
+
+
 def learning_rate_field(default: float, help: str = "Peak AdamW learning rate.") -> Any:
     return Field(default, gt=0, description=help)
 
 
 class OptimisationConfig(RunConfig):
     """Fields every Trainer-based kind shares (transformers.TrainingArguments, by name)."""
+
+    engine_fields: ClassVar[frozenset[str]] = LAUNCH_FIELDS | {"peft"}
 
     learning_rate: float = learning_rate_field(1e-5)
     num_train_epochs: float = Field(
@@ -112,6 +166,24 @@ class OptimisationConfig(RunConfig):
         description="Seed of the data order alone, so it can vary while the model's "
         "initialisation stays fixed; empty = seed.",
     )
+    gradient_checkpointing: bool = Field(
+        False,
+        description="Recompute activations in the backward pass instead of keeping them: less "
+        "memory for a large model, about a third more compute.",
+    )
+    processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Training processes (one per GPU, or CPU processes on the gloo backend), "
+        "started by accelerate launch; the batch size is per process.",
+    )
+    distributed: Distributed = Field(
+        "ddp",
+        description="With several processes: ddp (a full copy per process), fsdp or deepspeed "
+        "(ZeRO-3; the model sharded across processes, when deepspeed is installed).",
+    )
+    peft: PeftConfig = peft_field()
 
 
 def field_shape(annotation: Any) -> tuple[type, bool, tuple[str, ...] | None]:

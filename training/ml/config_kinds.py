@@ -9,10 +9,12 @@ from pydantic import Field, model_validator
 from .config_base import (
     DPOLoss,
     OptimisationConfig,
+    PeftConfig,
     RunConfig,
     Scheduler,
     field_rule,
     learning_rate_field,
+    peft_field,
 )
 
 
@@ -29,7 +31,8 @@ class SFTRunConfig(OptimisationConfig):
 class RewardRunConfig(OptimisationConfig):
     """Bradley–Terry reward model: loss -log σ(r(x, y_w) - r(x, y_l) [- margin])."""
 
-    engine_fields: ClassVar[frozenset[str]] = frozenset({"use_margin"})  # data.py reads it
+    # data.py reads use_margin
+    engine_fields: ClassVar[frozenset[str]] = OptimisationConfig.engine_fields | {"use_margin"}
 
     learning_rate: float = learning_rate_field(1e-5)
     max_length: int = Field(
@@ -183,6 +186,7 @@ class PPORunConfig(RunConfig):
     seed: int = Field(
         42, ge=0, description="Random seed (prompt order, sampling, value-head initialisation)."
     )
+    peft: PeftConfig = peft_field()
 
     @model_validator(mode="after")
     def _mini_batches_divide_rollout(self) -> "PPORunConfig":
@@ -197,7 +201,9 @@ class OnlineRunConfig(OptimisationConfig):
     """Fields shared by TRL's online trainers (RLOO, GRPO): sample num_generations per prompt."""
 
     # The adapter's reward function and callback apply these (TRL's configs have no such fields).
-    engine_fields: ClassVar[frozenset[str]] = REWARD_SHAPING_FIELDS
+    engine_fields: ClassVar[frozenset[str]] = (
+        OptimisationConfig.engine_fields | REWARD_SHAPING_FIELDS
+    )
 
     learning_rate: float = learning_rate_field(1e-6)
     num_generations: int = Field(

@@ -65,12 +65,14 @@ def read_prompts(path: str | Path) -> list[Prompt]:
 
 def _load_policy(model_dir: str, device: Any) -> tuple[Any, Any]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from .adapters import load_policy
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = load_policy(model_dir, dtype=torch.float32)
     return model.to(device).eval(), tokenizer
 
 

@@ -7,6 +7,7 @@ run's child process).
 import hashlib
 import importlib.util
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,16 @@ def generate(
 ) -> str:
     """One sampled continuation of `prompt` (text, or messages rendered with the chat template)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
+    from .adapters import load_policy
     from .ppo_rollout import encode_prompt
 
     if seed is not None:
         torch.manual_seed(seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model = load_policy(model_dir)
     model.to(device).eval()  # type: ignore[arg-type]  # transformers' stub types .to() oddly
     limit = getattr(model.config, "max_position_embeddings", 2048) - max_new_tokens
     ids = torch.tensor([encode_prompt(tokenizer, prompt, max(limit, 1))], device=device)
@@ -135,13 +137,14 @@ def _transformers_sampler(
 ) -> Iterator[Samples]:
     """transformers' generate(), a batch of prompts at a time, left-padded."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
+    from .adapters import load_policy
     from .ppo_rollout import encode_prompt
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(
+    model = load_policy(
         model_dir,
         dtype=torch.bfloat16
         if device == "cuda" and torch.cuda.is_bf16_supported()
@@ -206,39 +209,48 @@ def _vllm_sampler(
     from vllm import LLM, SamplingParams  # optional extra: vllm_usable() checked it is there
     from vllm.inputs import TokensPrompt
 
+    from .adapters import copy_without_adapters, is_adapter
     from .ppo_rollout import encode_prompt
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    llm = LLM(model=model_dir, seed=config.seed)
-    for batch in batches:
-        requests = [
-            TokensPrompt(
-                prompt_token_ids=encode_prompt(tokenizer, row["prompt"], config.max_prompt_length)
-            )
-            for row in batch
-        ]
-        params = [
-            SamplingParams(
-                n=config.k,
-                temperature=config.temperature,
-                top_p=config.top_p,
-                top_k=config.top_k or -1,
-                max_tokens=config.max_new_tokens,
-                seed=_batch_seed(config.seed, row["prompt_id"]),
-                skip_special_tokens=True,
-            )
-            for row in batch
-        ]
-        samples = []
-        for row, result in zip(batch, llm.generate(requests, params, use_tqdm=False), strict=True):
-            for index, completion in enumerate(result.outputs):
-                samples.append(
-                    {
-                        "prompt_id": row["prompt_id"],
-                        "index": index,
-                        "text": completion.text,
-                        "finished": completion.finish_reason == "stop",
-                        "tokens": len(completion.token_ids),
-                    }
+    # vLLM reads a plain model directory: an adapter artifact is merged into a scratch copy.
+    with tempfile.TemporaryDirectory(prefix="prefapp-vllm-") as scratch:
+        if is_adapter(model_dir):
+            model_dir = str(copy_without_adapters(model_dir, Path(scratch, "policy")))
+        llm = LLM(model=model_dir, seed=config.seed)
+        for batch in batches:
+            requests = [
+                TokensPrompt(
+                    prompt_token_ids=encode_prompt(
+                        tokenizer, row["prompt"], config.max_prompt_length
+                    )
                 )
-        yield samples
+                for row in batch
+            ]
+            params = [
+                SamplingParams(
+                    n=config.k,
+                    temperature=config.temperature,
+                    top_p=config.top_p,
+                    top_k=config.top_k or -1,
+                    max_tokens=config.max_new_tokens,
+                    seed=_batch_seed(config.seed, row["prompt_id"]),
+                    skip_special_tokens=True,
+                )
+                for row in batch
+            ]
+            samples = []
+            for row, result in zip(
+                batch, llm.generate(requests, params, use_tqdm=False), strict=True
+            ):
+                for index, completion in enumerate(result.outputs):
+                    samples.append(
+                        {
+                            "prompt_id": row["prompt_id"],
+                            "index": index,
+                            "text": completion.text,
+                            "finished": completion.finish_reason == "stop",
+                            "tokens": len(completion.token_ids),
+                        }
+                    )
+            yield samples

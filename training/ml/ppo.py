@@ -23,6 +23,8 @@ Value function: a linear head on the policy's last hidden state (shared backbone
 forward pass instead of two and no second model in memory; the price is that value gradients also
 move the policy's backbone, which vf_coef keeps small. The head starts at zero by default, so the
 first advantages are pure reward-to-go. It is discarded at the end: the artifact is the policy.
+With `peft.enabled` the policy trains LoRA adapters (adapters.py) and its reference is the same
+model with the adapters disabled, instead of a frozen copy of every weight.
 Runs in one process (no data parallelism); `accelerate launch` with several processes is refused.
 """
 
@@ -60,7 +62,7 @@ from .scorer import Prompt, Scorer
 
 def ppo_step(
     model: PolicyWithValueHead,
-    reference: PreTrainedModel,
+    reference: PreTrainedModel | None,
     optimizer: torch.optim.Optimizer,
     rollout: Rollout,
     config: PPORunConfig,
@@ -69,6 +71,7 @@ def ppo_step(
     step: int = 0,
 ) -> dict[str, float]:
     """Steps 2–6 of the module docstring for one rollout; returns the iteration's statistics.
+    `reference` None: the policy is a LoRA model, whose reference is itself without adapters.
 
     When the rollout's KL exceeds `kl_budget`, the policy is left as it is (no update): the
     run ends with the policy whose samples spent the budget, not one step further.
@@ -79,12 +82,7 @@ def ppo_step(
         old_logprobs, _ = response_logprobs(
             logits, rollout.responses, rollout.query_length, config.temperature
         )
-        ref_logits = reference(
-            input_ids=rollout.input_ids,
-            attention_mask=rollout.attention_mask,
-            position_ids=position_ids(rollout.attention_mask),
-            use_cache=False,
-        ).logits
+        ref_logits = reference_logits(model, reference, rollout)
         ref_logprobs, _ = response_logprobs(
             ref_logits, rollout.responses, rollout.query_length, config.temperature
         )
@@ -158,6 +156,23 @@ def ppo_step(
     return stats
 
 
+def reference_logits(
+    model: PolicyWithValueHead, reference: PreTrainedModel | None, rollout: Rollout
+) -> torch.Tensor:
+    """The reference policy's logits on a rollout: the frozen copy, or for a LoRA policy the
+    same model with its adapters disabled (no second copy of the weights, as TRL does)."""
+    inputs = {
+        "input_ids": rollout.input_ids,
+        "attention_mask": rollout.attention_mask,
+        "position_ids": position_ids(rollout.attention_mask),
+        "use_cache": False,
+    }
+    if reference is not None:
+        return reference(**inputs).logits
+    with model.policy.disable_adapter():  # type: ignore[operator]  # peft.PeftModel's
+        return model.policy(**inputs).logits
+
+
 def total_iterations(config: PPORunConfig) -> int:
     if config.total_episodes is not None:
         return math.ceil(config.total_episodes / config.rollout_batch_size)
@@ -185,10 +200,12 @@ def run_ppo(
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     device = next(policy.parameters()).device
-    reference = copy.deepcopy(policy).eval().requires_grad_(False)
+    lora = hasattr(policy, "disable_adapter")  # a peft.PeftModel (train_ppo with peft.enabled)
+    reference = None if lora else copy.deepcopy(policy).eval().requires_grad_(False)
     model = PolicyWithValueHead(policy, config.value_head_init).to(device)
     model.eval()  # no dropout: log-probs of the rollout and of the update must be comparable
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, eps=1e-5)
+    trainable = [p for p in model.parameters() if p.requires_grad]  # LoRA: adapters + value head
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, eps=1e-5)
     iterations = total_iterations(config)
     scheduler = get_scheduler(
         config.lr_scheduler_type,
@@ -224,8 +241,7 @@ def train_ppo(
     config: PPORunConfig, base_model: str, reward_model: str, train_file: str, output_dir: str
 ) -> dict[str, float]:
     """The `ppo` run kind: load, train with the reward model's scorer, save the policy."""
-    from transformers import AutoModelForCausalLM
-
+    from . import adapters
     from .scorer import RewardScorer
     from .trl_adapter import load_tokenizer
 
@@ -240,7 +256,14 @@ def train_ppo(
     tokenizer = load_tokenizer(base_model)
     if isinstance(prompts[0], list) and not data.has_chat_template(tokenizer):
         events.emit("log", message=data.FLATTENED_MESSAGE)
-    policy = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32)
+    policy = adapters.training_base(base_model, config.peft, reward=False, dtype=torch.float32)
+    if isinstance(policy, str):
+        policy = adapters.load_policy(policy, dtype=torch.float32)
+    lora = adapters.lora_config(config.peft, adapters.CAUSAL_LM)
+    if lora is not None:
+        from peft import get_peft_model
+
+        policy = get_peft_model(policy, lora)
     policy.to(device)  # type: ignore[arg-type]  # transformers' stub types .to() oddly
     scorer = RewardScorer(reward_model, device=str(device))
     total = total_iterations(config)
@@ -258,8 +281,10 @@ def train_ppo(
     started = time.monotonic()
     history = run_ppo(config, policy, tokenizer, prompts, scorer, report, kl_budget)
     runtime = time.monotonic() - started
-    policy.save_pretrained(output_dir)
+    policy.save_pretrained(output_dir)  # a LoRA policy saves its adapters
     tokenizer.save_pretrained(output_dir)
+    if adapters.must_merge(base_model, config.peft):
+        adapters.merge_saved(output_dir, base_model, reward=False)
     final = dict(history[-1])
     final["score_first"] = history[0]["score"]
     final["score_last"] = history[-1]["score"]

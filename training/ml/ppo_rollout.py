@@ -36,13 +36,16 @@ class PolicyWithValueHead(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.policy.base_model(
+        # A LoRA policy (peft.PeftModel) holds the transformers model with its adapters in place.
+        unwrap = getattr(self.policy, "get_base_model", None)
+        causal_lm: Any = unwrap() if unwrap is not None else self.policy
+        hidden = causal_lm.base_model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids(attention_mask),
             use_cache=False,
         ).last_hidden_state
-        logits = self.policy.get_output_embeddings()(hidden)
+        logits = causal_lm.get_output_embeddings()(hidden)
         values = self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
         return logits, values
 

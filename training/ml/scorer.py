@@ -98,14 +98,14 @@ class RewardScorer:
         max_length: int | None = None,
     ) -> None:
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from .adapters import load_reward_model
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         # The same EOS and pad tokens as in training (RewardTrainer pads with pad, else EOS).
         self.tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(model_dir))
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, dtype=torch.float32
-        )
+        self.model = load_reward_model(model_dir, dtype=torch.float32)
         self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.model.to(self.device).eval()
         self.batch_size = batch_size

@@ -21,7 +21,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from . import data, events
+from . import adapters, data, events
 from .config import (
     DPORunConfig,
     GRPORunConfig,
@@ -42,10 +42,10 @@ def _forced_arguments(config: OptimisationConfig, output_dir: str, has_eval: boo
     return {
         "output_dir": output_dir,
         "per_device_eval_batch_size": config.per_device_train_batch_size,
-        # TRL defaults to bf16 and gradient checkpointing; neither suits a CPU or a tiny model.
+        # TRL defaults to bf16, which does not suit a CPU; gradient checkpointing is the
+        # config's own field (off by default).
         "bf16": on_gpu and torch.cuda.is_bf16_supported(),
         "use_cpu": not on_gpu,
-        "gradient_checkpointing": False,
         "report_to": "none",
         "save_strategy": "no",  # the run saves once, at the end, into a temporary directory
         "eval_strategy": "epoch" if has_eval else "no",
@@ -146,28 +146,60 @@ def load_tokenizer(model_path: str) -> Any:
     return prepare_tokenizer(AutoTokenizer.from_pretrained(model_path))
 
 
+def build_trainer(
+    trainer_cls: Any,
+    args: TrainingArguments,
+    config: OptimisationConfig,
+    base_model: str,
+    tokenizer: Any,
+    callback: TrainerCallback,
+    *,
+    reward: bool = False,
+    **datasets: Any,
+) -> Any:
+    """TRL's trainer for a run, the model wrapped in LoRA adapters when `config.peft` says so."""
+    return trainer_cls(
+        model=adapters.training_base(base_model, config.peft, reward=reward),
+        args=args,
+        processing_class=tokenizer,
+        callbacks=[callback],
+        peft_config=adapters.lora_config(
+            config.peft, adapters.SEQ_CLS if reward else adapters.CAUSAL_LM
+        ),
+        **datasets,
+    )
+
+
 def _train(
     trainer_cls: Any,
     args: TrainingArguments,
+    config: OptimisationConfig,
     base_model: str,
     tokenizer: Any,
     callback: EventCallback | None = None,
+    *,
+    reward: bool = False,
     **datasets: Any,
 ) -> tuple[Any, dict[str, float]]:
     """Build a trainer that reports through events, train it, save model + tokenizer.
 
+    With `config.peft` on, TRL wraps the model in LoRA adapters (and DPO, RLOO and GRPO take the
+    adapter-disabled model as their reference: no second copy of the weights); the adapters are
+    saved, or merged into the model when asked (adapters.merge_saved).
     `datasets` are the trainer's other arguments (train_dataset, eval_dataset, reward_funcs).
     Returns the trainer and the metrics of the whole run.
     """
     callback = callback or EventCallback()
-    trainer = trainer_cls(
-        model=base_model, args=args, processing_class=tokenizer, callbacks=[callback], **datasets
+    trainer = build_trainer(
+        trainer_cls, args, config, base_model, tokenizer, callback, reward=reward, **datasets
     )
     result = trainer.train()
     output_dir = args.output_dir
     trainer.save_model(output_dir)  # all ranks must call it (FSDP/DeepSpeed gather); rank 0 writes
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(output_dir)
+        if adapters.must_merge(base_model, config.peft):
+            adapters.merge_saved(str(output_dir), base_model, reward=reward)
     metrics = dict(callback.last_metrics)
     metrics.update(_numeric(result.metrics))
     return trainer, metrics
@@ -187,6 +219,7 @@ def train_sft(
     _, metrics = _train(
         SFTTrainer,
         args,
+        config,
         base_model,
         tokenizer,
         train_dataset=train_dataset,
@@ -212,8 +245,10 @@ def train_reward(
     trainer, metrics = _train(
         RewardTrainer,
         args,
+        config,
         base_model,
         tokenizer,
+        reward=True,
         train_dataset=train_dataset,
     )
     if eval_file and trainer.accelerator.is_main_process:
@@ -251,6 +286,7 @@ def train_dpo(
     _, metrics = _train(
         DPOTrainer,
         args,
+        config,
         base_model,
         tokenizer,
         EventCallback(dpo_beta=config.beta),
@@ -307,6 +343,7 @@ def train_online(
     trainer, metrics = _train(
         trainer_cls,
         args,
+        config,
         base_model,
         tokenizer,
         EventCallback(kl_budget=kl_budget),

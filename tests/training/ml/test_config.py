@@ -9,6 +9,7 @@ from training.ml.config import (
     KINDS,
     ConfigError,
     DPORunConfig,
+    PeftConfig,
     config_fields,
     config_to_dict,
     parse_set_options,
@@ -155,10 +156,42 @@ def test_it_describes_fields_for_a_form():
 @pytest.mark.parametrize("kind", KINDS)
 def test_it_describes_every_field_of_every_kind(kind):
     model = CONFIG_CLASSES[kind]
-    assert [f.name for f in config_fields(kind)] == list(model.model_fields)
-    for name, info in model.model_fields.items():
-        assert info.description and info.description.endswith("."), name
+    blocks = {"peft": PeftConfig} if "peft" in model.model_fields else {}
+    plain = [name for name in model.model_fields if name not in blocks]
+    nested = [f"{block}.{name}" for block, cls in blocks.items() for name in cls.model_fields]
+    assert [f.name for f in config_fields(kind)] == plain + nested
+    for cls in (model, *blocks.values()):
+        for name, info in cls.model_fields.items():
+            assert info.description and info.description.endswith("."), name
     assert validate_config(kind, {}) == model()
+
+
+@pytest.mark.parametrize("kind", ["sft", "reward", "dpo", "ppo", "rloo", "grpo"])
+def test_it_reads_the_peft_block_from_dotted_names_and_from_json(kind):
+    dotted = validate_config(kind, {"peft.enabled": "on", "peft.r": "4", "peft.alpha": "8"})
+    nested = validate_config(kind, {"peft": {"enabled": True, "r": 4, "alpha": 8}})
+
+    assert dotted == nested
+    assert config_to_dict(dotted)["peft"] == {
+        "enabled": True,
+        "r": 4,
+        "alpha": 8,
+        "dropout": 0.05,
+        "target_modules": "all-linear",
+        "merge_on_save": False,
+    }
+    assert validate_config(kind, {}).peft.enabled is False  # off by default
+
+
+def test_it_names_each_bad_field_of_the_peft_block():
+    with pytest.raises(ConfigError) as caught:
+        validate_config("dpo", {"peft.r": "0", "peft.target_modules": "q proj", "peft.rank": "8"})
+
+    assert dict(caught.value.problems) == {
+        "peft.r": "must be >= 1, got 0",
+        "peft.target_modules": "not a module name: 'q proj'",
+        "peft.rank": "unknown field for kind 'dpo'",
+    }
 
 
 def test_it_parses_set_options():
