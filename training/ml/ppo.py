@@ -25,7 +25,8 @@ move the policy's backbone, which vf_coef keeps small. The head starts at zero b
 first advantages are pure reward-to-go. It is discarded at the end: the artifact is the policy.
 With `peft.enabled` the policy trains LoRA adapters (adapters.py) and its reference is the same
 model with the adapters disabled, instead of a frozen copy of every weight.
-Runs in one process (no data parallelism); `accelerate launch` with several processes is refused.
+Runs in one process (no data parallelism: PPO has no `processes` field, and a launch with
+several is refused).
 """
 
 import math

@@ -33,7 +33,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from . import events
+from . import events, launch
 from .artifact import ARTIFACT_FILE, artifact_kind
 from .config import (
     KINDS_NEEDING_REFERENCE,
@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("run_config", help="path of the run-config JSON file")
     args = parser.parse_args(argv)
+    launch.die_with_launcher()  # a rank of a multi-process run ends with its launcher
     try:
         raw = json.loads(Path(args.run_config).read_text(encoding="utf-8"))
         spec = parse_run_spec(raw)

@@ -1,7 +1,8 @@
 """Executing one training run: the child process, its event stream and the run's final state.
 
 The Celery task calls `run_execute`. The training itself happens in a child process
-(`python -m training.ml config.json`, see training/ml/run.py) in its own process group, so that
+(`python -m training.ml config.json`, see training/ml/run.py, or `accelerate launch` with the
+config's `processes`: training/ml/launch.py) in its own process group, so that
 cancelling can kill it and everything it started, and a crash in torch cannot take the worker
 down. The child writes its model to `<output_dir>.tmp` and renames it only on success.
 """
@@ -16,7 +17,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,8 +27,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from training.ml.artifact import ARTIFACT_FILE, makes_model
-from training.ml.config import KINDS_NEEDING_REFERENCE
+from training.ml.config import KINDS_NEEDING_REFERENCE, validate_config
 from training.ml.events import parse_event
+from training.ml.launch import child_command
 from training.models import MetricPoint, TrainingKind, TrainingRun
 from training.services.artifacts import artifact_register
 from training.services.evaluation import evaluation_prompts_write
@@ -209,8 +210,10 @@ def _read_lines(stream, lines: queue.Queue) -> None:
 def _supervise(run: TrainingRun, config_path: Path) -> tuple[int, bool, _Recorder]:
     """Run the child to its end; returns (exit code, whether we stopped it, what it said)."""
     recorder = _Recorder(run, run.directory / "output.log")
+    # One process, or `accelerate launch` with the config's processes (training/ml/launch.py).
+    command = child_command(validate_config(run.kind, run.config), str(config_path))
     child = subprocess.Popen(
-        [sys.executable, "-m", "training.ml", str(config_path)],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
