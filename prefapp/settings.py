@@ -31,6 +31,12 @@ def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def envmap(name: str, default: str) -> dict[str, str]:
+    """ "a=b,c=d" -> {"a": "b", "c": "d"}."""
+    pairs = (item.partition("=") for item in envlist(name, default))
+    return {key.strip(): value.strip() for key, sep, value in pairs if sep}
+
+
 VAR_DIR = Path(os.environ.get("PREFAPP_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -286,6 +292,14 @@ PREFAPP_RUN_RESEND_SECONDS = envint("PREFAPP_RUN_RESEND_SECONDS", "600")
 # project's own artifacts and hub ids); nothing else on the server can be loaded by path.
 # Default: where load_demo builds the tiny models.
 PREFAPP_MODEL_ROOTS = envlist("PREFAPP_MODEL_ROOTS", str(PREFAPP_DATA_DIR / "tiny-models"))
+# The worker pool (Celery queue) a training run is sent to, unless the run names one: its
+# project's ("slug=queue,..."), else its kind's ("ppo=training-gpu,dpo=training-gpu"), else
+# PREFAPP_TRAINING_QUEUE. A pool is the workers started with `-Q <queue>`.
+PREFAPP_TRAINING_QUEUE = os.environ.get("PREFAPP_TRAINING_QUEUE", "training")
+PREFAPP_TRAINING_QUEUE_BY_PROJECT = envmap("PREFAPP_TRAINING_QUEUE_BY_PROJECT", "")
+PREFAPP_TRAINING_QUEUE_BY_KIND = envmap("PREFAPP_TRAINING_QUEUE_BY_KIND", "")
+# How long the answer to "which queues have a worker?" (asked of the workers) is reused.
+PREFAPP_WORKER_QUEUES_CACHE_SECONDS = envint("PREFAPP_WORKER_QUEUES_CACHE_SECONDS", "15")
 
 # The cache is optional: Redis holds nothing that cannot be lost, and while it is down or
 # restarting every cache call is a miss, logged once per outage (prefapp/cache.py).

@@ -137,6 +137,11 @@ class TrainingRun(models.Model):
     celery_task_id = models.CharField(max_length=64, blank=True)
     # When the run's task message last went to the broker (empty: it never reached it).
     sent_at = models.DateTimeField(null=True, blank=True)
+    queue = models.CharField(
+        max_length=64,
+        default="training",
+        help_text="The worker pool (Celery queue) the run is sent to (services.runs.run_queue).",
+    )
     worker_hostname = models.CharField(max_length=255, blank=True)
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
     child_pid = models.PositiveIntegerField(null=True, blank=True)

@@ -51,6 +51,7 @@ from training.selectors_rounds import (
     rounds_chart_data,
     rounds_table,
 )
+from training.selectors_workers import queue_workers
 from training.services.artifacts import artifact_make_current
 from training.services.loop import (
     STEPS,
@@ -236,6 +237,10 @@ def _live_context(run: TrainingRun, after_id: int) -> dict:
         "last_point_id": points[-1][0] if points else after_id,
         # Stop polling once the run is over and every point has been sent.
         "polling": not run.is_finished or bool(points),
+        # A queued run says whether any worker serves its pool.
+        "pool_workers": (
+            queue_workers(queue=run.queue) if run.status == TrainingRun.Status.QUEUED else None
+        ),
     }
 
 

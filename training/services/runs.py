@@ -155,6 +155,25 @@ def reference_path(*, run: TrainingRun) -> str:
     return os.path.abspath(model.path) if isinstance(model, ModelArtifact) else model
 
 
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def run_queue(*, project: Project, kind: str, requested: str = "") -> str:
+    """The worker pool (Celery queue) a run goes to: the one it names, else its project's, else
+    its kind's (settings.PREFAPP_TRAINING_QUEUE_BY_PROJECT / _BY_KIND), else the default."""
+    queue = (
+        requested.strip()
+        or settings.PREFAPP_TRAINING_QUEUE_BY_PROJECT.get(project.slug)
+        or settings.PREFAPP_TRAINING_QUEUE_BY_KIND.get(kind)
+        or settings.PREFAPP_TRAINING_QUEUE
+    )
+    if not _QUEUE_NAME.fullmatch(queue):
+        raise TrainingRefused(
+            f"queue: {queue!r} is not a queue name (letters, digits, '_', '.', '-'; at most 64)"
+        )
+    return queue
+
+
 def run_create(
     *,
     project: Project,
@@ -170,6 +189,7 @@ def run_create(
     follow_up_kind: str = "",
     reference: str | ModelArtifact | None = None,
     base_projects: Collection[int] = (),
+    queue: str = "",
 ) -> TrainingRun:
     """Validate everything, then create the run (and its snapshot if none is given and the kind
     reads one) and queue it. `base_projects`: other projects whose artifacts the base may be
@@ -229,6 +249,7 @@ def run_create(
         raise TrainingRefused(f"reference: a {kind} run does not use a reference policy")
     if snapshot is not None and snapshot.project_id != project.pk:
         raise TrainingRefused(f"snapshot: snapshot {snapshot.pk} belongs to another project")
+    queue = run_queue(project=project, kind=kind, requested=queue)
     if follow_up_kind and follow_up_kind not in ("dpo", "ppo"):
         raise TrainingRefused(f"follow_up_kind: must be dpo or ppo, got {follow_up_kind!r}")
 
@@ -252,6 +273,7 @@ def run_create(
             reward_artifact=reward_artifact,
             reward_model=reward_model,
             config=config,
+            queue=queue,
             snapshot=snapshot,
             created_by=created_by,
             follow_up_kind=follow_up_kind,
@@ -278,8 +300,10 @@ def run_enqueue(*, run_id: int) -> bool:
 
     # This runs in on_commit after a manager's request, whose run is already stored: whatever
     # goes wrong with the send, the request must not fail for it.
+    queue = TrainingRun.objects.filter(pk=run_id).values_list("queue", flat=True).first()
     try:
-        run_training.apply_async(args=[run_id])
+        # The run's worker pool; settings.CELERY_TASK_ROUTES names the default one.
+        run_training.apply_async(args=[run_id], queue=queue or None)
     except OperationalError as error:
         logger.warning(
             "run %s: the broker could not be reached (%s); sent again later", run_id, error

@@ -48,6 +48,12 @@ class Command(BaseCommand):
             help="a config field (repeatable), e.g. --set max_steps=50",
         )
         parser.add_argument(
+            "--queue",
+            default="",
+            help="the worker pool (Celery queue) to run on, e.g. training-gpu "
+            "(default: the project's, else the kind's, else PREFAPP_TRAINING_QUEUE)",
+        )
+        parser.add_argument(
             "--wait",
             action="store_true",
             help="follow the run, printing progress; fail unless it succeeds",
@@ -76,15 +82,16 @@ class Command(BaseCommand):
                 created_by=None,
                 eval_fraction=options["eval_fraction"],
                 seed=options["seed"],
+                queue=options["queue"],
             )
         except (TrainingRefused, ConfigError) as error:
             raise CommandError(str(error)) from None
         snapshot = run.snapshot
         self.stdout.write(
-            f"Queued {kind} run {run.pk} on snapshot {run.snapshot_id} "
+            f"Queued {kind} run {run.pk} (pool {run.queue}) on snapshot {run.snapshot_id} "
             f"({snapshot.train_rows} train + {snapshot.eval_rows} eval rows)"
             if snapshot is not None
-            else f"Queued {kind} run {run.pk} of the project's open pairs"
+            else f"Queued {kind} run {run.pk} (pool {run.queue}) of the project's open pairs"
         )
         if options["wait"]:
             try:
