@@ -1,5 +1,7 @@
 """The training benchmarks (bench/, not part of the suite) at least start and explain themselves."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +34,25 @@ def test_the_ppo_details_benchmark_prints_its_usage():
     )
     assert done.returncode == 0, done.stderr
     assert "--variants" in done.stdout and "win-rate" in done.stdout
+
+
+@pytest.mark.training
+def test_the_gpu_benchmark_runs_each_method_and_mode_on_a_tiny_model_on_the_cpu():
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "gpu.py"), "--tiny", "--steps", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert {(r["method"], r["mode"]) for r in rows} == {
+        ("dpo", "full"),
+        ("dpo", "lora"),
+        ("reward", "full"),
+        ("reward", "lora"),
+    }
+    for row in rows:
+        assert row["device"] == "cpu" and row["tokens_per_second"] > 0 and row["mfu"] is None
