@@ -298,6 +298,12 @@ PREFAPP_MODEL_ROOTS = envlist("PREFAPP_MODEL_ROOTS", str(PREFAPP_DATA_DIR / "tin
 PREFAPP_TRAINING_QUEUE = os.environ.get("PREFAPP_TRAINING_QUEUE", "training")
 PREFAPP_TRAINING_QUEUE_BY_PROJECT = envmap("PREFAPP_TRAINING_QUEUE_BY_PROJECT", "")
 PREFAPP_TRAINING_QUEUE_BY_KIND = envmap("PREFAPP_TRAINING_QUEUE_BY_KIND", "")
+# A store shared by machines for snapshots, run directories and artifacts (training/storage.py):
+# empty = the data directory alone (one machine or a network volume); "s3://bucket/prefix"
+# with PREFAPP_STORAGE_ENDPOINT_URL for an S3-compatible server other than AWS (credentials:
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY); any fsspec URL works.
+PREFAPP_STORAGE_URL = os.environ.get("PREFAPP_STORAGE_URL", "")
+PREFAPP_STORAGE_ENDPOINT_URL = os.environ.get("PREFAPP_STORAGE_ENDPOINT_URL", "")
 # How long the answer to "which queues have a worker?" (asked of the workers) is reused.
 PREFAPP_WORKER_QUEUES_CACHE_SECONDS = envint("PREFAPP_WORKER_QUEUES_CACHE_SECONDS", "15")
 

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from training.ml.adapters import base_of
 from training.models import ModelArtifact
+from training.storage import StorageMissing, artifact_directory
 
 MAX_NEW_TOKENS = 64
 MAX_TEXT_CHARS = 4000
@@ -43,9 +44,10 @@ def weights_bytes(directory: Path) -> int:
 def _model_dir(artifact: ModelArtifact, kind: str) -> Path:
     if artifact.kind != kind:
         raise TryRefused(f"artifact {artifact.pk} is a {artifact.kind} model, not a {kind} model")
-    directory = Path(artifact.path)
-    if not directory.is_dir():
-        raise TryRefused(f"the directory of artifact {artifact.pk} is gone")
+    try:
+        directory = artifact_directory(artifact.path)  # from the shared store if not here
+    except StorageMissing:
+        raise TryRefused(f"the directory of artifact {artifact.pk} is gone") from None
     size = weights_bytes(directory)
     base = base_of(directory)  # LoRA adapters load on top of their base model
     if base is not None and Path(base).is_dir():

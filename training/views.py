@@ -4,7 +4,6 @@ Every view starts with `project_for_manager_or_404`: annotators, outsiders and o
 managers get a 404, as if the project had no training at all.
 """
 
-from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
@@ -63,6 +62,7 @@ from training.services.loop import (
 from training.services.runs import TrainingRefused, run_cancel, run_create
 from training.services.schedule import new_judgments_count, schedule_set
 from training.services.scoring import scoring_launch
+from training.storage import StorageMissing, artifact_directory
 from training.try_it import TryRefused, artifact_try_generate, artifact_try_score
 
 
@@ -334,9 +334,10 @@ def artifact_current_view(request: HttpRequest, slug: str, artifact_id: int) -> 
 @require_GET
 def artifact_download(request: HttpRequest, slug: str, artifact_id: int) -> HttpResponseBase:
     artifact = _artifact_for_manager(request, slug, artifact_id)
-    directory = Path(artifact.path)
-    if not directory.is_dir():
-        raise Http404("The artifact's directory is gone")
+    try:
+        directory = artifact_directory(artifact.path)  # from the shared store if not here
+    except StorageMissing:
+        raise Http404("The artifact's directory is gone") from None
     name = f"{slug}-{artifact.kind}-{artifact.pk}"
     response = StreamingHttpResponse(
         tar_gz_stream(directory, root_name=name), content_type="application/gzip"

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from training import storage
 from training.ml.artifact import ARTIFACT_FILE, makes_model
 from training.ml.config import KINDS_NEEDING_REFERENCE, validate_config
 from training.ml.events import parse_event
@@ -58,11 +59,18 @@ def run_config_write(*, run: TrainingRun) -> Path:
         # Left by a database that was reset while the data directory was kept; not ours.
         output_dir.rename(output_dir.with_name(f"{output_dir.name}.orphaned-{int(time.time())}"))
     snapshot = run.snapshot
-    # Absolute paths: the child runs in the run's directory (see _supervise).
-    base = os.path.abspath(run.base_path) if run.base_artifact is not None else run.base_model
+    if snapshot is not None:
+        storage.local_copy(snapshot.directory)  # written on another machine, maybe
+    # Absolute paths: the child runs in the run's directory (see _supervise). An artifact is
+    # read from this machine's copy (storage.artifact_directory).
+    base = (
+        os.path.abspath(storage.artifact_directory(run.base_artifact.path))
+        if run.base_artifact is not None
+        else run.base_model
+    )
     # A reward_model is stored resolved (a directory's real path, or a hub id), as base_model is.
     reward = (
-        os.path.abspath(run.reward_artifact.path)
+        os.path.abspath(storage.artifact_directory(run.reward_artifact.path))
         if run.reward_artifact is not None
         else run.reward_model or None
     )
@@ -301,6 +309,8 @@ def run_execute(*, run_id: int, hostname: str, task_id: str = "") -> str | None:
         if stopped:
             _discard(output_dir)
         elif returncode == 0 and (output_dir / ARTIFACT_FILE).is_file():
+            if makes_model(run.kind):
+                storage.publish(output_dir)  # complete on the store before it is registered
             _succeed(run, _artifact_metrics(output_dir, recorder))
         elif returncode == 0:
             run.mark_failed(
@@ -314,8 +324,19 @@ def run_execute(*, run_id: int, hostname: str, task_id: str = "") -> str | None:
         run.mark_failed(f"The worker failed while running this: {type(error).__name__}: {error}")
     finally:
         _discard(output_dir.with_name(output_dir.name + ".tmp"))
+        _publish_run_directory(run)
     run.refresh_from_db(fields=["status"])
     return run.status
+
+
+def _publish_run_directory(run: TrainingRun) -> None:
+    """The run's config, log and outputs on the store, for a look from another machine; a
+    failure here changes nothing about the run."""
+    try:
+        if run.directory.is_dir():
+            storage.publish(run.directory)
+    except Exception:
+        logger.exception("run %s: publishing its directory failed", run.pk)
 
 
 def _succeed(run: TrainingRun, metrics: dict[str, Any]) -> None:

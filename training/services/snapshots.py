@@ -17,6 +17,7 @@ from labeling.formats.exports import CROWD_MODELS
 from labeling.models import Judgment, Project
 from labeling.selectors import preference_rows
 from training.models import DatasetSnapshot, data_dir
+from training.storage import publish
 
 # What a snapshot may be filtered by: the keyword arguments of preference_rows.
 DEFAULT_FILTERS: dict[str, Any] = {
@@ -129,4 +130,5 @@ def snapshot_create(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    publish(snapshot.directory)  # for training workers on other machines (training/storage.py)
     return snapshot
