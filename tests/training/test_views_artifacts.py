@@ -129,6 +129,42 @@ def test_it_lets_a_policy_answer_and_a_reward_model_score(project, manager, tiny
     assert f"{scores['p_a_preferred']:.3f}" in scored.content.decode()
 
 
+def _lora_artifact(project, base, target, *, reward):
+    """A LoRA artifact as a run leaves it: adapters (and a trained score head) + tokenizer."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer
+
+    from training.ml import adapters
+
+    loader = adapters.load_reward_model if reward else adapters.load_policy
+    task = adapters.SEQ_CLS if reward else adapters.CAUSAL_LM
+    lora = LoraConfig(r=2, target_modules="all-linear", task_type=task, init_lora_weights=False)
+    get_peft_model(loader(base), lora).save_pretrained(target)
+    AutoTokenizer.from_pretrained(base).save_pretrained(target)
+    return make_artifact(
+        make_run(project, kind="reward" if reward else "dpo", status="succeeded"), target
+    )
+
+
+@pytest.mark.training
+def test_it_tries_lora_artifacts_on_their_base_models(project, manager, tiny_models, tmp_path):
+    policy = _lora_artifact(project, tiny_models["policy"], tmp_path / "p", reward=False)
+    reward = _lora_artifact(project, tiny_models["reward"], tmp_path / "r", reward=True)
+    client = client_for(manager)
+
+    answer = client.post(
+        _url(project, "training_artifact_try", policy), {"prompt": "Hi?"}, HTTP_HX_REQUEST="true"
+    )
+    scored = client.post(
+        _url(project, "training_artifact_try", reward),
+        {"prompt": "Hi?", "response_a": "Fine, thanks.", "response_b": "No."},
+        HTTP_HX_REQUEST="true",
+    )
+
+    assert answer.status_code == 200 and isinstance(answer.context["generated"], str)
+    assert scored.status_code == 200 and 0 < scored.context["scores"]["p_a_preferred"] < 1
+
+
 def test_it_refuses_to_try_a_model_too_large_for_the_web_process(
     project, manager, artifacts, settings
 ):
