@@ -28,7 +28,8 @@ Parts:
   start policy's pairs for every arm, later rounds are ordered by the arm's strategy from the
   previous round's reward model (the pool offers more pairs than the budget).
 
-Results go to OUT/results-PART-METHOD[-TAG].json as each arm ends; an arm already there is not run again.
+Results go to OUT/results-PART-METHOD[-TAG].json as each arm ends; an arm already there is not
+run again.
 """
 
 from __future__ import annotations

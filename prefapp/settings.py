@@ -306,6 +306,9 @@ PREFAPP_STORAGE_URL = os.environ.get("PREFAPP_STORAGE_URL", "")
 PREFAPP_STORAGE_ENDPOINT_URL = os.environ.get("PREFAPP_STORAGE_ENDPOINT_URL", "")
 # How long the answer to "which queues have a worker?" (asked of the workers) is reused.
 PREFAPP_WORKER_QUEUES_CACHE_SECONDS = envint("PREFAPP_WORKER_QUEUES_CACHE_SECONDS", "15")
+# The oracles (module:function) a manager may start simulated annotators with from the
+# dashboard; a form names one of these, never a module path of its own.
+PREFAPP_SIMULATION_ORACLES = envlist("PREFAPP_SIMULATION_ORACLES", "training.ml.toy:oracle_prefers")
 
 # The cache is optional: Redis holds nothing that cannot be lost, and while it is down or
 # restarting every cache call is a miss, logged once per outage (prefapp/cache.py).

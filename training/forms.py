@@ -9,6 +9,7 @@ from django import forms
 
 from labeling.formats.exports import AGGREGATE_LABELS
 from labeling.models import Project
+from labeling.services.simulation import MAX_ANNOTATORS, MAX_BUDGET, simulation_oracles
 from training.ml.config import (
     KINDS_NEEDING_REWARD,
     ConfigError,
@@ -341,3 +342,31 @@ class LoopSettingsForm(forms.Form):
         for name in ("reward_base_model", "start_policy"):
             cleaned[name] = (cleaned.get(name) or "").strip()
         return cleaned
+
+
+class SimulationForm(forms.Form):
+    """Simulated annotators started from the rounds page; the oracle is chosen from
+    PREFAPP_SIMULATION_ORACLES (a form never names a module of its own)."""
+
+    oracle = forms.ChoiceField(label="Oracle", help_text="Knows the right answer to each pair.")
+    annotators = forms.IntegerField(
+        min_value=1, max_value=MAX_ANNOTATORS, initial=5, label="Annotators"
+    )
+    noise = forms.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        initial=0.1,
+        label="Noise",
+        help_text="Share of answers flipped.",
+    )
+    budget = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_BUDGET,
+        label="Judgments",
+        help_text="Stop after this many (empty: until no pair is left).",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["oracle"].choices = [(o, o) for o in simulation_oracles()]  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import views, views_arena, views_generation
+from training import views, views_arena, views_generation, views_simulation
 
 # Included under p/<slug:slug>/training/ by prefapp/urls.py.
 urlpatterns = [
@@ -19,6 +19,7 @@ urlpatterns = [
     path("rounds/settings/", views.loop_settings, name="training_loop_settings"),
     path("rounds/next/", views.round_next, name="training_round_next"),
     path("rounds/resume/", views.round_resume, name="training_round_resume"),
+    path("rounds/simulate/", views_simulation.simulation_start, name="training_simulate"),
     path("arena/", views_arena.arena_page, name="training_arena"),
     path("arena/settings/", views_arena.arena_settings, name="training_arena_settings"),
     path("arena/contenders/", views_arena.arena_contender_new, name="training_arena_contender"),

@@ -24,6 +24,7 @@ from training.forms import (
     RunFilterForm,
     RunSetupForm,
     ScheduleForm,
+    SimulationForm,
     TryForm,
     split_field_error,
 )
@@ -390,12 +391,19 @@ def _loop_settings_form(project: Project) -> LoopSettingsForm:
     return LoopSettingsForm(initial=initial)
 
 
-def _rounds_context(project: Project, form: LoopSettingsForm | None = None) -> dict[str, Any]:
+def _rounds_context(
+    project: Project,
+    form: LoopSettingsForm | None = None,
+    simulation_form: SimulationForm | None = None,
+) -> dict[str, Any]:
     rows = rounds_table(project=project)
+    settings = loop_settings_get(project=project)
     return {
         "project": project,
-        "settings": loop_settings_get(project=project),
+        "settings": settings,
         "form": form or _loop_settings_form(project),
+        "simulation_form": simulation_form
+        or SimulationForm(initial={"budget": settings.label_budget if settings else None}),
         "rows": rows,
         # Human-judged: each round's policy on an arena's leaderboard, beside the win-rate
         # its reward model judged.
@@ -420,7 +428,19 @@ def _rounds_context(project: Project, form: LoopSettingsForm | None = None) -> d
 @require_GET
 def rounds(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_manager_or_404(request, slug)
-    return render(request, "training/rounds.html", _rounds_context(project))
+    return rounds_page(request, project)
+
+
+def rounds_page(
+    request: HttpRequest,
+    project: Project,
+    *,
+    simulation_form: SimulationForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The rounds page (also with a refused simulation form and its errors)."""
+    context = _rounds_context(project, simulation_form=simulation_form)
+    return render(request, "training/rounds.html", context, status=status)
 
 
 @login_required

@@ -5,6 +5,10 @@ in for a person; noise flips its answer and a left bias picks the left side rega
 take pairs with `assignment_next` and answer with `judgment_record`, so overlap, gold, the
 one-judgment-per-pair rule and every other labelling rule hold for them as for people. Their
 judgments carry the source `simulated`: quality statistics about people leave them out.
+
+A manager starts them from the dashboard (`simulation_launch`, run by a task of the default
+worker); there the oracle is one of PREFAPP_SIMULATION_ORACLES, never a path from a form.
+`manage.py simulate_annotators` (the server's operator) may name any module:function.
 """
 
 import importlib
@@ -14,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import transaction
 
 from labeling.models import Judgment, Membership, Project
 from labeling.services.assignment import assignment_next
@@ -27,6 +33,16 @@ Oracle = Callable[[str, str, str], str]  # (prompt, answer a, answer b) -> 'a' |
 
 class OracleError(ValueError):
     """The oracle could not be loaded; the message says what is wrong."""
+
+
+class SimulationRefused(ValueError):
+    """A dashboard start of simulated annotators was refused; "field: why"."""
+
+
+# A dashboard start labels at most this many judgments with at most this many annotators: a
+# default-queue task must not hold its worker for hours.
+MAX_ANNOTATORS = 50
+MAX_BUDGET = 100_000
 
 
 @dataclass(frozen=True)
@@ -138,3 +154,62 @@ def _side(
     elif side != "tie" and rng.random() < noise:
         side = "right" if side == "left" else "left"
     return side
+
+
+def simulation_oracles() -> list[str]:
+    """The oracles a manager may choose from (PREFAPP_SIMULATION_ORACLES)."""
+    return list(settings.PREFAPP_SIMULATION_ORACLES)
+
+
+def _launch_check(oracle: str, annotators: int, noise: float, budget: int | None) -> None:
+    if oracle not in simulation_oracles():
+        raise SimulationRefused(f"oracle: {oracle!r} is not one of PREFAPP_SIMULATION_ORACLES")
+    if not 1 <= annotators <= MAX_ANNOTATORS:
+        raise SimulationRefused(f"annotators: must be between 1 and {MAX_ANNOTATORS}")
+    if not 0.0 <= noise <= 1.0:
+        raise SimulationRefused("noise: must be between 0 and 1")
+    if budget is not None and not 1 <= budget <= MAX_BUDGET:
+        raise SimulationRefused(f"budget: must be between 1 and {MAX_BUDGET}")
+
+
+def simulation_launch(
+    *,
+    project: Project,
+    oracle: str,
+    annotators: int,
+    noise: float,
+    budget: int | None,
+    seed: int = 0,
+) -> None:
+    """A manager's start of simulated annotators: checked now (SimulationRefused names the
+    field), labelled by a task of the default worker once the request's transaction commits."""
+    _launch_check(oracle, annotators, noise, budget)
+    from labeling.tasks import simulate_annotators  # tasks import services; import late
+
+    args = (project.pk, oracle, annotators, noise, budget, seed)
+    transaction.on_commit(lambda: simulate_annotators.delay(*args))
+
+
+def simulation_run(
+    *,
+    project_id: int,
+    oracle: str,
+    annotators: int,
+    noise: float,
+    budget: int | None,
+    seed: int = 0,
+) -> int:
+    """The task's work: the oracle checked against the allow-list again (a message only names
+    it), then `annotators_simulate`; returns the judgments made (0: the project is gone)."""
+    _launch_check(oracle, annotators, noise, budget)
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return 0
+    return annotators_simulate(
+        project=project,
+        oracle=oracle_from_path(oracle),
+        annotators=annotators,
+        noise=noise,
+        budget=budget,
+        seed=seed,
+    ).judgments

@@ -11,7 +11,7 @@ from django.db import connection
 
 from labeling.models import Candidate, Judgment, Pair, Project
 from labeling.selectors_quality import project_quality
-from labeling.services.simulation import annotators_simulate
+from labeling.services.simulation import SimulationRefused, annotators_simulate, simulation_run
 from tests.factories import PromptFactory
 from training.ml import toy
 
@@ -178,3 +178,20 @@ def test_the_command_names_a_bad_oracle(project, options, message):
     with pytest.raises(CommandError, match=message):
         call_command("simulate_annotators", "--project", project.slug, *options)
     assert not Judgment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_imports_only_an_allowed_oracle_when_a_task_names_one(project, settings):
+    settings.PREFAPP_SIMULATION_ORACLES = ["training.ml.toy:oracle_prefers"]
+    toy_pairs(project, 3)
+    with pytest.raises(SimulationRefused, match="oracle: 'os:getcwd' is not one of"):
+        simulation_run(project_id=project.pk, oracle="os:getcwd", annotators=1, noise=0.0, budget=2)
+    assert not Judgment.objects.exists()
+    made = simulation_run(
+        project_id=project.pk,
+        oracle="training.ml.toy:oracle_prefers",
+        annotators=1,
+        noise=0.0,
+        budget=2,
+    )
+    assert made == Judgment.objects.count() == 2
