@@ -261,6 +261,7 @@ class Arm:
         row["rm_eval_accuracy"] = (steps["reward"].run.final_metrics or {}).get("eval_accuracy")
         policy_metrics = steps["policy"].run.final_metrics or {}
         row["kl_budget_stop_step"] = policy_metrics.get("kl_budget_stop_step")
+        row["policy_metrics"] = policy_metrics
         row["label_seconds"] = labelled - started
         row["steps_seconds"] = seconds
         row["step_seconds"] = {

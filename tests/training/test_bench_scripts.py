@@ -56,3 +56,29 @@ def test_the_gpu_benchmark_runs_each_method_and_mode_on_a_tiny_model_on_the_cpu(
     }
     for row in rows:
         assert row["device"] == "cpu" and row["tokens_per_second"] > 0 and row["mfu"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.training
+def test_the_loop_benchmark_runs_a_round_through_the_app(tmp_path):
+    """bench/loop.py at CPU-tiny sizes: a throw-away app, a worker, one round, the oracle's
+    numbers in its results file (correctness of the script, not learning)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "loop.py"),
+            *("--out", str(tmp_path), "--part", "rounds", "--method", "dpo", "--rounds", "1"),
+            *("--budget", "12", "--k", "2", "--eval-samples", "8", "--sft-steps", "150"),
+            *("--set", "max_steps=2", "--reward-set", "max_steps=2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "results-rounds-dpo.json").read_text())
+    (row,) = results["rounds-dpo-seed0-b12-r1-k2"]["rounds"]
+    assert row["judgments"] == 12 and row["snapshot_rows"] == 12
+    assert 0.0 <= row["win_rate"] <= 1.0 and 0.0 <= row["rm_accuracy"] <= 1.0
+    assert {"reward", "policy", "generate", "score"} <= set(row["step_seconds"])
