@@ -38,6 +38,7 @@ import argparse
 import io
 import json
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -367,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         results_path.write_text(json.dumps(results, indent=2))
     print(_row("start", results["start"]), flush=True)
 
+    # A `kill` ends the run like Ctrl-C: the worker is stopped and the throw-away app removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
     app = BenchApp()
     app.env["PREFAPP_MODEL_ROOTS"] += "," + str(out)
     app.env["OMP_NUM_THREADS"] = "1"
