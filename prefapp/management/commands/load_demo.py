@@ -113,8 +113,8 @@ class Command(BaseCommand):
             )
         if loop_settings_get(project=project) is None:
             # A round per 300 judgments (four answers a prompt make 6 pairs of each of its 64
-            # prompts); DPO settings that moved the toy policy in a trial with 300 labels. Fewer
-            # labels or many more steps overfit the toy policy into malformed answers.
+            # prompts). DPO with β 0.3: with β 0.1 the second round's update drove the toy policy
+            # into malformed answers; β 0.3 improved it every round (bench/README.md, loop).
             loop_settings_set(
                 project=project,
                 enabled=True,
@@ -125,7 +125,7 @@ class Command(BaseCommand):
                 policy_method="dpo",
                 policy_config={
                     "learning_rate": 1e-4,
-                    "beta": 0.1,
+                    "beta": 0.3,
                     "max_steps": 60,
                     "per_device_train_batch_size": 16,
                     "max_length": 128,
