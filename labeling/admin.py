@@ -4,10 +4,12 @@ from labeling.models import (
     Assignment,
     AuditEvent,
     Candidate,
+    CrowdStudy,
     Invite,
     Judgment,
     Membership,
     Pair,
+    Participant,
     Project,
     Prompt,
 )
@@ -95,3 +97,19 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(CrowdStudy)
+class CrowdStudyAdmin(admin.ModelAdmin):
+    list_display = ["project", "platform", "is_open", "batch_size", "created_at"]
+    list_filter = ["platform", "is_open"]
+    # The link's token is what lets people in: rotating it is a deliberate act, not an edit.
+    readonly_fields = ["token"]
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ["participant_id", "project", "platform", "status", "code", "started_at"]
+    list_filter = ["project", "platform", "status"]
+    search_fields = ["participant_id"]
+    raw_id_fields = ["user"]

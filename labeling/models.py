@@ -403,3 +403,7 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_name or '-'} on {self.project_slug}"
+
+
+# Crowd studies live in a module of their own; importing them here registers them with Django.
+from labeling.models_crowd import CrowdStudy, Participant, Platform  # noqa: E402, F401

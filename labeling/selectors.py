@@ -7,7 +7,15 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from labeling import sql
-from labeling.models import Assignment, Choice, Judgment, Membership, Pair, Project
+from labeling.models import (
+    Assignment,
+    Choice,
+    Judgment,
+    Membership,
+    Pair,
+    Participant,
+    Project,
+)
 
 # Preference rows live with the other export reads; importable from here as before.
 from labeling.selectors_export import preference_row, preference_rows  # noqa: F401
@@ -89,10 +97,26 @@ def judged_count(*, project: Project, annotator: User) -> int:
 def judgment_target(*, project: Project, annotator: User) -> int | None:
     """How many judgments this annotator is asked for in the project; None: no limit.
 
-    Today the project's cap for everyone; a per-annotator target (a crowd participant's batch)
-    belongs here too, so that the page's "k of N" and the lease rule below read the same N.
+    The project's cap, and for a crowd participant their batch (the smaller of the two), so
+    that the page's "k of N", the lease rule below and the participant's stop rule
+    (labeling/services/participants.py) read the same N.
     """
-    return project.judgments_per_annotator
+    limits = (project.judgments_per_annotator, participant_batch_size(project, annotator))
+    known = [n for n in limits if n is not None]
+    return min(known) if known else None
+
+
+def participant_batch_size(project: Project, annotator: User) -> int | None:
+    """A crowd participant's batch in the project; None for anyone else. Participants' accounts
+    have no password (labeling/services/participants.py), so for a user with one, the label
+    page's every request, nothing more is asked of the database."""
+    if annotator.has_usable_password():
+        return None
+    return (
+        Participant.objects.filter(project=project, user_id=annotator.pk)
+        .values_list("project__crowd_study__batch_size", flat=True)
+        .first()
+    )
 
 
 def judgments_left(*, project: Project, annotator: User, judged: int | None = None) -> int | None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import views, views_members, views_projects, views_quality
+from labeling import views, views_crowd, views_members, views_projects, views_quality
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -45,5 +45,14 @@ urlpatterns = [
         "p/<slug:slug>/invites/<int:invite_id>/revoke/",
         views_members.invite_revoke_view,
         name="invite_revoke",
+    ),
+    path("study/<str:token>/", views_crowd.study_enter, name="study_enter"),
+    path("p/<slug:slug>/study/done/", views_crowd.study_done, name="study_done"),
+    path("p/<slug:slug>/participants/", views_crowd.participants, name="participants"),
+    path("p/<slug:slug>/participants/study/", views_crowd.study_settings, name="study_settings"),
+    path(
+        "p/<slug:slug>/participants/export/",
+        views_crowd.participants_export,
+        name="participants_export",
     ),
 ]

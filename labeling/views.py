@@ -6,8 +6,10 @@ from django.core.paginator import Paginator
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from labeling.access import (
     AuthedRequest,
@@ -47,7 +49,9 @@ from labeling.services.judgment import (
     judgment_record,
     judgment_undo,
 )
+from labeling.services.participants import participant_judgment_record, participant_work_next
 from labeling.services.selection import selection_set
+from labeling.views_crowd import PARTICIPANT_SESSION_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +83,8 @@ def _render_work(
     template = "labeling/partials/_work.html" if request.htmx else "labeling/label.html"
     try:
         assignment, judged = _next_work(request, project)
+    except BatchEnded:
+        return _to_study_done(request, project, status=status)
     except DatabaseError:
         if not saved:
             raise
@@ -103,15 +109,33 @@ def _render_work(
     return render(request, template, context, status=status)
 
 
+class BatchEnded(Exception):
+    """A crowd participant's batch is over: they go to their completion page."""
+
+
 def _next_work(request: AuthedRequest, project: Project) -> tuple[Assignment | None, int]:
     """The annotator's next pair and their count, asked once more on a new connection when the
-    database dropped this one (a restart, a failover): leasing is idempotent, the rest reads."""
+    database dropped this one (a restart, a failover): leasing is idempotent, the rest reads.
+    A crowd participant's go through their batch's stop rule (BatchEnded when it is over)."""
 
     def read() -> tuple[Assignment | None, int]:
-        # An archived project's managers still open it; it hands out no more pairs.
-        archived = project.is_archived
-        assignment = None if archived else assignment_next(project=project, annotator=request.user)
-        return assignment, judged_count(project=project, annotator=request.user)
+        participant_id = request.session.get(PARTICIPANT_SESSION_KEY)
+        if project.is_archived or participant_id is None:
+            # An archived project's managers still open it; it hands out no more pairs.
+            archived = project.is_archived
+            assignment = (
+                None if archived else assignment_next(project=project, annotator=request.user)
+            )
+            return assignment, judged_count(project=project, annotator=request.user)
+        work = participant_work_next(
+            participant_id=participant_id, project=project, annotator=request.user
+        )
+        if work.participant is None:  # not a participant of this project after all
+            assignment = assignment_next(project=project, annotator=request.user)
+            return assignment, judged_count(project=project, annotator=request.user)
+        if work.assignment is None:
+            raise BatchEnded
+        return work.assignment, work.judged
 
     try:
         return read()
@@ -121,6 +145,17 @@ def _next_work(request: AuthedRequest, project: Project) -> tuple[Assignment | N
         logger.warning("database connection lost; reading the next pair on a new one")
         connection.close()
     return read()
+
+
+def _to_study_done(request: AuthedRequest, project: Project, *, status: int = 200) -> HttpResponse:
+    """The participant's batch is over. htmx follows HX-Redirect whatever the status, so a
+    refused submission keeps its 409: the page moves on, the answer still says not stored."""
+    url = reverse("study_done", args=[project.slug])
+    if not request.htmx:
+        return redirect(url)
+    response = HttpResponseClientRedirect(url)
+    response.status_code = status
+    return response
 
 
 @label_login_required
@@ -137,8 +172,17 @@ def label_submit(request: AuthedRequest, slug: str) -> HttpResponse:
     form = JudgmentForm(request.POST, project=project)
     if not form.is_valid():
         return _answer(request, project, error=form.error_text(), status=400)
+    participant_id = request.session.get(PARTICIPANT_SESSION_KEY)
     try:
-        recorded = judgment_record(project=project, annotator=request.user, **form.cleaned_data)
+        if participant_id is None:
+            recorded = judgment_record(project=project, annotator=request.user, **form.cleaned_data)
+        else:  # a crowd participant: their batch's cap holds here too
+            recorded = participant_judgment_record(
+                participant_id=participant_id,
+                project=project,
+                annotator=request.user,
+                **form.cleaned_data,
+            )
     except JudgmentRefused as refused:
         rationale = form.cleaned_data["rationale"].strip() if project.ask_rationale else ""
         return _answer(

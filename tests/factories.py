@@ -1,7 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from labeling.models import Candidate, Membership, Pair, Project, Prompt
+from labeling.models import Candidate, CrowdStudy, Membership, Pair, Platform, Project, Prompt
 
 PASSWORD = "a-test-password-1"
 
@@ -31,6 +31,22 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     project = factory.SubFactory(ProjectFactory)
     role = Membership.Role.ANNOTATOR
+
+
+class CrowdStudyFactory(factory.django.DjangoModelFactory):
+    """A Prolific study with its default URL parameters and a short batch."""
+
+    class Meta:
+        model = CrowdStudy
+
+    project = factory.SubFactory(ProjectFactory)
+    platform = Platform.PROLIFIC
+    participant_param = "PROLIFIC_PID"
+    study_param = "STUDY_ID"
+    session_param = "SESSION_ID"
+    batch_size = 3
+    completion_code = "DONE1234"
+    screened_out_code = "SCREEN99"
 
 
 class PromptFactory(factory.django.DjangoModelFactory):

@@ -10,6 +10,10 @@ now and then: submit twice in a row, submit twice at once from both tabs, abando
 expiry is moved into the past, as if time passed) and submit it late, submit just as the lease
 runs out, or submit someone else's lease. A reaper thread reclaims expired leases all along,
 as Celery beat does. Every answer is logged on the client side and compared with the rows.
+
+Crowd participants arrive too: all at the same moment through the study link, each in two
+tabs at once with the same platform id, then work like the others until their batch of
+`Plan.batch` judgments ends. Each must be one account, and none may judge past the batch.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from datetime import datetime, timedelta
 _ASSIGNMENT = re.compile(r'name="assignment_id" value="(\d+)"')
 _CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 HTMX = {"HX-Request": "true"}
+BATCH_ENDED = -1  # the label page sent a participant to their completion code
 
 
 @dataclass
@@ -49,6 +54,8 @@ class Plan:
     overlap: int = 3
     deadline_s: float = 50.0
     seed: int = 1
+    participants: int = 3  # crowd participants through the study link, two tabs each
+    batch: int = 5  # judgments per participant
 
 
 def run(plan: Plan) -> tuple[Log, int]:
@@ -67,6 +74,11 @@ def run(plan: Plan) -> tuple[Log, int]:
         allow_both_bad=True,
     )
     make_pairs(project, plan.pairs)
+    study = None
+    if plan.participants:
+        from labeling.services.participants import crowd_study_save
+
+        study = crowd_study_save(project=project, platform="prolific", batch_size=plan.batch)
     users = []
     for i in range(plan.annotators):
         # No password: hashing one costs more CPU than the whole scenario's requests.
@@ -82,6 +94,14 @@ def run(plan: Plan) -> tuple[Log, int]:
             args=(project, user, random.Random(plan.seed * 1000 + n), log, deadline),
         )
         for n, user in enumerate(u for u in users for _ in range(plan.tabs_per_annotator))
+    ]
+    arrival = threading.Barrier(2 * plan.participants)
+    tabs += [
+        threading.Thread(
+            target=_participant_thread,
+            args=(project, study, f"pid{plan.seed}x{n}", arrival, random.Random(-n), log, deadline),
+        )
+        for n in range(plan.participants)
     ]
     reaper = threading.Thread(target=_reaper_thread, args=(project, stop, log))
     reaper.start()
@@ -129,17 +149,59 @@ def _reaper_thread(project, stop: threading.Event, log: Log) -> None:
 
 @_closing_connections
 def _tab_thread(project, user, rng: random.Random, log: Log, deadline: float) -> None:
+    tab, twin = _client(user), _client(user)  # twin: the same annotator's other tab
+    _work(project, user.pk, tab, twin, rng, log, deadline)
+
+
+@_closing_connections
+def _participant_thread(
+    project, study, pid: str, arrival: threading.Barrier, rng: random.Random, log, deadline
+) -> None:
+    """One participant opens the study link in two tabs at once, then works in both."""
+    from django.test import Client
+    from django.urls import reverse
+
+    link = reverse("study_enter", args=[study.token])
+    tabs = [Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)]
+    entered: list[object] = [None, None]
+
+    def enter(n: int) -> None:
+        arrival.wait()
+        try:
+            entered[n] = tabs[n].get(link, {"PROLIFIC_PID": pid, "SESSION_ID": f"s-{n}"})
+        except Exception as error:
+            entered[n] = error
+
+    second = threading.Thread(target=_closing_connections(enter), args=(1,))
+    second.start()
+    enter(0)
+    second.join()
+    label_url = reverse("label", args=[project.slug])
+    for response in entered:
+        if getattr(response, "status_code", None) != 302 or response.url != label_url:
+            log.bad_statuses.append(f"participant {pid} entered with {response!r}")
+            return
+    user_ids = {int(tab.session["_auth_user_id"]) for tab in tabs}
+    if len(user_ids) != 1:
+        log.bad_statuses.append(f"participant {pid} got two accounts: {user_ids}")
+        return
+    log.counts["participants"] += 1
+    _work(project, user_ids.pop(), tabs[0], tabs[1], rng, log, deadline)
+
+
+def _work(project, user_id: int, tab, twin, rng: random.Random, log: Log, deadline: float) -> None:
+    """Get work and submit it in one tab (sometimes in both) until the project is complete,
+    or, for a participant, until their batch ends (the label page sends them to their code)."""
     from django.urls import reverse
 
     from labeling.models import Assignment, Pair
 
-    tab, twin = _client(user), _client(user)  # twin: the same annotator's other tab
     label_url = reverse("label", args=[project.slug])
     submit_url = reverse("label_submit", args=[project.slug])
 
     def submit(client, assignment_id: int, side: str) -> int:
         csrf = client.cookies["csrftoken"].value
-        entry = (assignment_id, user.pk, side, time.monotonic())
+        entry = (assignment_id, user_id, side, time.monotonic())
         try:
             response = client.post(
                 submit_url,
@@ -166,16 +228,21 @@ def _tab_thread(project, user, rng: random.Random, log: Log, deadline: float) ->
         if response.status_code != 200:
             log.bad_statuses.append(f"get {response.status_code}: {response.content[:200]!r}")
             return None
+        if response.has_header("HX-Redirect"):
+            return BATCH_ENDED
         found = _ASSIGNMENT.search(response.content.decode())
         if found is None:
             return None
         assignment_id = int(found.group(1))
-        log.leases_seen[assignment_id] = user.pk
+        log.leases_seen[assignment_id] = user_id
         return assignment_id
 
     get_work(twin)  # sets the twin's CSRF cookie
     while time.monotonic() < deadline:
         assignment_id = get_work(tab)
+        if assignment_id == BATCH_ENDED:
+            log.counts["batches_ended"] += 1
+            return
         if assignment_id is None:
             open_pairs = Pair.objects.filter(project=project, judgment_count__lt=project.overlap)
             if not open_pairs.exists():
@@ -189,7 +256,7 @@ def _tab_thread(project, user, rng: random.Random, log: Log, deadline: float) ->
             # other tab stored it before, then it is a resubmission).
             Assignment.objects.filter(pk=assignment_id).update(expires_at=_past())
             # From here on, when the UPDATE has returned (it may wait for SQLite's write lock).
-            log.expired.append((assignment_id, user.pk, time.monotonic()))
+            log.expired.append((assignment_id, user_id, time.monotonic()))
             log.counts["abandoned"] += 1
             submit(tab, assignment_id, side)
         elif roll < 0.12:
@@ -212,16 +279,16 @@ def _tab_thread(project, user, rng: random.Random, log: Log, deadline: float) ->
             submit(tab, assignment_id, side)
             other.join()
         elif roll < 0.36:
-            foreign = [a for a, owner in list(log.leases_seen.items()) if owner != user.pk]
+            foreign = [a for a, owner in list(log.leases_seen.items()) if owner != user_id]
             if foreign:
                 log.counts["foreign"] += 1
                 foreign_id = rng.choice(foreign)
                 if submit(tab, foreign_id, side) != 409:
-                    log.bad_statuses.append(f"{user.pk} submitted {foreign_id} of another")
+                    log.bad_statuses.append(f"{user_id} submitted {foreign_id} of another")
             submit(tab, assignment_id, side)
         else:
             submit(tab, assignment_id, side)
-    log.bad_statuses.append(f"annotator {user.pk} still working at the deadline")
+    log.bad_statuses.append(f"annotator {user_id} still working at the deadline")
 
 
 def _past():
@@ -319,6 +386,7 @@ def problems(
             )
         if pair.is_full != (pair.taken >= project.overlap):
             found.append(f"pair {pair.pk}: is_full {pair.is_full} with taken {pair.taken}")
+    found += _participant_problems(project, judgments)
     if complete:
         unfinished = pairs.exclude(judgment_count=project.overlap)
         if unfinished.exists():
@@ -333,6 +401,35 @@ def problems(
             f"done leases without a judgment or judgments of open leases: "
             f"{sorted(done ^ set(by_assignment))[:20]}"
         )
+    return found
+
+
+def _participant_problems(project, judgments: list[dict]) -> list[str]:
+    """One account per platform id, no account without a participant, no batch overrun."""
+    from django.contrib.auth import get_user_model
+
+    from labeling.models import CrowdStudy, Membership, Participant
+
+    study = CrowdStudy.objects.filter(project=project).first()
+    if study is None:
+        return []
+    found = []
+    participants = list(Participant.objects.filter(project=project))
+    ids = Counter(p.participant_id for p in participants)
+    if any(n > 1 for n in ids.values()) or len({p.user_id for p in participants}) != len(ids):
+        found.append(f"participants sharing an id or an account: {ids}")
+    accounts = get_user_model().objects.filter(username__startswith="participant-")
+    if accounts.count() != len(participants):
+        found.append(f"{accounts.count()} participant accounts for {len(participants)} ids")
+    members = Membership.objects.filter(user__participant__isnull=False)
+    if members.exclude(project=project).exists() or members.count() != len(participants):
+        found.append("a participant's account is a member elsewhere or twice")
+    per_user = Counter(j["annotator_id"] for j in judgments)
+    for p in participants:
+        if per_user[p.user_id] > study.batch_size:
+            found.append(f"participant {p.participant_id}: {per_user[p.user_id]} judgments")
+        if p.is_active:
+            found.append(f"participant {p.participant_id} never reached the end of the batch")
     return found
 
 

@@ -32,6 +32,8 @@ def test_it_keeps_every_invariant_under_concurrency_on_postgresql():
     assert log.expired and log.refusals
     for kind in ("abandoned", "double_sequential", "double_parallel", "racing_expiry"):
         assert log.counts[kind] > 0, kind
+    # Every participant arrived through the study link in two tabs at once and was one account.
+    assert log.counts["participants"] == log.counts["batches_ended"] == Plan().participants
 
 
 @pytest.mark.slow
@@ -50,4 +52,5 @@ def test_it_keeps_every_invariant_under_concurrency_on_the_sqlite_default(tmp_pa
     assert report["problems"] == []
     assert report["successes"] >= Plan().pairs * Plan().overlap
     assert report["refusals"] > 0
+    assert report["counts"]["participants"] == Plan().participants
     assert (tmp_path / "prefapp.sqlite3").exists()
