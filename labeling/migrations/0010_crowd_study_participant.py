@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0008_project_reveal_sources'),
+        ('labeling', '0009_project_annotator_cap_avoid_repeat'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
