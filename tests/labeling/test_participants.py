@@ -218,3 +218,15 @@ def test_it_never_stores_past_the_batch_even_from_a_lease_left_over(project):
     again = participant_judgment_record(**args, assignment_id=first.pk, side="left")
     assert not again.created
     assert Judgment.objects.filter(annotator=participant.user).count() == 2
+
+
+def test_it_ends_the_batch_at_the_projects_cap_when_that_is_smaller(project):
+    project.judgments_per_annotator = 2
+    project.save()
+    make_pairs(project, 5)
+    study = CrowdStudyFactory(project=project, batch_size=4)
+    participant = participant_enter(study=study, params=_params())
+    assert [_judge_next(participant) is not None for _ in range(3)] == [True, True, False]
+    participant.refresh_from_db()
+    assert participant.status == Participant.Status.COMPLETED
+    assert not participant.ran_out_of_work  # the cap ended it, not a lack of work
