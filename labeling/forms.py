@@ -11,6 +11,7 @@ from labeling.formats.exports import (
     KIND_LABELS,
     ExportFilters,
     ExportOptions,
+    ExportOptionsInvalid,
 )
 from labeling.formats.parsers import PARSERS
 from labeling.models import Membership, Project, ScoreAfterReward, SelectionStrategy
@@ -95,7 +96,13 @@ class ExportForm(ErrorTextMixin, forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Up to the end of this day.",
     )
-    annotators = forms.MultipleChoiceField(required=False, help_text="None selected: everyone.")
+    annotators = forms.MultipleChoiceField(
+        required=False,
+        # Checkboxes with a search box above them (static/prefapp/manage.js): a list
+        # of hundreds of names cannot be picked from with Ctrl-click.
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: everyone.",
+    )
     min_agreement = forms.FloatField(
         required=False,
         min_value=0,
@@ -110,6 +117,11 @@ class ExportForm(ErrorTextMixin, forms.Form):
     )
     exclude_gold = forms.BooleanField(required=False, label="Leave out gold pairs")
     exclude_imported = forms.BooleanField(required=False, label="Leave out imported judgments")
+    include_excluded = forms.BooleanField(
+        required=False,
+        label="Keep excluded annotators",
+        help_text="Include annotators excluded on the quality page.",
+    )
 
     def __init__(self, *args, annotators: list[str] = (), **kwargs) -> None:  # type: ignore[assignment]
         super().__init__(*args, **kwargs)
@@ -117,8 +129,21 @@ class ExportForm(ErrorTextMixin, forms.Form):
         assert isinstance(annotators_field, forms.MultipleChoiceField)
         annotators_field.choices = [(name, name) for name in annotators]
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors:
+            try:
+                self._options = self._build_options(cleaned)
+            except ExportOptionsInvalid as invalid:
+                raise forms.ValidationError(str(invalid)) from None
+        return cleaned
+
     def options(self) -> ExportOptions:
-        data = self.cleaned_data
+        """The validated options (after is_valid())."""
+        return self._options
+
+    @staticmethod
+    def _build_options(data: dict[str, Any]) -> ExportOptions:
         day = timedelta(days=1)
         filters = ExportFilters(
             since=_midnight(data["since"]),
@@ -128,6 +153,7 @@ class ExportForm(ErrorTextMixin, forms.Form):
             include_gold=not data["exclude_gold"],
             min_agreement=data["min_agreement"],
             min_quality=data["min_quality"],
+            include_excluded=data["include_excluded"],
         )
         return ExportOptions(
             kind=data["kind"] or "trl",

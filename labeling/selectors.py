@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from labeling import sql
@@ -18,7 +19,11 @@ from labeling.models import (
 )
 
 # Preference rows live with the other export reads; importable from here as before.
-from labeling.selectors_export import preference_row, preference_rows  # noqa: F401
+from labeling.selectors_export import (  # noqa: F401
+    exclusions_empty_exports,
+    preference_row,
+    preference_rows,
+)
 
 
 def membership_get(*, user: User | AnonymousUser, project_slug: str) -> Membership | None:
@@ -33,15 +38,24 @@ def membership_get(*, user: User | AnonymousUser, project_slug: str) -> Membersh
 
 @dataclass(frozen=True)
 class ProjectProgress:
-    pairs: int
+    pairs: int  # ordinary pairs (gold pairs check annotators; they are not the work)
+    overlap: int  # judgments wanted per pair
     done: int  # pairs with `overlap` judgments
-    in_progress: int  # pairs with a live lease or some judgments, not yet done
-    open: int
-    judgments: int
+    started: int  # pairs with a judgment or a lease, short of `overlap` judgments
+    not_started: int  # pairs nobody has judged or leased yet
+    judgments: int  # every judgment of the project, gold pairs' and imported ones included
+    counted: int  # judgments toward the target: each pair's, up to `overlap`
+    live_leases: int  # pairs someone is judging now
 
     @property
-    def percent_done(self) -> int:
-        return round(100 * self.done / self.pairs) if self.pairs else 0
+    def wanted(self) -> int:
+        """Judgments the project wants: `overlap` on every ordinary pair."""
+        return self.pairs * self.overlap
+
+    @property
+    def percent(self) -> int:
+        """Share of the wanted judgments made (41 of 84 is 49 %, even with no pair done)."""
+        return min(100, round(100 * self.counted / self.wanted)) if self.wanted else 0
 
 
 def project_progress(*, project: Project) -> ProjectProgress:
@@ -49,16 +63,18 @@ def project_progress(*, project: Project) -> ProjectProgress:
     counts = ordinary.aggregate(
         pairs=Count("id"),
         done=Count("id", filter=Q(judgment_count__gte=project.overlap)),
-        started=Count("id", filter=Q(taken__gt=0)),
+        started=Count("id", filter=Q(taken__gt=0) | Q(judgment_count__gt=0)),
+        counted=Sum(Least("judgment_count", Value(project.overlap))),
     )
-    judgments = Judgment.objects.filter(project=project).count()
-    in_progress = counts["started"] - counts["done"]
     return ProjectProgress(
         pairs=counts["pairs"],
+        overlap=project.overlap,
         done=counts["done"],
-        in_progress=in_progress,
-        open=counts["pairs"] - counts["started"],
-        judgments=judgments,
+        started=counts["started"] - counts["done"],
+        not_started=counts["pairs"] - counts["started"],
+        judgments=Judgment.objects.filter(project=project).count(),
+        counted=counts["counted"] or 0,
+        live_leases=live_leases_count(project=project),
     )
 
 
@@ -161,10 +177,26 @@ def judgments_per_annotator(*, project: Project) -> QuerySet:
 
 
 def project_annotator_names(*, project: Project) -> list[str]:
+    """Whom an export can be filtered by: every member, since managers label too."""
     return sorted(
-        Membership.objects.filter(project=project, role=Membership.Role.ANNOTATOR).values_list(
-            "user__username", flat=True
-        )
+        Membership.objects.filter(project=project).values_list("user__username", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class ManageCounters:
+    """What the manage page counts, refreshed by itself (templates/labeling/partials/_progress)."""
+
+    progress: ProjectProgress
+    annotators: list[dict]
+    excluded_only: int  # judgments exclusions leave out when exports have nothing else
+
+
+def manage_counters(*, project: Project) -> ManageCounters:
+    return ManageCounters(
+        progress=project_progress(project=project),
+        annotators=list(judgments_per_annotator(project=project)),
+        excluded_only=exclusions_empty_exports(project=project),
     )
 
 

@@ -7,8 +7,6 @@ choice) triple at once, a few dozen bytes per judgment.
 """
 
 import dataclasses
-import hashlib
-import hmac
 import itertools
 import warnings
 from collections import Counter
@@ -16,26 +14,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 from django.db.models.functions import Greatest
 
-from labeling.formats.exports import AGGREGATES, JUDGMENT_COLUMNS, ExportFilters
+from labeling.formats.exports import AGGREGATES, JUDGMENT_COLUMNS, ExportFilters, ExportOptions
 from labeling.formats.transcripts import hh_transcript
 from labeling.models import Choice, Judgment, Membership, Pair, Project
+from labeling.pseudonyms import annotator_pseudonym
 from labeling.selectors_quality import annotators_below
-from prefcore.conversation import prompt_text
+from prefcore.conversation import implicit_prompt_text, prompt_text
 
 PREFERRED = (Choice.A, Choice.B)
-
-
-def annotator_pseudonym(*, project_id: int, user_id: int | None) -> str:
-    """A stable id for an annotator in exported files: it never reveals the username and is
-    different in each project, so files of two projects cannot be joined on it."""
-    if user_id is None:
-        return "imported"
-    message = f"prefapp-annotator:{project_id}:{user_id}".encode()
-    return "ann-" + hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()[:16]
 
 
 def excluded_annotator_ids(*, project: Project) -> list[int]:
@@ -90,6 +79,45 @@ def _agreeing_pairs(project: Project, share: float, left_out: list[int]) -> Quer
     )
 
 
+def export_empty_reason(*, project: Project, options: ExportOptions) -> str:
+    """Why an export has no row, in words a manager can act on (an empty file says nothing)."""
+    filters = options.filters
+    if not Judgment.objects.filter(project=project).exists():
+        return "The project has no judgments yet."
+    matching = judgments_for_export(project=project, filters=filters)
+    if not matching.exists():
+        with_excluded = dataclasses.replace(filters, include_excluded=True, min_quality=None)
+        left_out = judgments_for_export(project=project, filters=with_excluded).count()
+        if left_out:
+            return (
+                f"All {left_out} judgment{'s' if left_out != 1 else ''} that match are by "
+                "annotators excluded from exports (on the quality page, or by the minimum "
+                "quality asked): take annotators back there, or lower the minimum quality."
+            )
+        return "No judgment matches these filters (dates, annotators, agreement, gold, imported)."
+    if options.kind == "judgments":
+        return ""
+    if options.aggregate == "all":
+        return (
+            "The matching judgments are all ties or both bad, which preference rows leave out; "
+            "raw judgments keep them."
+        )
+    return (
+        "No pair has a single most frequent answer that prefers one side (ties, both bad, or "
+        "even votes), so the aggregate has no row; every judgment, or raw judgments, keep them."
+    )
+
+
+def exclusions_empty_exports(*, project: Project) -> int:
+    """How many judgments exclusions leave out when they leave nothing else to export
+    (0 when exports have judgments, or the project has none): the manage page warns then."""
+    if judgments_for_export(project=project, filters=ExportFilters()).exists():
+        return 0
+    return judgments_for_export(
+        project=project, filters=ExportFilters(include_excluded=True)
+    ).count()
+
+
 # --- preference rows ------------------------------------------------------------------------
 
 
@@ -119,7 +147,7 @@ def preference_row(
     else:
         prompt = prompt_text(messages)
         answers = (
-            [prompt + text for text in (chosen, rejected)]
+            [implicit_prompt_text(prompt, text) for text in (chosen, rejected)]
             if implicit_prompt
             else [chosen, rejected]
         )

@@ -16,13 +16,25 @@ from datetime import date, datetime
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 
 from labeling.models import Choice, Judgment, Membership, Project
+from labeling.pseudonyms import annotator_pseudonym
 
 LABELS = [Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD]
 MIN_GOLD = 5  # gold judgments before gold accuracy is the annotator's score
-MIN_COMPARED = 5  # judgments compared with others before agreement is the score
-MIN_FOR_FLAGS = 10  # judgments before an annotator can be flagged
+# Agreement with one other person says nothing about who is right: with two annotators,
+# "agreement" excluded the better one as often as the worse. A judgment is compared only on
+# a pair that at least MIN_OTHERS other people judged, with one most frequent answer among
+# them; agreement becomes a score after MIN_COMPARED such judgments. So a project needs three
+# annotators on shared pairs before anyone can be scored (and excluded) by agreement.
+MIN_OTHERS = 2
+MIN_COMPARED = 10
+MIN_FOR_FLAGS = 10  # judgments before an annotator can be flagged against the crowd
+# Reading a prompt and two answers takes longer than this: a median under it is flagged
+# whatever the crowd does (with few annotators there is no crowd to compare with).
+FAST_FLOOR_SECONDS = 2.0
+MIN_TIMED = 5  # timed judgments before the floor applies
 TREND_POINTS = 30
 
 
@@ -38,10 +50,12 @@ class AnnotatorQuality:
     left_picks: int  # judgments that preferred a side, with the side shown known
     left_rate: float | None
     median_seconds: float | None
+    timed: int  # judgments with a time spent
     tie_rate: float
     both_bad_rate: float
     excluded: bool
     flags: tuple[str, ...] = ()
+    export_id: str = ""  # the pseudonym raw exports carry (labeling/pseudonyms.py)
 
     @property
     def score(self) -> float | None:
@@ -106,6 +120,7 @@ def project_quality(*, project: Project) -> ProjectQuality:
         mine = users == uid
         annotators.append(
             _annotator(
+                project.pk,
                 uid,
                 usernames.get(uid, "?"),
                 mine,
@@ -127,13 +142,16 @@ def project_quality(*, project: Project) -> ProjectQuality:
 
 def _agreement_with_others(others: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per judgment: whether it matches the others' answer, and whether the others had one
-    (at least one other judgment, and a single most frequent answer)."""
+    (at least MIN_OTHERS other judgments, and a single most frequent answer)."""
     top = others.max(axis=1)
-    clear = (top > 0) & ((others == top[:, None]).sum(axis=1) == 1)
+    enough = others.sum(axis=1) >= MIN_OTHERS
+    clear = enough & (top > 0) & ((others == top[:, None]).sum(axis=1) == 1)
     return clear & (others.argmax(axis=1) == label), clear
 
 
-def _annotator(uid, username, mine, label, agree, compared, left_is_a, times, gold, excluded):
+def _annotator(
+    project_id, uid, username, mine, label, agree, compared, left_is_a, times, gold, excluded
+):
     n = int(mine.sum())
     mine_labels = label[mine]
     gold_answers = [(g, c) for is_gold, g, c in gold if is_gold and g]
@@ -155,9 +173,11 @@ def _annotator(uid, username, mine, label, agree, compared, left_is_a, times, go
         left_picks=len(sided),
         left_rate=_share(sum(sided), len(sided)),
         median_seconds=float(np.median(timed)) / 1000 if timed else None,
+        timed=len(timed),
         tie_rate=float((mine_labels == 2).mean()),
         both_bad_rate=float((mine_labels == 3).mean()),
         excluded=excluded,
+        export_id=annotator_pseudonym(project_id=project_id, user_id=uid),
     )
 
 
@@ -184,6 +204,8 @@ def _flag_outliers(annotators: list[AnnotatorQuality]) -> list[AnnotatorQuality]
     flagged = []
     for a in annotators:
         flags = [name for name, ids in lows.items() if a.user_id in ids]
+        if "fast" not in flags and _below_floor(a):
+            flags.append("fast")
         if a.gold_accuracy is not None and a.gold_judgments >= MIN_GOLD and a.gold_accuracy < 0.7:
             flags.append("low gold accuracy")
         # Position bias against a fair coin: more than 3 standard errors from one half.
@@ -195,6 +217,14 @@ def _flag_outliers(annotators: list[AnnotatorQuality]) -> list[AnnotatorQuality]
             flags.append("prefers left" if a.left_rate > 0.5 else "prefers right")
         flagged.append(AnnotatorQuality(**{**vars(a), "flags": tuple(flags)}))
     return flagged
+
+
+def _below_floor(a: AnnotatorQuality) -> bool:
+    return (
+        a.median_seconds is not None
+        and a.timed >= MIN_TIMED
+        and a.median_seconds < FAST_FLOOR_SECONDS
+    )
 
 
 def _far(annotators, value, direction: int, min_gap: float) -> set[int]:
@@ -241,3 +271,66 @@ def annotators_below(*, project: Project, threshold: float) -> list[int]:
         for a in project_quality(project=project).annotators
         if a.score is not None and a.score < threshold
     ]
+
+
+@dataclass(frozen=True)
+class ExclusionPreview:
+    """Who a threshold would exclude, shown to the manager before anyone is."""
+
+    threshold: float
+    below: list[AnnotatorQuality]  # scored below the threshold, not yet excluded
+    kept: int  # annotators with judgments left in exports afterwards
+    refused: str  # why the exclusion is refused ("" when it may go ahead)
+
+
+def exclusion_preview(*, project: Project, threshold: float) -> ExclusionPreview:
+    """The annotators a threshold would newly exclude. Refused when it would leave no
+    annotator's judgments in exports: every export and snapshot would be empty."""
+    annotators = project_quality(project=project).annotators
+    below = [
+        a for a in annotators if not a.excluded and a.score is not None and a.score < threshold
+    ]
+    kept = sum(1 for a in annotators if not a.excluded) - len(below)
+    refused = ""
+    if below and kept == 0:
+        refused = (
+            f"A threshold of {threshold:g} would exclude every annotator, leaving exports and "
+            "training snapshots empty; nobody was excluded."
+        )
+    return ExclusionPreview(threshold=threshold, below=below, kept=kept, refused=refused)
+
+
+@dataclass(frozen=True)
+class AnnotatorWork:
+    """One annotator's judgments in a project, for the manager's page about them."""
+
+    user_id: int
+    username: str
+    membership: Membership | None  # None once removed from the project (judgments stay)
+    quality: AnnotatorQuality | None
+    judgments: QuerySet[Judgment]  # newest first
+
+
+def annotator_work(*, project: Project, user_id: int) -> AnnotatorWork | None:
+    """None for someone who is neither a member nor has judged in the project."""
+    membership = (
+        Membership.objects.filter(project=project, user_id=user_id).select_related("user").first()
+    )
+    judgments = (
+        Judgment.objects.filter(project=project, annotator_id=user_id)
+        .select_related("pair__prompt", "pair__candidate_a", "pair__candidate_b")
+        .order_by("-created_at", "-id")
+    )
+    if membership is None and not judgments.exists():
+        return None
+    user = membership.user if membership else get_user_model().objects.get(pk=user_id)
+    quality = next(
+        (a for a in project_quality(project=project).annotators if a.user_id == user_id), None
+    )
+    return AnnotatorWork(
+        user_id=user_id,
+        username=user.get_username(),
+        membership=membership,
+        quality=quality,
+        judgments=judgments,
+    )

@@ -13,10 +13,16 @@ urlpatterns = [
     path("p/<slug:slug>/label/extend/", views.label_extend, name="label_extend"),
     path("p/<slug:slug>/label/mine/", views.my_judgments, name="my_judgments"),
     path("p/<slug:slug>/manage/", views.manage, name="manage"),
+    path("p/<slug:slug>/manage/progress/", views.manage_progress, name="manage_progress"),
     path("p/<slug:slug>/selection/", views.selection_update, name="selection_update"),
     path("p/<slug:slug>/import/", views.import_upload, name="import_upload"),
     path("p/<slug:slug>/export/", views.export_download, name="export_download"),
     path("p/<slug:slug>/quality/", views_quality.quality, name="quality"),
+    path(
+        "p/<slug:slug>/quality/exclude/preview/",
+        views_quality.quality_exclude_preview,
+        name="quality_exclude_preview",
+    ),
     path("p/<slug:slug>/quality/exclude/", views_quality.quality_exclude, name="quality_exclude"),
     path("p/<slug:slug>/quality/include/", views_quality.quality_include, name="quality_include"),
     path("p/<slug:slug>/settings/", views_projects.project_settings, name="project_settings"),
@@ -54,5 +60,15 @@ urlpatterns = [
         "p/<slug:slug>/participants/export/",
         views_crowd.participants_export,
         name="participants_export",
+    ),
+    path(
+        "p/<slug:slug>/quality/annotators/<int:user_id>/",
+        views_quality.quality_annotator,
+        name="quality_annotator",
+    ),
+    path(
+        "p/<slug:slug>/quality/annotators/<int:user_id>/exclude/",
+        views_quality.quality_exclude_one,
+        name="quality_exclude_one",
     ),
 ]

@@ -32,16 +32,15 @@ from labeling.selectors import (
     judgment_sides,
     judgment_target,
     judgments_of_annotator,
-    judgments_per_annotator,
-    live_leases_count,
+    manage_counters,
     open_pairs_count,
     project_annotator_names,
-    project_progress,
     projects_for_user,
 )
+from labeling.selectors_export import export_empty_reason
 from labeling.selectors_selection import selection_summary
 from labeling.services.assignment import assignment_extend, assignment_next, assignment_skip
-from labeling.services.exporting import export_spooled, export_text_pieces
+from labeling.services.exporting import export_prepare
 from labeling.services.importing import ImportFailed, data_import, import_summary
 from labeling.services.judgment import (
     UNDO_WINDOW,
@@ -287,9 +286,7 @@ def manage(request: AuthedRequest, slug: str) -> HttpResponse:
     project = project_for_manager_or_404(request, slug)
     context = {
         "project": project,
-        "progress": project_progress(project=project),
-        "live_leases": live_leases_count(project=project),
-        "annotators": judgments_per_annotator(project=project),
+        "counters": manage_counters(project=project),
         "import_form": ImportForm(),
         "export_form": ExportForm(annotators=project_annotator_names(project=project)),
         "selection": selection_summary(project=project),
@@ -298,6 +295,15 @@ def manage(request: AuthedRequest, slug: str) -> HttpResponse:
         ),
     }
     return render(request, "labeling/manage.html", context)
+
+
+@login_required
+@require_GET
+def manage_progress(request: AuthedRequest, slug: str) -> HttpResponse:
+    """The manage page's counters alone; the page polls it (htmx) to stay current."""
+    project = project_for_manager_or_404(request, slug)
+    context = {"project": project, "counters": manage_counters(project=project)}
+    return render(request, "labeling/partials/_progress.html", context)
 
 
 @login_required
@@ -359,22 +365,19 @@ def export_download(
     project = project_for_manager_or_404(request, slug)
     form = ExportForm(request.GET, annotators=project_annotator_names(project=project))
     if not form.is_valid():
-        return HttpResponse(form.error_text(), status=400, content_type="text/plain")
+        refused = {"project": project, "heading": "Export refused", "text": form.error_text()}
+        return render(request, "labeling/export_problem.html", refused, status=400)
     options = form.options()
-    kind = "" if options.kind == "trl" else f"-{options.kind}"
-    filename = f"{project.slug}{kind}-{options.aggregate}.{options.extension}"
+    download = export_prepare(project=project, options=options, actor=request.user)
+    if download is None:
+        reason = export_empty_reason(project=project, options=options)
+        text = f"No row matches this export, so no file was made. {reason}"
+        empty = {"project": project, "heading": "Nothing to export", "text": text}
+        return render(request, "labeling/export_problem.html", empty)
     response: StreamingHttpResponse | FileResponse
-    if options.kind != "judgments" and options.file_format in ("jsonl", "csv"):
-        # Text formats stream straight to the client, row by row.
-        response = StreamingHttpResponse(
-            export_text_pieces(project=project, options=options, actor=request.user),
-            content_type="application/jsonl" if options.file_format == "jsonl" else "text/csv",
-        )
+    if download.pieces is not None:
+        response = StreamingHttpResponse(download.pieces, content_type=download.content_type)
     else:
-        # Binary formats are written to an unnamed temporary file first, then sent.
-        response = FileResponse(
-            export_spooled(project=project, options=options, actor=request.user),
-            content_type="application/octet-stream",
-        )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response = FileResponse(download.file, content_type=download.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{download.filename}"'
     return response

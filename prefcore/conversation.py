@@ -16,3 +16,14 @@ def prompt_text(messages: Messages) -> str:
         return messages[0]["content"]
     turns = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
     return turns + "\n\nassistant: "
+
+
+def implicit_prompt_text(prompt: str, answer: str) -> str:
+    """A prompt and its answer as one text, as TRL's implicit-prompt rows are written: TRL's
+    own datasets (trl-internal-testing/zen) join them with one space ("The sky is" + " blue."),
+    and `trl.extract_prompt` gives that space back to the answer when it splits them again.
+    No space is added when one side already brings its own (an answer imported from such a
+    row starts with it; a multi-turn prompt ends in "assistant: ")."""
+    if prompt[-1:].isspace() or answer[:1].isspace():
+        return prompt + answer
+    return prompt + " " + answer

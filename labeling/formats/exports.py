@@ -1,11 +1,14 @@
 """What an export is: its kinds, file formats and aggregates (with the words the export form
-shows), which judgments it takes, its options, the raw-judgment columns and the Arrow schema.
+shows), which judgments it takes, its options and which of them go together (ExportOptions
+refuses the rest), the name of its file, the raw-judgment columns and the Arrow schema.
 
 Plain data, below everything that exports: the selectors that read the rows
 (labeling.selectors_export), the services that write them (labeling.services.exporting and
-export_copy), the export form and command, and training snapshots all import it from here.
+export_copy), the export form, the download, the command and training snapshots all import it
+from here, so a rule about an export's options is written once.
 """
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,6 +67,11 @@ def spreadsheet_safe(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+class ExportOptionsInvalid(ValueError):
+    """Options that cannot make one file (an aggregate for raw judgments, ...); the message
+    says which and what to choose instead."""
+
+
 @dataclass(frozen=True)
 class ExportFilters:
     """Which judgments an export (or a training snapshot) is made of."""
@@ -109,19 +117,55 @@ class ExportOptions:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown export kind {self.kind!r}: use one of {', '.join(KINDS)}")
+            raise ExportOptionsInvalid(
+                f"unknown export kind {self.kind!r}: use one of {', '.join(KINDS)}"
+            )
         if self.file_format not in FILE_FORMATS:
-            raise ValueError(f"unknown file format {self.file_format!r}")
+            raise ExportOptionsInvalid(
+                f"unknown file format {self.file_format!r}: use one of {', '.join(FILE_FORMATS)}"
+            )
         if self.aggregate not in AGGREGATES:
-            raise ValueError(
+            raise ExportOptionsInvalid(
                 f"unknown aggregate {self.aggregate!r}: use one of {', '.join(AGGREGATES)}"
+            )
+        # An option that does not apply is refused, never silently dropped: the file would
+        # not be what its name and the request say.
+        if self.kind == "judgments" and self.aggregate != "all":
+            raise ExportOptionsInvalid(
+                f"aggregate {self.aggregate!r} does not apply to raw judgments (one row per "
+                "judgment, every judgment): choose TRL rows or HH-RLHF transcripts to aggregate"
+            )
+        trl_only = [
+            name
+            for name, wanted in (
+                ("conversational", self.conversational),
+                ("implicit prompt", self.implicit_prompt),
+                ("margin", self.with_margin),
+            )
+            if wanted
+        ]
+        if trl_only and self.kind != "trl":
+            raise ExportOptionsInvalid(
+                f"{' and '.join(trl_only)} only apply to TRL preference rows, not to "
+                f"{KIND_LABELS[self.kind]}"
+            )
+        since, until = self.filters.since, self.filters.until
+        if since is not None and until is not None and since >= until:
+            raise ExportOptionsInvalid(
+                f"the period is empty: judgments made at or after {since:%Y-%m-%d %H:%M} and "
+                f"before {until:%Y-%m-%d %H:%M}"
+            )
+        if self.with_confidence and self.aggregate == "all":
+            raise ExportOptionsInvalid(
+                "confidence is a per-pair number: choose the majority or the crowd-model "
+                "aggregate (every judgment has no confidence)"
             )
 
     @property
     def confidence(self) -> bool:
         if self.with_confidence is None:
             return self.aggregate in CROWD_MODELS
-        return self.with_confidence and self.aggregate != "all"
+        return self.with_confidence
 
     @property
     def extension(self) -> str:
@@ -153,3 +197,44 @@ def export_schema(options: ExportOptions) -> Any:  # a pyarrow.Schema
     if options.confidence:
         fields.append(("confidence", pa.float64()))
     return pa.schema(fields)
+
+
+def export_filename(*, project_slug: str, options: ExportOptions) -> str:
+    """A download's name that says what is in it: kind, aggregate, the row shape and every
+    filter, e.g. `demo-trl-majority-conversational-margin-since-2026-01-02-no-gold.jsonl`."""
+    parts = [project_slug, options.kind]
+    if options.kind != "judgments":
+        parts.append(options.aggregate)
+    flags = (
+        ("conversational", options.conversational),
+        ("implicit-prompt", options.implicit_prompt),
+        ("margin", options.with_margin),
+        ("confidence", options.with_confidence and options.aggregate not in CROWD_MODELS),
+        ("no-confidence", options.with_confidence is False and options.aggregate in CROWD_MODELS),
+    )
+    parts += [name for name, on in flags if on]
+    filters = options.filters
+    if filters.since is not None:
+        parts.append(f"since-{filters.since.date().isoformat()}")
+    if filters.until is not None:
+        parts.append(f"before-{filters.until.date().isoformat()}")
+    if len(filters.annotators) == 1:
+        parts.append(f"annotator-{filters.annotators[0]}")
+    elif filters.annotators:
+        parts.append(f"{len(filters.annotators)}-annotators")
+    if filters.min_agreement is not None:
+        parts.append(f"agreement-{filters.min_agreement:g}")
+    if filters.min_quality is not None:
+        parts.append(f"quality-{filters.min_quality:g}")
+    parts += [
+        name
+        for name, on in (
+            ("no-gold", not filters.include_gold),
+            ("no-imported", not filters.include_imported),
+            ("with-excluded", filters.include_excluded),
+        )
+        if on
+    ]
+    # Only characters every file system and the Content-Disposition header take as they are.
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts))
+    return f"{stem}.{options.extension}"

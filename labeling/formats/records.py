@@ -87,6 +87,7 @@ def read_records(fileobj: IO[bytes], *, filename: str) -> Iterator[tuple[int, An
         except csv.Error as error:
             yield reader.line_num, RowInvalid("", f"not valid CSV ({error})")
         return
+    first_record = True
     for number, line in enumerate(text, start=1):
         if len(line) > MAX_LINE_CHARS:
             yield (
@@ -100,11 +101,19 @@ def read_records(fileobj: IO[bytes], *, filename: str) -> Iterator[tuple[int, An
             continue
         if not line.strip():
             continue
+        # Without its line break: json.loads would otherwise report a row cut off mid-way at
+        # "line 2, column 1", the position after the break, rather than where the row ends.
+        content = line.rstrip("\r\n")
+        first, first_record = first_record, False
         try:
-            record = json.loads(line)
+            record = json.loads(content)
             too_deep = _nested_deeper_than(record, MAX_JSON_DEPTH)
         except json.JSONDecodeError as error:
-            yield number, RowInvalid("", f"not valid JSON ({error.msg} at column {error.colno})")
+            message = _json_error_text(error, content)
+            if first and content.lstrip().startswith("["):
+                message += "; the file looks like one JSON array, and imports read JSON Lines: "
+                message += "one object per line"
+            yield number, RowInvalid("", message)
             continue
         except RecursionError:  # deeper than the interpreter's stack allows: over the limit too
             too_deep = True
@@ -113,6 +122,16 @@ def read_records(fileobj: IO[bytes], *, filename: str) -> Iterator[tuple[int, An
             yield number, RowInvalid("", message)
         else:
             yield number, record
+
+
+def _json_error_text(error: json.JSONDecodeError, content: str) -> str:
+    """Where a line stops being JSON, as a column of that line (counted in characters)."""
+    if error.pos >= len(content.rstrip()):
+        return (
+            f"not valid JSON: the line ends at column {len(content.rstrip())} before the "
+            f"record does ({error.msg}); is the row cut off?"
+        )
+    return f"not valid JSON ({error.msg} at column {error.pos + 1})"
 
 
 def _nested_deeper_than(value: Any, limit: int) -> bool:

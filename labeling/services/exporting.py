@@ -9,12 +9,13 @@ building them in Python, with the same rows.
 
 import csv
 import io
+import itertools
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -22,13 +23,19 @@ from typing import IO, Any
 from django.contrib.auth.models import User
 from django.db import connection
 
-from labeling.formats.exports import ExportOptions, export_schema, spreadsheet_safe
+from labeling.formats.exports import (
+    ExportOptions,
+    export_filename,
+    export_schema,
+    spreadsheet_safe,
+)
 from labeling.models import AuditAction, Project
 from labeling.selectors_export import judgment_rows, preference_rows
 from labeling.services.audit import audit_record
 from labeling.services.export_copy import judgments_copy
 
 BATCH_ROWS = 5000
+TEXT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv"}
 
 
 def export_rows(*, project: Project, options: ExportOptions) -> Iterator[dict[str, Any]]:
@@ -66,10 +73,56 @@ def export_text_pieces(
     """JSONL or CSV text, piece by piece, for a streaming response; a person's (`actor`)
     download is audited."""
     _audit_export(project, options, actor)
-    rows = export_rows(project=project, options=options)
+    return _text_pieces(export_rows(project=project, options=options), options)
+
+
+def _text_pieces(rows: Iterable[dict[str, Any]], options: ExportOptions) -> Iterator[str]:
     if options.file_format == "csv":
         return csv_lines(rows, export_schema(options).names)
     return jsonl_lines(rows)
+
+
+@dataclass(frozen=True)
+class ExportDownload:
+    """An export ready to send: text pieces to stream, or a rewound temporary file."""
+
+    filename: str
+    content_type: str
+    rows: int | None  # known for files; a stream is counted as it goes
+    pieces: Iterator[str] | None = None
+    file: IO[bytes] | None = None
+
+
+def export_prepare(
+    *, project: Project, options: ExportOptions, actor: User | None = None
+) -> ExportDownload | None:
+    """The export for a download, or None when it has no row (the caller says why, with
+    selectors_export.export_empty_reason, rather than send an empty file). A person's
+    (`actor`) download is audited; an empty one sends nothing and is not.
+
+    Preference rows as JSONL or CSV stream row by row (the first row is read before the
+    answer starts, to know there is one); other exports are written to a temporary file."""
+    filename = export_filename(project_slug=project.slug, options=options)
+    if options.kind != "judgments" and options.file_format in ("jsonl", "csv"):
+        rows = export_rows(project=project, options=options)
+        first = next(rows, None)
+        if first is None:
+            return None
+        _audit_export(project, options, actor)
+        return ExportDownload(
+            filename=filename,
+            content_type=TEXT_TYPES[options.file_format],
+            rows=None,
+            pieces=_text_pieces(itertools.chain([first], rows), options),
+        )
+    spool, count = export_spooled_counted(project=project, options=options)
+    if count == 0:
+        spool.close()
+        return None
+    _audit_export(project, options, actor)
+    return ExportDownload(
+        filename=filename, content_type="application/octet-stream", rows=count, file=spool
+    )
 
 
 def export_write_file(*, project: Project, options: ExportOptions, fileobj: IO[bytes]) -> int:
@@ -91,21 +144,26 @@ def export_write_file(*, project: Project, options: ExportOptions, fileobj: IO[b
         text.detach()
 
 
-def export_to_path(*, project: Project, options: ExportOptions, path: Path) -> int:
+def export_to_path(
+    *, project: Project, options: ExportOptions, path: Path, empty_ok: bool = True
+) -> int:
     """Write the export to `path` (a directory for hf), atomically: a failed export leaves
-    nothing behind and never half a file."""
+    nothing behind and never half a file; with empty_ok=False neither does an export without
+    a row (0 is returned and `path` is left as it was)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         if options.file_format == "hf":
             count = _write_datasets_dir(project, options, tmp / "dataset")
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp / "dataset", path)
+            if count or empty_ok:
+                if path.exists():
+                    shutil.rmtree(path)
+                os.replace(tmp / "dataset", path)
         else:
             with open(tmp / "export", "wb") as fileobj:
                 count = export_write_file(project=project, options=options, fileobj=fileobj)
-            os.replace(tmp / "export", path)
+            if count or empty_ok:
+                os.replace(tmp / "export", path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return count
@@ -131,13 +189,22 @@ def export_spooled(
     """The export in an unnamed temporary file, rewound (a zip for hf); deleted on close.
     A person's (`actor`) download is audited."""
     _audit_export(project, options, actor)
+    return export_spooled_counted(project=project, options=options)[0]
+
+
+def export_spooled_counted(*, project: Project, options: ExportOptions) -> tuple[IO[bytes], int]:
+    """export_spooled, and how many rows the file holds (not audited: export_prepare is)."""
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it (FileResponse)
-    if options.file_format == "hf":
-        export_to_archive(project=project, options=options, fileobj=spool)
-    else:
-        export_write_file(project=project, options=options, fileobj=spool)
+    try:
+        if options.file_format == "hf":
+            count = export_to_archive(project=project, options=options, fileobj=spool)
+        else:
+            count = export_write_file(project=project, options=options, fileobj=spool)
+    except BaseException:
+        spool.close()
+        raise
     spool.seek(0)
-    return spool
+    return spool, count
 
 
 def _write_datasets_dir(project: Project, options: ExportOptions, directory: Path) -> int:

@@ -1,20 +1,37 @@
 """Excluding annotators from exports and training snapshots by their quality
 (labeling.selectors_quality), or one by one. Their judgments always stay stored."""
 
+from collections.abc import Collection
+
 from django.contrib.auth.models import User
 from django.db import transaction
 
 from labeling.models import AuditAction, Membership, Project
-from labeling.selectors_quality import annotators_below
+from labeling.selectors_quality import exclusion_preview
 from labeling.services.audit import audit_record
 
 
+class ExclusionRefused(Exception):
+    """The exclusion would leave exports empty; the message says so."""
+
+
 def annotators_exclude_below(
-    *, project: Project, threshold: float, actor: User | None = None
+    *,
+    project: Project,
+    threshold: float,
+    user_ids: Collection[int] | None = None,
+    actor: User | None = None,
 ) -> list[str]:
-    """Exclude from exports and training snapshots every annotator scoring below the
-    threshold. Their judgments stay stored; returns the usernames newly excluded."""
-    below = annotators_below(project=project, threshold=threshold)
+    """Exclude from exports and training snapshots the annotators scoring below the
+    threshold (only those of `user_ids` when given: the ones a manager confirmed, still
+    below). Their judgments stay stored; returns the usernames newly excluded.
+
+    Raises ExclusionRefused when the threshold would exclude every annotator
+    (selectors_quality.exclusion_preview, the rule the confirmation page shows)."""
+    preview = exclusion_preview(project=project, threshold=threshold)
+    if preview.refused:
+        raise ExclusionRefused(preview.refused)
+    below = [a.user_id for a in preview.below if user_ids is None or a.user_id in user_ids]
     with transaction.atomic():
         memberships = (
             Membership.objects.select_for_update()

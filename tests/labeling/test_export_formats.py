@@ -354,6 +354,8 @@ def test_it_exports_from_the_command_line(project, tmp_path, capsys):
         ("aggregate=majority&conversational=on&margin=on", lambda body: b'"margin"' in body),
     ],
 )
+# Raw judgments on PostgreSQL are read over connections of their own: the data is committed.
+@pytest.mark.django_db(transaction=True)
 def test_it_downloads_every_format_for_a_manager(project, manager, query, check):
     import_bytes(project, jsonl(TRL_STANDARD), format="trl")
     response = client_for(manager).get(f"/p/{project.slug}/export/?{query}")

@@ -265,3 +265,20 @@ def test_the_import_command_names_the_line_of_json_nested_too_deep(project, tmp_
         capsys.readouterr().err
     )
     assert db_counts() == (0, 0, 0, 0)
+
+
+def test_it_points_at_the_column_where_a_cut_off_row_ends(project):
+    cut = '{"id": "c2", "prompt": "Hi", "responses": ['
+    content = (json.dumps(VALID["candidates"]) + "\n" + cut + "\n").encode()
+    failed = assert_refused(project, content, format="candidates", line=2)
+    assert f"the line ends at column {len(cut)} before the record does" in str(failed.errors[0])
+    bad = '{"id": "c3", "prompt": "Hi" "responses": []}'
+    failed = assert_refused(project, (bad + "\n").encode(), format="candidates", line=1)
+    column = bad.index('"responses') + 1
+    assert f"(Expecting ',' delimiter at column {column})" in str(failed.errors[0])
+
+
+def test_it_says_when_a_file_is_one_json_array_not_json_lines(project):
+    rows = json.dumps([VALID["candidates"]], indent=2)
+    failed = assert_refused(project, rows.encode(), format="candidates", line=1)
+    assert "the file looks like one JSON array" in str(failed.errors[0])

@@ -6,8 +6,15 @@ import pytest
 
 from labeling.models import Choice, Membership
 from labeling.selectors_export import preference_rows
-from labeling.selectors_quality import project_quality
-from labeling.services.quality import annotators_exclude_below
+from labeling.selectors_quality import (
+    FAST_FLOOR_SECONDS,
+    MIN_COMPARED,
+    MIN_GOLD,
+    MIN_TIMED,
+    exclusion_preview,
+    project_quality,
+)
+from labeling.services.quality import ExclusionRefused, annotators_exclude_below
 from tests.factories import MembershipFactory, UserFactory, make_pairs
 from tests.labeling.datafiles import add_judgment
 
@@ -101,6 +108,33 @@ def test_it_excludes_annotators_below_a_threshold_from_exports_and_keeps_their_j
     assert project_quality(project=project).judgments == 5 * (GOLD + ORDINARY)
     # Running it again excludes nobody new.
     assert annotators_exclude_below(project=project, threshold=0.7) == []
+
+
+def test_it_refuses_to_exclude_every_annotator(project):
+    wrong = MembershipFactory(project=project).user
+    for pair in make_pairs(project, MIN_GOLD, is_gold=True, gold_choice=Choice.A):
+        add_judgment(pair, wrong, Choice.B)
+    assert exclusion_preview(project=project, threshold=0.5).refused
+    with pytest.raises(ExclusionRefused, match="would exclude every annotator"):
+        annotators_exclude_below(project=project, threshold=0.5)
+    assert not Membership.objects.filter(excluded_from_exports=True).exists()
+
+
+def test_it_compares_a_judgment_only_with_at_least_two_others(project):
+    """Two annotators who always disagree: neither has an agreement score."""
+    first, second = (MembershipFactory(project=project).user for _ in range(2))
+    for pair in make_pairs(project, MIN_COMPARED * 2):
+        add_judgment(pair, first, Choice.A)
+        add_judgment(pair, second, Choice.B)
+    report = project_quality(project=project)
+    assert [(a.compared, a.agreement, a.score) for a in report.annotators] == [(0, None, None)] * 2
+
+
+def test_it_flags_a_fast_annotator_even_alone(project):
+    quick = MembershipFactory(project=project).user
+    for pair in make_pairs(project, MIN_TIMED):
+        add_judgment(pair, quick, Choice.A, time_spent_ms=int(FAST_FLOOR_SECONDS * 1000) - 1)
+    assert project_quality(project=project).annotators[0].flags == ("fast",)
 
 
 def test_it_reports_nothing_for_a_project_without_judgments(project):

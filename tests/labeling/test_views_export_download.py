@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from labeling.formats.exports import JUDGMENT_COLUMNS
+from labeling.models import Membership
 from labeling.selectors_export import annotator_pseudonym
 from labeling.services.assignment import assignment_next
 from labeling.services.judgment import judgment_record
@@ -47,7 +48,9 @@ def judged(project, annotator):
 
 def test_it_downloads_one_row_per_judgment(project, manager, judged):
     response = client_for(manager).get(_url(project))
-    assert response["Content-Disposition"] == f'attachment; filename="{project.slug}-all.jsonl"'
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="{project.slug}-trl-all.jsonl"'
+    )
     rows = _rows(response)
     expected = {
         "prompt": judged.prompt.messages[0]["content"],
@@ -80,7 +83,7 @@ def test_it_downloads_raw_judgments_under_pseudonyms(
     )
     assert response.status_code == 200
     assert response["Content-Disposition"] == (
-        f'attachment; filename="{project.slug}-judgments-all.{file_format}"'
+        f'attachment; filename="{project.slug}-judgments.{file_format}"'
     )
     data = b"".join(response.streaming_content)
     if file_format == "parquet":
@@ -99,6 +102,58 @@ def test_it_refuses_an_unknown_aggregate(project, manager):
     response = client_for(manager).get(_url(project), {"aggregate": "median"})
     assert response.status_code == 400
     assert "aggregate" in response.content.decode()
+
+
+def test_it_names_the_file_after_what_it_holds(project, manager, judged):
+    query = {
+        "aggregate": "majority",
+        "conversational": "on",
+        "margin": "on",
+        "since": "2026-01-02",
+        "annotators": ["annotator"],
+        "exclude_gold": "on",
+    }
+    response = client_for(manager).get(_url(project), query)
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="{project.slug}-trl-majority-conversational-margin-'
+        'since-2026-01-02-annotator-annotator-no-gold.jsonl"'
+    )
+
+
+def test_it_refuses_an_aggregate_that_does_not_apply_to_the_kind(project, manager, judged):
+    query = {"kind": "judgments", "aggregate": "majority"}
+    response = client_for(manager).get(_url(project), query)
+    assert response.status_code == 400
+    assert "does not apply to raw judgments" in response.content.decode()
+    response = client_for(manager).get(_url(project), {"kind": "hh-rlhf", "margin": "on"})
+    assert response.status_code == 400
+    assert "margin only apply to TRL preference rows" in response.content.decode()
+    response = client_for(manager).get(_url(project), {"confidence": "on"})
+    assert response.status_code == 400 and "confidence" in response.content.decode()
+
+
+def test_it_says_why_an_export_is_empty_instead_of_sending_an_empty_file(
+    project, manager, annotator, judged
+):
+    client = client_for(manager)
+    Membership.objects.filter(project=project).update(excluded_from_exports=True)
+    response = client.get(_url(project))
+    assert response.status_code == 200 and "Content-Disposition" not in response
+    body = response.content.decode()
+    assert "Nothing to export" in body and "excluded from exports" in body
+    manage = client.get(reverse("manage", args=[project.slug])).content.decode()
+    assert 'id="exclusion-warning"' in manage
+    # Kept on request, the same judgments export again.
+    assert len(_rows(client.get(_url(project), {"include_excluded": "on"}))) == 2
+    Membership.objects.filter(project=project).update(excluded_from_exports=False)
+    body = client.get(_url(project), {"since": "2099-01-01"}).content.decode()
+    assert "No judgment matches these filters" in body
+
+
+def test_it_offers_a_searchable_annotator_filter(project, manager, annotator):
+    body = client_for(manager).get(reverse("manage", args=[project.slug])).content.decode()
+    assert "data-filter-input" in body and 'type="checkbox" name="annotators"' in body
+    assert "prefapp/manage.js" in body and "<script>" not in body
 
 
 def test_it_serves_managers_only(project):

@@ -23,9 +23,14 @@ def test_it_shows_progress_and_judgments_per_annotator(project, manager, annotat
     assignment_next(project=project, annotator=annotator)  # a live lease: in progress
     response = client_for(manager).get(_url(project))
     assert response.status_code == 200
-    progress = response.context["progress"]
-    assert (progress.done, progress.in_progress, progress.open, progress.judgments) == (2, 1, 1, 2)
-    rows = list(response.context["annotators"])
+    progress = response.context["counters"].progress
+    assert (progress.done, progress.started, progress.not_started, progress.judgments) == (
+        2,
+        1,
+        1,
+        2,
+    )
+    rows = response.context["counters"].annotators
     assert rows == [{"annotator__username": "annotator", "judgments": 2, "ties": 1, "both_bad": 0}]
     body = response.content.decode()
     assert '<span class="value" id="pairs-done">2</span>' in body

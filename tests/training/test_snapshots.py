@@ -4,7 +4,7 @@ import json
 import pytest
 
 from labeling.formats.exports import ExportOptions
-from labeling.models import Candidate, Pair
+from labeling.models import Candidate, Membership, Pair
 from labeling.services.exporting import export_to_path
 from tests.factories import PromptFactory
 from tests.training.conftest import BAD, GOOD, judge_pairs
@@ -56,6 +56,13 @@ def test_it_refuses_a_project_without_preference_rows_and_writes_nothing(project
 
     assert not DatasetSnapshot.objects.exists()
     assert not list((data_dir / "snapshots").glob("*"))
+
+
+def test_it_says_when_exclusions_leave_no_rows(project, data_dir):
+    judge_pairs(project, pairs=2)
+    Membership.objects.filter(project=project).update(excluded_from_exports=True)
+    with pytest.raises(SnapshotRefused, match="by annotators excluded from exports"):
+        snapshot_create(project=project)
 
 
 def test_it_refuses_an_unknown_filter(project, data_dir):

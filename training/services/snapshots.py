@@ -13,9 +13,10 @@ from django.db import transaction
 from django.db.models import Max
 
 from labeling.formats.exports import AGGREGATES as EXPORT_AGGREGATES
-from labeling.formats.exports import CROWD_MODELS
+from labeling.formats.exports import CROWD_MODELS, ExportFilters, ExportOptions
 from labeling.models import Judgment, Project
 from labeling.selectors import preference_rows
+from labeling.selectors_export import export_empty_reason
 from training.models import DatasetSnapshot, data_dir
 from training.storage import publish
 
@@ -98,9 +99,15 @@ def snapshot_create(
     last_judgment_id = Judgment.objects.filter(project=project).aggregate(m=Max("id"))["m"]
     rows = list(preference_rows(project=project, **full_filters))
     if not rows:
+        # Why, as an empty export says it: no judgments, all ties, or (easily missed) every
+        # judgment by annotators excluded on the quality page.
+        options = ExportOptions(
+            aggregate=full_filters["aggregate"],
+            filters=ExportFilters(include_gold=full_filters["include_gold"]),
+        )
         raise SnapshotRefused(
-            f"project {project.slug!r} has no preference rows yet: no judgment prefers one "
-            "response (ties and 'both bad' are not rows)"
+            f"project {project.slug!r} has no preference rows yet: "
+            + export_empty_reason(project=project, options=options)
         )
     train, evaluation = split_rows(rows, eval_fraction=float(eval_fraction), seed=seed)
     root = data_dir() / "snapshots"

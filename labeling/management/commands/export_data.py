@@ -1,5 +1,6 @@
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
@@ -10,8 +11,11 @@ from labeling.formats.exports import (
     KINDS,
     ExportFilters,
     ExportOptions,
+    ExportOptionsInvalid,
+    export_filename,
 )
 from labeling.models import Project
+from labeling.selectors_export import export_empty_reason
 from labeling.services.exporting import export_to_path
 
 
@@ -34,7 +38,13 @@ class Command(BaseCommand):
             choices=KINDS,
             help="trl rows, hh-rlhf transcripts, or judgments (one row each)",
         )
-        parser.add_argument("--output", required=True, type=Path)
+        parser.add_argument(
+            "--output",
+            required=True,
+            type=Path,
+            help="a file (or a datasets directory), or an existing folder to write into under "
+            "a name that says what the export holds",
+        )
         parser.add_argument(
             "--file-format",
             choices=FILE_FORMATS,
@@ -87,28 +97,53 @@ class Command(BaseCommand):
         target = Project.objects.filter(slug=project).first()
         if target is None:
             raise CommandError(f"No project with slug {project!r}")
-        file_format = o["file_format"] or {".csv": "csv", ".parquet": "parquet", "": "hf"}.get(
-            output.suffix, "jsonl"
+        into_folder = output.is_dir() and not _is_datasets_dir(output)
+        file_format = o["file_format"] or (
+            "jsonl"
+            if into_folder
+            else {".csv": "csv", ".parquet": "parquet", "": "hf"}.get(output.suffix, "jsonl")
         )
-        filters = ExportFilters(
-            since=o["since"],
-            until=o["until"],
-            annotators=tuple(name for name in o["annotators"].split(",") if name),
-            include_imported=not o["no_imported"],
-            include_gold=not o["no_gold"],
-            min_agreement=o["min_agreement"],
-            min_quality=o["min_quality"],
-            include_excluded=o["include_excluded"],
-        )
-        options = ExportOptions(
-            kind=o["format"],
-            file_format=file_format,
-            aggregate=o["aggregate"],
-            conversational=o["conversational"],
-            implicit_prompt=o["implicit_prompt"],
-            with_margin=o["margin"],
-            with_confidence=o["confidence"],
-            filters=filters,
-        )
-        count = export_to_path(project=target, options=options, path=output)
+        try:
+            options = _options(o, file_format)
+        except ExportOptionsInvalid as invalid:
+            raise CommandError(str(invalid)) from None
+        if into_folder:
+            # An existing folder: the export goes in it, named as its download would be (never
+            # in place of the folder).
+            name = export_filename(project_slug=target.slug, options=options)
+            output = output / (name.removesuffix(".zip") if file_format == "hf" else name)
+        count = export_to_path(project=target, options=options, path=output, empty_ok=False)
+        if count == 0:
+            # As the download: an empty result says why rather than leave an empty file.
+            reason = export_empty_reason(project=target, options=options)
+            raise CommandError(f"Nothing to export, no file written: {reason}")
         self.stdout.write(f"Wrote {count} rows to {output} ({options.kind}, {file_format})")
+
+
+def _is_datasets_dir(path: Path) -> bool:
+    """A directory `datasets.save_to_disk` wrote (an earlier hf export, replaced)."""
+    return (path / "dataset_info.json").exists() or (path / "state.json").exists()
+
+
+def _options(o: dict[str, Any], file_format: str) -> ExportOptions:
+    """The command's options, validated by ExportOptions as the download form's are."""
+    filters = ExportFilters(
+        since=o["since"],
+        until=o["until"],
+        annotators=tuple(name for name in o["annotators"].split(",") if name),
+        include_imported=not o["no_imported"],
+        include_gold=not o["no_gold"],
+        min_agreement=o["min_agreement"],
+        min_quality=o["min_quality"],
+        include_excluded=o["include_excluded"],
+    )
+    return ExportOptions(
+        kind=o["format"],
+        file_format=file_format,
+        aggregate=o["aggregate"],
+        conversational=o["conversational"],
+        implicit_prompt=o["implicit_prompt"],
+        with_margin=o["margin"],
+        with_confidence=o["confidence"],
+        filters=filters,
+    )
