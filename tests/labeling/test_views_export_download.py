@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from labeling.formats.exports import JUDGMENT_COLUMNS
-from labeling.models import Membership
+from labeling.models import AuditEvent, Membership
 from labeling.selectors_export import annotator_pseudonym
 from labeling.services.assignment import assignment_next
 from labeling.services.judgment import judgment_record
@@ -141,10 +141,12 @@ def test_it_says_why_an_export_is_empty_instead_of_sending_an_empty_file(
     assert response.status_code == 200 and "Content-Disposition" not in response
     body = response.content.decode()
     assert "Nothing to export" in body and "excluded from exports" in body
+    assert not AuditEvent.objects.filter(action="data_exported").exists()  # nothing was sent
     manage = client.get(reverse("manage", args=[project.slug])).content.decode()
     assert 'id="exclusion-warning"' in manage
     # Kept on request, the same judgments export again.
     assert len(_rows(client.get(_url(project), {"include_excluded": "on"}))) == 2
+    assert AuditEvent.objects.filter(action="data_exported").count() == 1
     Membership.objects.filter(project=project).update(excluded_from_exports=False)
     body = client.get(_url(project), {"since": "2099-01-01"}).content.decode()
     assert "No judgment matches these filters" in body

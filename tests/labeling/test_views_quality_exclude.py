@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from labeling.models import Choice, Membership
+from labeling.models import AuditEvent, Choice, Membership
 from tests.conftest import assert_managers_only, client_for
 from tests.factories import MembershipFactory, UserFactory, make_pairs
 from tests.labeling.datafiles import add_judgment
@@ -48,6 +48,8 @@ def test_it_lists_who_would_be_excluded_then_excludes_them_once_confirmed(
     response = client.post(_exclude(project), data, follow=True)
     assert "Excluded from exports and training: annotator" in response.content.decode()
     assert _excluded(project) == {"annotator"}
+    event = AuditEvent.objects.get(action="annotators_excluded")
+    assert event.details == {"annotators": ["annotator"], "threshold": 0.5}
     response = client.post(
         reverse("quality_include", args=[project.slug]), {"user_id": annotator.pk}, follow=True
     )
