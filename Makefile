@@ -46,7 +46,7 @@ services:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy prefapp prefcore labeling training
+	$(VENV)/bin/mypy prefapp prefcore labeling training api
 
 bench-labeling: $(STAMP) services
 	$(PY) bench/labeling_load.py

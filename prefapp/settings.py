@@ -77,6 +77,9 @@ INSTALLED_APPS = [
     "axes",
     "labeling",
     "training",
+    # The JSON API (django-ninja, whose static files are the docs page's Swagger UI).
+    "ninja",
+    "api",
     # The wiring layer: the demo command (load_demo), which uses both apps.
     "prefapp",
 ]
@@ -331,6 +334,11 @@ CACHES = {
 # working while Redis is down, and a logout must never be undone by a stale cached copy that
 # an unreachable Redis kept. One indexed primary-key read per request (bench/README.md).
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# The JSON API: requests per minute per token (or logged-in user), counted in the cache.
+PREFAPP_API_RATE = os.environ.get("PREFAPP_API_RATE", "1200/m")
+NINJA_PAGINATION_PER_PAGE = 100
+NINJA_PAGINATION_MAX_PER_PAGE_SIZE = 1000
 
 # Production hardening; all on when DEBUG is off, each overridable.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

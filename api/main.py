@@ -1,0 +1,26 @@
+"""The JSON API (django-ninja): /api/v1/, its OpenAPI schema at /api/v1/openapi.json and its
+docs at /api/v1/docs (Swagger UI from django-ninja's own static files, no CDN)."""
+
+from ninja import NinjaAPI
+
+from api import errors
+from api.auth import SessionAuthWithCsrf, TokenAuth
+from api.routers import labelling
+from api.throttling import TokenRateThrottle
+
+api = NinjaAPI(
+    title="prefapp API",
+    version="1",
+    description=(
+        "Everything a manager does in the browser, scripted, and labelling for custom front "
+        "ends. Authenticate with a personal token (`Authorization: Bearer pfa_…`, made on "
+        "/account/tokens/) or, from the app's own pages, the session with its CSRF token. "
+        'Errors: `{"error": {"code", "message", "field", "line"}}`. Lists are '
+        "paginated by cursor: follow `next`."
+    ),
+    urls_namespace="api-v1",
+    auth=[TokenAuth(), SessionAuthWithCsrf()],
+    throttle=[TokenRateThrottle()],
+)
+errors.install(api)
+api.add_router("", labelling.router)

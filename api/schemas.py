@@ -1,0 +1,125 @@
+"""What the API's endpoints answer (pydantic, through django-ninja): the OpenAPI schema's parts."""
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+
+from api.errors import ErrorOut
+
+
+def answers(ok: Any, *, status: int = 200, extra: tuple[int, ...] = ()) -> dict[int, Any]:
+    """An endpoint's responses: its success, and the error shape for every refusal it can give
+    (401 no or bad credentials, 404 outsider, 422 invalid input, 429 too many requests)."""
+    codes = {401, 404, 422, 429, *extra}
+    return {status: ok, **{code: ErrorOut for code in sorted(codes)}}
+
+
+class Message(Schema):
+    role: str
+    content: str
+
+
+class PromptOut(Schema):
+    id: int
+    external_id: str | None
+    messages: list[Message]
+    metadata: dict[str, Any]
+    heldout: bool
+    created_at: datetime
+
+
+class PromptRow(PromptOut):
+    candidates: int
+    pairs: int
+    judgments: int
+
+
+class CandidateOut(Schema):
+    id: int
+    prompt_id: int
+    text: str
+    source: str
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class CandidateRow(CandidateOut):
+    pairs: int
+
+
+class PairOut(Schema):
+    id: int
+    prompt_id: int
+    candidate_a_id: int
+    candidate_b_id: int
+    priority: float
+    is_gold: bool
+    gold_choice: str | None
+    judgment_count: int
+    predicted_p_a: float | None
+    predicted_margin: float | None
+    scored_at: datetime | None
+    created_at: datetime
+
+
+class ShownCandidate(Schema):
+    """A response as the annotator sees it: no source, so the comparison stays blind."""
+
+    id: int
+    text: str
+
+
+class LeasePrompt(Schema):
+    id: int
+    messages: list[Message]
+
+
+class Lease(Schema):
+    assignment_id: int
+    expires_at: datetime
+    prompt: LeasePrompt
+    left: ShownCandidate
+    right: ShownCandidate
+
+
+class AnswerRules(Schema):
+    """What a submission may say in this project (the page's buttons)."""
+
+    sides: list[str]
+    ask_strength: bool
+    ask_rationale: bool
+    instructions: str
+
+
+class NextOut(Schema):
+    lease: Lease | None
+    judged: int
+    rules: AnswerRules
+
+
+class SubmitIn(Schema):
+    assignment_id: int
+    side: str
+    strength: int | None = None
+    rationale: str = ""
+    time_spent_ms: int | None = None
+
+
+class SubmitOut(Schema):
+    judgment_id: int
+    assignment_id: int
+    pair_id: int
+    choice: str
+    strength: int | None
+    rationale: str
+    created_at: datetime
+    created: bool
+
+
+class SkipIn(Schema):
+    assignment_id: int
+
+
+class SkipOut(Schema):
+    skipped: bool
