@@ -30,9 +30,9 @@ class PromptOut(Schema):
 
 
 class PromptRow(PromptOut):
-    candidates: int
-    pairs: int
-    judgments: int
+    candidate_count: int
+    pair_count: int
+    judgment_count: int
 
 
 class CandidateOut(Schema):
@@ -45,7 +45,7 @@ class CandidateOut(Schema):
 
 
 class CandidateRow(CandidateOut):
-    pairs: int
+    pair_count: int
 
 
 class PairOut(Schema):
@@ -123,3 +123,51 @@ class SkipIn(Schema):
 
 class SkipOut(Schema):
     skipped: bool
+
+
+class ProjectProgressOut(Schema):
+    pairs: int
+    done: int
+    in_progress: int
+    open: int
+    judgments: int
+
+
+class ProjectOut(Schema):
+    slug: str
+    name: str
+    instructions: str
+    overlap: int
+    lease_minutes: int
+    allow_tie: bool
+    allow_both_bad: bool
+    ask_strength: bool
+    ask_rationale: bool
+    gold_rate: float
+    selection_strategy: str
+    exploration_share: float
+    score_after_reward: str
+    created_at: datetime
+
+
+class MyProjectOut(Schema):
+    role: str
+    project: ProjectOut
+
+
+class ProjectDetailOut(MyProjectOut):
+    # Managers only, as on the manage page.
+    progress: ProjectProgressOut | None
+
+
+class PriorityIn(Schema):
+    pair_id: int
+    priority: float
+
+
+class PrioritiesIn(Schema):
+    priorities: list[PriorityIn]
+
+
+class PrioritiesOut(Schema):
+    updated: int
