@@ -1,5 +1,6 @@
 """Who is calling: a personal token (`Authorization: Bearer …`) or, same-origin, the session."""
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
@@ -30,3 +31,9 @@ def request_token(request: HttpRequest) -> ApiToken | None:
     """The token the request came with, or None for a session."""
     auth = getattr(request, "auth", None)
     return auth if isinstance(auth, ApiToken) else None
+
+
+def caller(request: HttpRequest) -> User:
+    """The authenticated user (every endpoint is behind TokenAuth or the session)."""
+    assert isinstance(request.user, User)
+    return request.user

@@ -11,6 +11,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Status
 
+from api.auth import caller
 from api.errors import ApiError
 from api.services.idempotency import (
     idempotent_response_get,
@@ -33,7 +34,7 @@ def replayed_or_run(request: HttpRequest, run: Callable[[], Any]) -> Status:
     fingerprint = request_fingerprint(
         method=request.method or "", path=request.path, body=request.body
     )
-    stored = idempotent_response_get(user=request.user, key=key)  # type: ignore[arg-type]
+    stored = idempotent_response_get(user=caller(request), key=key)
     if stored is None:
         try:
             status, body = 200, _plain(run())
@@ -42,7 +43,7 @@ def replayed_or_run(request: HttpRequest, run: Callable[[], Any]) -> Status:
         except JudgmentRefused as refused:
             status, body = 409, {"error": ApiError(409, str(refused), code="refused").body}
         stored = idempotent_response_store(
-            user=request.user,  # type: ignore[arg-type]
+            user=caller(request),
             key=key,
             fingerprint=fingerprint,
             status_code=status,

@@ -4,6 +4,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from api.access import member_or_404
+from api.auth import caller
 from api.errors import form_error
 from api.idempotency import replayed_or_run
 from api.schemas import AnswerRules, Lease, NextOut, SkipIn, SkipOut, SubmitIn, SubmitOut, answers
@@ -44,10 +45,10 @@ def labelling_next(request: HttpRequest, slug: str) -> NextOut:
     """The caller's live lease, or a new lease on the next pair; `lease` is null when no work
     is left. Calling again before submitting returns the same lease."""
     project = member_or_404(request, slug).project
-    assignment = assignment_next(project=project, annotator=request.user)  # type: ignore[arg-type]
+    assignment = assignment_next(project=project, annotator=caller(request))
     return NextOut(
         lease=_lease(assignment) if assignment is not None else None,
-        judged=judged_count(project=project, annotator=request.user),  # type: ignore[arg-type]
+        judged=judged_count(project=project, annotator=caller(request)),
         rules=_rules(project),
     )
 
@@ -65,7 +66,7 @@ def labelling_submit(request: HttpRequest, slug: str, payload: SubmitIn) -> Stat
             raise form_error(form)
         recorded = judgment_record(
             project=project,
-            annotator=request.user,  # type: ignore[arg-type]
+            annotator=caller(request),
             **form.cleaned_data,
         )
         judgment = recorded.judgment
@@ -92,7 +93,7 @@ def labelling_skip(request: HttpRequest, slug: str, payload: SkipIn) -> SkipOut:
         raise form_error(form)
     assignment = assignment_of(
         assignment_id=form.cleaned_data["assignment_id"],
-        annotator=request.user,  # type: ignore[arg-type]
+        annotator=caller(request),
         project=project,
     )
     if assignment is None:

@@ -6,7 +6,7 @@ from ninja import Router
 from ninja.pagination import CursorPagination, paginate
 
 from api.access import member_or_404
-from api.auth import request_token
+from api.auth import caller, request_token
 from api.schemas import MyProjectOut, ProjectDetailOut, answers
 from labeling.models import Membership
 from labeling.selectors import project_progress
@@ -18,7 +18,7 @@ router = Router(tags=["projects"])
 @paginate(CursorPagination, ordering=("id",))
 def projects_list(request: HttpRequest) -> QuerySet[Membership]:
     """The projects the caller belongs to (only the token's project for a scoped token)."""
-    memberships = Membership.objects.filter(user_id=request.user.pk).select_related("project")
+    memberships = Membership.objects.filter(user=caller(request)).select_related("project")
     token = request_token(request)
     if token is not None and token.project_id is not None:
         memberships = memberships.filter(project_id=token.project_id)
