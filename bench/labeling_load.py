@@ -15,7 +15,9 @@ there, that nothing else is, and that no pair has more than `overlap` judgments.
 Request kinds (--flow split, the default): `next` is the htmx GET of the work partial, which
 leases the next pair; `submit` is the plain form POST, which records the judgment and answers
 with a redirect. --flow htmx submits as the browser page does: the POST's answer is the next
-pair, so each judgment is one request (`submit+next`).
+pair, so each judgment is one request (`submit+next`). --flow api drives the JSON API as a
+custom front end would: a personal token per annotator (no login), `POST .../labelling/next`
+for the lease and `POST .../labelling/submit` with an `Idempotency-Key`.
 
 See bench/README.md for the numbers measured on the development machine.
 """
@@ -270,6 +272,46 @@ async def annotate(
         body = answer.body
 
 
+async def annotate_api(
+    browser: Browser,
+    *,
+    slug: str,
+    user_id: int,
+    token: str,
+    start: float,
+    deadline: float,
+    stats: Stats,
+    rng: random.Random,
+) -> None:
+    """The JSON API's flow: lease, then submit with an Idempotency-Key (api/routers)."""
+    base = f"/api/v1/projects/{slug}/labelling"
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    await asyncio.sleep(max(0.0, start - time.perf_counter()))
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        page = await browser.request("POST", f"{base}/next", auth)
+        stats.add("next", time.perf_counter() - t0, page.status)
+        lease = json.loads(page.body)["lease"] if page.status == 200 else None
+        if lease is None:
+            stats.no_work += 1
+            await asyncio.sleep(0.1)
+            continue
+        assignment_id = lease["assignment_id"]
+        side = rng.choice(("left", "right", "left", "right", "tie", "both_bad"))
+        body = json.dumps({"assignment_id": assignment_id, "side": side}).encode()
+        headers = {**auth, "Idempotency-Key": f"{user_id}-{assignment_id}"}
+        t0 = time.perf_counter()
+        answer = await browser.request("POST", f"{base}/submit", headers, body)
+        stats.add("submit", time.perf_counter() - t0, answer.status)
+        entry = (assignment_id, user_id, side, t0)
+        if answer.status == 200:
+            stats.successes.append(entry)
+        elif answer.status == 409:
+            stats.refusals.append(entry)
+        else:
+            stats.errors.append(f"submit answered {answer.status}: {answer.body[:300]!r}")
+
+
 async def load(
     port: int, server_pid: int, seeded: dict, args: argparse.Namespace, stats: Stats
 ) -> dict[str, float]:
@@ -284,13 +326,32 @@ async def load(
         async with gate:
             await log_in(browsers[name], name, seeded["password"])
 
-    await asyncio.gather(*(guarded_login(name) for name in browsers))
+    async def warm_up(name: str) -> None:
+        # The API's clients send a token instead of logging in; one unmeasured read each opens
+        # the connection and loads the API's modules in the workers, as the logins do.
+        token = {"Authorization": f"Bearer {seeded['tokens'][name]}"}
+        async with gate:
+            await browsers[name].get(f"/api/v1/projects/{seeded['slug']}", token)
+
+    login_or_warm = warm_up if args.flow == "api" else guarded_login
+    await asyncio.gather(*(login_or_warm(name) for name in browsers))
     server_cpu, client_cpu, db_cpu = _cpu_seconds(server_pid), _own_cpu(), _database_cpu(args)
     start = time.perf_counter() + 0.2
     deadline = start + args.seconds
     await asyncio.gather(
         *(
-            annotate(
+            annotate_api(
+                browser,
+                slug=seeded["slug"],
+                user_id=seeded["users"][name],
+                token=seeded["tokens"][name],
+                start=start,
+                deadline=deadline,
+                stats=stats,
+                rng=random.Random(name),
+            )
+            if args.flow == "api"
+            else annotate(
                 browser,
                 slug=seeded["slug"],
                 user_id=seeded["users"][name],
@@ -534,7 +595,7 @@ def main() -> int:
         help="gunicorn worker processes (one per core measured best here)",
     )
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
-    parser.add_argument("--flow", choices=["split", "htmx"], default="split")
+    parser.add_argument("--flow", choices=["split", "htmx", "api"], default="split")
     parser.add_argument(
         "--pg-admin-url",
         default=os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),

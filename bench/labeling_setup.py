@@ -65,6 +65,7 @@ def seed(*, slug: str, pairs: int, annotators: int, overlap: int) -> dict:
             "pairs": Pair.objects.filter(project=existing).count(),
             "password": PASSWORD,
             "users": {u.username: u.pk for u in users},
+            "tokens": _tokens(users),
             "seed_seconds": 0.0,
         }
     rng = random.Random(slug)
@@ -125,8 +126,16 @@ def seed(*, slug: str, pairs: int, annotators: int, overlap: int) -> dict:
         "pairs": made,
         "password": PASSWORD,
         "users": {u.username: u.pk for u in users},
+        "tokens": _tokens(users),
         "seed_seconds": round(time.monotonic() - started, 1),
     }
+
+
+def _tokens(users: list) -> dict[str, str]:
+    """A fresh API token per annotator (--flow api), by username."""
+    from api.services.tokens import token_create
+
+    return {u.username: token_create(user=u, name="bench").secret for u in users}
 
 
 def _annotators(project, count: int) -> list:

@@ -58,8 +58,11 @@ class Plan:
     batch: int = 5  # judgments per participant
 
 
-def run(plan: Plan) -> tuple[Log, int]:
-    """Create the project, let every tab work until it is complete; return the log and its id."""
+def run(plan: Plan, tab=None) -> tuple[Log, int]:
+    """Create the project, let every tab work until it is complete; return the log and its id.
+
+    `tab`: what each tab thread runs (the page's flow by default; tests/api runs the JSON API's).
+    """
     from django.contrib.auth import get_user_model
     from django.db import connections
 
@@ -90,7 +93,7 @@ def run(plan: Plan) -> tuple[Log, int]:
     deadline = time.monotonic() + plan.deadline_s
     tabs = [
         threading.Thread(
-            target=_tab_thread,
+            target=tab or _tab_thread,
             args=(project, user, random.Random(plan.seed * 1000 + n), log, deadline),
         )
         for n, user in enumerate(u for u in users for _ in range(plan.tabs_per_annotator))
