@@ -171,3 +171,61 @@ class PrioritiesIn(Schema):
 
 class PrioritiesOut(Schema):
     updated: int
+
+
+class RowErrorOut(Schema):
+    line: int | None
+    field: str | None
+    message: str
+
+
+class ImportCounts(Schema):
+    prompts: int = 0
+    candidates: int = 0
+    pairs: int = 0
+    judgments: int = 0
+    gold_pairs: int = 0
+    skipped_existing: int = 0
+
+
+class ImportOut(Schema):
+    """An import done at once, or a job (`job_id`) to follow until `status` is final."""
+
+    status: str  # succeeded | queued | running | failed
+    job_id: int | None = None
+    summary: str = ""
+    counts: ImportCounts | None = None
+    errors: list[RowErrorOut] = []  # rows left out (skip_invalid) or why nothing was imported
+
+
+class ImportRowsIn(Schema):
+    format: str = "candidates"
+    rows: list[dict[str, Any]]
+    skip_invalid: bool = False
+    as_gold: bool = False
+
+
+class JudgmentRow(Schema):
+    """A raw judgment, with the columns of the `judgments` export."""
+
+    judgment_id: int
+    pair_id: int
+    prompt_id: str | None
+    candidate_a_id: int
+    candidate_b_id: int
+    annotator: str
+    source: str
+    choice: str
+    strength: int | None
+    rationale: str
+    shown_left: str | None
+    time_spent_ms: int | None
+    is_gold: bool
+    created_at: datetime
+
+
+class JudgmentPage(Schema):
+    results: list[JudgmentRow]
+    # The URL of the next page; when null, keep `since` (the last judgment_id) for later.
+    next: str | None
+    since: int | None

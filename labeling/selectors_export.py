@@ -37,6 +37,8 @@ def excluded_annotator_ids(*, project: Project) -> list[int]:
 
 def judgments_for_export(*, project: Project, filters: ExportFilters) -> QuerySet[Judgment]:
     judgments = Judgment.objects.filter(project=project)
+    if filters.after_id is not None:
+        judgments = judgments.filter(id__gt=filters.after_id)
     if filters.since is not None:
         judgments = judgments.filter(created_at__gte=filters.since)
     if filters.until is not None:

@@ -337,6 +337,9 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # The JSON API: requests per minute per token (or logged-in user), counted in the cache.
 PREFAPP_API_RATE = os.environ.get("PREFAPP_API_RATE", "1200/m")
+# Imports sent to the API up to this size run in the request; larger ones become a job on the
+# default worker.
+PREFAPP_API_IMPORT_INLINE_BYTES = envint("PREFAPP_API_IMPORT_INLINE_BYTES", str(2 * 1024 * 1024))
 NINJA_PAGINATION_PER_PAGE = 100
 NINJA_PAGINATION_MAX_PER_PAGE_SIZE = 1000
 

@@ -92,6 +92,8 @@ class ExportFilters:
     """Leave out annotators whose quality score (labeling.selectors_quality) is below this."""
     include_excluded: bool = False
     """Keep annotators a manager excluded from exports (their judgments are always stored)."""
+    after_id: int | None = None
+    """Only judgments with a larger id: an incremental pull from where the last one ended."""
 
 
 @dataclass(frozen=True)
