@@ -5,7 +5,7 @@ from ninja import NinjaAPI
 
 from api import errors
 from api.auth import SessionAuthWithCsrf, TokenAuth
-from api.routers import catalog, data, labelling, projects
+from api.routers import catalog, data, labelling, projects, training
 from api.throttling import TokenRateThrottle
 
 api = NinjaAPI(
@@ -27,3 +27,4 @@ api.add_router("", projects.router)
 api.add_router("", labelling.router)
 api.add_router("", catalog.router)
 api.add_router("", data.router)
+api.add_router("", training.router)

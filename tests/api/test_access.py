@@ -24,6 +24,7 @@ BODIES = {
     "/api/v1/projects/{slug}/labelling/skip": {"assignment_id": 1},
     "/api/v1/projects/{slug}/pairs/priority": {"priorities": []},
     "/api/v1/projects/{slug}/imports/rows": {"rows": []},
+    "/api/v1/projects/{slug}/runs": {"kind": "reward", "base": "org/model"},
 }
 
 MULTIPART = ("/api/v1/projects/{slug}/imports",)
@@ -58,13 +59,17 @@ def ids(project):
         "candidate_id": pair.candidate_a_id,
         "pair_id": pair.pk,
         "job_id": 1,
+        "run_id": 1,
+        "artifact_id": 1,
     }
 
 
 def test_it_covers_every_endpoint_with_a_body():
     for method, path in operations():
         if method != "get":
-            assert path in {**BODIES, **dict.fromkeys(MULTIPART)} or path.endswith("/next"), path
+            assert path in {**BODIES, **dict.fromkeys(MULTIPART)} or path.endswith(
+                ("/next", "/cancel", "/make-current")
+            ), path
 
 
 @pytest.mark.parametrize(("method", "path"), list(operations()))
