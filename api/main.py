@@ -1,6 +1,8 @@
 """The JSON API (django-ninja): /api/v1/, its OpenAPI schema at /api/v1/openapi.json and its
 docs at /api/v1/docs (Swagger UI from django-ninja's own static files, no CDN)."""
 
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 
 from api import errors
@@ -28,3 +30,10 @@ api.add_router("", labelling.router)
 api.add_router("", catalog.router)
 api.add_router("", data.router)
 api.add_router("", training.router)
+
+
+@csrf_exempt  # nothing to protect: it answers 404 to any method
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other address under /api/: the error shape, not the HTML 404 page."""
+    body = {"code": "not_found", "message": "No such endpoint", "field": None, "line": None}
+    return JsonResponse({"error": body}, status=404)

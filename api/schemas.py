@@ -1,11 +1,15 @@
 """What the API's endpoints answer (pydantic, through django-ninja): the OpenAPI schema's parts."""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from ninja import Schema
+from ninja import Field, Schema
 
 from api.errors import ErrorOut
+
+# A row id as clients send it: a positive 64-bit integer (PostgreSQL's bigint), so that a
+# larger number is refused as invalid input rather than reaching the database.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 def answers(ok: Any, *, status: int = 200, extra: tuple[int, ...] = ()) -> dict[int, Any]:
@@ -99,7 +103,7 @@ class NextOut(Schema):
 
 
 class SubmitIn(Schema):
-    assignment_id: int
+    assignment_id: Id
     side: str
     strength: int | None = None
     rationale: str = ""
@@ -118,7 +122,7 @@ class SubmitOut(Schema):
 
 
 class SkipIn(Schema):
-    assignment_id: int
+    assignment_id: Id
 
 
 class SkipOut(Schema):
@@ -161,8 +165,8 @@ class ProjectDetailOut(MyProjectOut):
 
 
 class PriorityIn(Schema):
-    pair_id: int
-    priority: float
+    pair_id: Id
+    priority: float = Field(allow_inf_nan=False)
 
 
 class PrioritiesIn(Schema):

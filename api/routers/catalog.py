@@ -8,6 +8,7 @@ from ninja.pagination import CursorPagination, paginate
 from api.access import manager_project_or_404
 from api.schemas import (
     CandidateRow,
+    Id,
     PairOut,
     PrioritiesIn,
     PrioritiesOut,
@@ -44,7 +45,7 @@ def prompt_read(request: HttpRequest, slug: str, prompt_id: int) -> Prompt:
 @router.get("/projects/{slug}/candidates", response=answers(list[CandidateRow]))
 @paginate(CursorPagination, ordering=("id",))
 def candidates_list(
-    request: HttpRequest, slug: str, prompt_id: int | None = None, source: str | None = None
+    request: HttpRequest, slug: str, prompt_id: Id | None = None, source: str | None = None
 ) -> QuerySet[Candidate]:
     project = manager_project_or_404(request, slug)
     return candidates_with_counts(project=project, prompt_id=prompt_id, source=source)
@@ -61,7 +62,7 @@ def candidate_read(request: HttpRequest, slug: str, candidate_id: int) -> Candid
 def pairs_list(
     request: HttpRequest,
     slug: str,
-    prompt_id: int | None = None,
+    prompt_id: Id | None = None,
     is_gold: bool | None = None,
     is_full: bool | None = None,
 ) -> QuerySet[Pair]:

@@ -16,7 +16,7 @@ from ninja.files import UploadedFile
 from api.access import manager_project_or_404
 from api.auth import caller
 from api.errors import ApiError, form_error, import_error
-from api.schemas import ImportOut, ImportRowsIn, JudgmentPage, answers
+from api.schemas import Id, ImportOut, ImportRowsIn, JudgmentPage, answers
 from api.selectors import import_job_of
 from api.services.imports import import_counts, import_job_create, row_errors
 from labeling.formats.exports import AGGREGATES, FILE_FORMATS, KINDS, ExportOptions
@@ -58,8 +58,8 @@ class ExportQuery(Schema):
 class JudgmentQuery(Schema):
     """The export's filters that apply to raw judgments; `since` is the pull's cursor."""
 
-    since: int | None = None
-    page_size: int = 1000
+    since: Id | None = None
+    page_size: int = Field(1000, ge=1, le=5000)
     annotators: list[str] = []
     min_agreement: float | None = None
     min_quality: float | None = None
@@ -157,7 +157,11 @@ def import_status(request: HttpRequest, slug: str, job_id: int) -> ImportOut:
         "responses": {
             200: {
                 "description": "The export file, streamed",
-                "content": {"application/octet-stream": {}},
+                "content": {
+                    "application/jsonl": {},
+                    "text/csv": {},
+                    "application/octet-stream": {},
+                },
             }
         }
     },

@@ -1,17 +1,17 @@
 """Training runs and artifacts: the dashboard's actions, for scripts (managers only)."""
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, StreamingHttpResponse
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import CursorPagination, paginate
 
 from api.access import manager_project_or_404
 from api.auth import caller
 from api.errors import ApiError
-from api.schemas import answers
+from api.schemas import Id, answers
 from labeling.models import Project
 from training.archive import tar_gz_stream
 from training.ml.config import KINDS
@@ -28,6 +28,9 @@ from training.services.runs import TrainingRefused, run_cancel, run_create
 
 router = Router(tags=["training"])
 
+# A metric point id, or 0 for the first page.
+PointId = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
 
 class RunIn(Schema):
     """A run as `manage.py train` makes it; everything is checked by the same service."""
@@ -37,7 +40,7 @@ class RunIn(Schema):
     config: dict[str, Any] = {}  # the kind's config fields (training/ml/config.py)
     reward_artifact: str | None = None  # ppo, rloo, grpo, evaluate: "artifact:ID" or a path
     reference: str | None = None  # evaluate: the policy compared against
-    snapshot_id: int | None = None  # default: a new snapshot of the judgments
+    snapshot_id: Id | None = None  # default: a new snapshot of the judgments
     aggregate: str = "all"  # the new snapshot's aggregation
     eval_fraction: float = 0.1
     seed: int = 0
@@ -166,7 +169,12 @@ def run_read(request: HttpRequest, slug: str, run_id: int) -> TrainingRun:
 
 
 @router.get("/projects/{slug}/runs/{int:run_id}/metrics", response=answers(MetricsOut))
-def run_metrics(request: HttpRequest, slug: str, run_id: int, after: int = 0) -> MetricsOut:
+def run_metrics(
+    request: HttpRequest,
+    slug: str,
+    run_id: int,
+    after: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0,
+) -> MetricsOut:
     """The run's metric points after the point id `after`, oldest first (a page at a time:
     ask again with `last_point_id` until the run is over and no point comes)."""
     run = _run(manager_project_or_404(request, slug), run_id)  # status first: no point missed
