@@ -152,6 +152,7 @@ class ProjectOut(Schema):
     exploration_share: float
     score_after_reward: str
     created_at: datetime
+    archived_at: datetime | None
 
 
 class MyProjectOut(Schema):
@@ -233,3 +234,44 @@ class JudgmentPage(Schema):
     # The URL of the next page; when null, keep `since` (the last judgment_id) for later.
     next: str | None
     since: int | None
+
+
+class ProjectSettingsIn(Schema):
+    """Settings of the settings page (labeling/forms.py ProjectSettingsForm); all optional."""
+
+    name: str | None = None
+    slug: str | None = None
+    instructions: str | None = None
+    overlap: int | None = None
+    lease_minutes: int | None = None
+    allow_tie: bool | None = None
+    allow_both_bad: bool | None = None
+    ask_strength: bool | None = None
+    ask_rationale: bool | None = None
+    gold_rate: float | None = None
+
+
+class ProjectNewIn(ProjectSettingsIn):
+    name: str  # type: ignore[assignment]
+    slug: str  # type: ignore[assignment]
+
+
+class MemberOut(Schema):
+    id: int
+    username: str = Field(..., alias="user.username")
+    role: str
+    excluded_from_exports: bool
+
+
+class MemberAddIn(Schema):
+    identifier: str  # a username or e-mail address, as on the members page
+    role: str = "annotator"
+
+
+class RoleIn(Schema):
+    role: str
+
+
+class RemovedOut(Schema):
+    removed: bool
+    leases_released: int
