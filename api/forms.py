@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth.models import User
 
+from api.models import WebhookEvent
 from labeling.forms import ErrorTextMixin
 from labeling.models import Project
 
@@ -19,3 +20,13 @@ class TokenForm(ErrorTextMixin, forms.Form):
         project_field = self.fields["project"]
         assert isinstance(project_field, forms.ModelChoiceField)
         project_field.queryset = Project.objects.filter(memberships__user=user)
+
+
+class WebhookForm(ErrorTextMixin, forms.Form):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple
+    )
+    every_judgments = forms.IntegerField(
+        min_value=1, initial=100, help_text="For “N new judgments”: N."
+    )

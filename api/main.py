@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 
 from api import errors
 from api.auth import SessionAuthWithCsrf, TokenAuth
-from api.routers import catalog, data, labelling, projects, training
+from api.routers import catalog, data, labelling, projects, training, webhooks
 from api.throttling import TokenRateThrottle
 
 api = NinjaAPI(
@@ -30,6 +30,7 @@ api.add_router("", labelling.router)
 api.add_router("", catalog.router)
 api.add_router("", data.router)
 api.add_router("", training.router)
+api.add_router("", webhooks.router)
 
 
 @csrf_exempt  # nothing to protect: it answers 404 to any method

@@ -84,3 +84,57 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} ({self.status})"
+
+
+class WebhookEvent(models.TextChoices):
+    RUN_FINISHED = "run.finished", "A training run succeeded"
+    RUN_FAILED = "run.failed", "A training run failed"
+    JUDGMENTS = "judgments.new", "N new judgments"
+    PROJECT_COMPLETE = "project.complete", "Every pair has its judgments"
+
+
+class Webhook(models.Model):
+    """A URL that is sent the project's events, signed with HMAC-SHA256 under `secret`."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list, help_text="WebhookEvent values.")
+    every_judgments = models.PositiveIntegerField(
+        default=100, help_text="judgments.new: sent after each this many new judgments."
+    )
+    # Kept in clear: the server signs every delivery with it. Shown to managers when made.
+    secret = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # What the periodic check has announced already (api/services/webhooks.py).
+    runs_seen_until = models.DateTimeField()
+    judgments_seen_until_id = models.BigIntegerField(default=0)
+    complete_announced = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} → {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=32, choices=WebhookEvent.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} ({self.event}, {self.status})"

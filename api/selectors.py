@@ -3,7 +3,7 @@
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
-from api.models import ApiToken, ImportJob
+from api.models import ApiToken, ImportJob, Webhook, WebhookDelivery
 from api.services.tokens import SECRET_PREFIX, secret_hash
 from labeling.models import Project
 
@@ -29,3 +29,15 @@ def token_of(*, user: User, token_id: int) -> ApiToken | None:
 
 def import_job_of(*, project: Project, job_id: int) -> ImportJob | None:
     return ImportJob.objects.filter(project=project, pk=job_id).first()
+
+
+def webhooks_of(*, project: Project) -> QuerySet[Webhook]:
+    return Webhook.objects.filter(project=project).order_by("id")
+
+
+def webhook_in(*, project: Project, webhook_id: int) -> Webhook | None:
+    return Webhook.objects.filter(project=project, pk=webhook_id).first()
+
+
+def deliveries_of(*, project: Project) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(webhook__project=project).select_related("webhook")

@@ -277,6 +277,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # Rounds of the loop: a budget reached starts a round's steps; a finished run whose hook
     # did not run (a dead worker) still moves its round on.
+    # The JSON API: webhooks' events (a run ended, N new judgments, a project complete), and
+    # the answers to idempotent requests, kept for a day.
+    "api-check-webhooks": {
+        "task": "api.tasks.check_webhooks",
+        "schedule": float(envint("PREFAPP_WEBHOOK_CHECK_SECONDS", "60")),
+    },
+    "api-purge-idempotency-keys": {"task": "api.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "training-advance-loops": {
         "task": "training.tasks.advance_loops",
         "schedule": float(envint("PREFAPP_LOOP_CHECK_SECONDS", "60")),

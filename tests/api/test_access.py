@@ -29,6 +29,8 @@ BODIES = {
     "/api/v1/projects/{slug}": {},
     "/api/v1/projects/{slug}/members": {"identifier": "manager", "role": "annotator"},
     "/api/v1/projects/{slug}/members/{membership_id}": {"role": "annotator"},
+    "/api/v1/projects/{slug}/webhooks": {"url": "https://example.org/", "events": ["run.failed"]},
+    "/api/v1/projects/{slug}/webhooks/{webhook_id}": {},
 }
 
 MULTIPART = ("/api/v1/projects/{slug}/imports",)
@@ -65,6 +67,7 @@ def ids(project, manager):
         "job_id": 1,
         "run_id": 1,
         "artifact_id": 1,
+        "webhook_id": 1,
         "membership_id": manager.membership_set.get().pk,
     }
 
