@@ -216,7 +216,17 @@ def _write_datasets_dir(project: Project, options: ExportOptions, directory: Pat
         parquet = Path(tmp) / "rows.parquet"
         with open(parquet, "wb") as fileobj:
             count = export_write_file(project=project, options=parquet_options, fileobj=fileobj)
-        dataset = datasets.Dataset.from_parquet(str(parquet), cache_dir=str(Path(tmp) / "cache"))
+        if count:
+            cache = str(Path(tmp) / "cache")
+            dataset = datasets.Dataset.from_parquet(str(parquet), cache_dir=cache)
+        else:
+            # `datasets` reads no rows from an empty Parquet file ("corresponds to no data"):
+            # an empty dataset with the export's columns instead.
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(parquet)
+            features = datasets.Features.from_arrow_schema(schema)
+            dataset = datasets.Dataset.from_dict({name: [] for name in schema.names}, features)
         dataset.save_to_disk(str(directory))
     return count
 
