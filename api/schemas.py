@@ -14,8 +14,9 @@ Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 def answers(ok: Any, *, status: int = 200, extra: tuple[int, ...] = ()) -> dict[int, Any]:
     """An endpoint's responses: its success, and the error shape for every refusal it can give
-    (401 no or bad credentials, 404 outsider, 422 invalid input, 429 too many requests)."""
-    codes = {401, 404, 422, 429, *extra}
+    (400 a body that is not JSON or breaks a rule, 401 no or bad credentials, 404 outsider,
+    422 invalid input, 429 too many requests)."""
+    codes = {400, 401, 404, 422, 429, *extra}
     return {status: ok, **{code: ErrorOut for code in sorted(codes)}}
 
 

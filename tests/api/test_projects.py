@@ -12,7 +12,8 @@ JSON = "application/json"
 
 def test_it_creates_projects_for_those_allowed(manager, manager_api):
     url = "/api/v1/projects"
-    assert manager_api.post(url, {"name": "N", "slug": "n"}, content_type=JSON).status_code == 403
+    refused = manager_api.post(url, {"name": "N", "slug": "n"}, content_type=JSON)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
     manager.user_permissions.add(Permission.objects.get(codename="add_project"))
     allowed = bearer(manager)
     made = allowed.post(url, {"name": "N", "slug": "n", "overlap": 2}, content_type=JSON)
