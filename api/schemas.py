@@ -130,6 +130,14 @@ class SkipOut(Schema):
     skipped: bool
 
 
+class ExtendOut(Schema):
+    expires_at: datetime
+
+
+class UndoIn(Schema):
+    judgment_id: Id
+
+
 class ProjectProgressOut(Schema):
     pairs: int
     done: int

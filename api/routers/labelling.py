@@ -7,12 +7,23 @@ from api.access import member_or_404
 from api.auth import caller
 from api.errors import form_error
 from api.idempotency import replayed_or_run
-from api.schemas import AnswerRules, Lease, NextOut, SkipIn, SkipOut, SubmitIn, SubmitOut, answers
+from api.schemas import (
+    AnswerRules,
+    ExtendOut,
+    Lease,
+    NextOut,
+    SkipIn,
+    SkipOut,
+    SubmitIn,
+    SubmitOut,
+    UndoIn,
+    answers,
+)
 from labeling.forms import JudgmentForm, SkipForm
 from labeling.models import Assignment, Project
 from labeling.selectors import assignment_of, judged_count
-from labeling.services.assignment import assignment_next, assignment_skip
-from labeling.services.judgment import SIDES, judgment_record
+from labeling.services.assignment import assignment_extend, assignment_next, assignment_skip
+from labeling.services.judgment import SIDES, JudgmentRefused, judgment_record, judgment_undo
 
 router = Router(tags=["labelling"])
 
@@ -100,3 +111,27 @@ def labelling_skip(request: HttpRequest, slug: str, payload: SkipIn) -> SkipOut:
         return SkipOut(skipped=False)
     assignment_skip(assignment=assignment)
     return SkipOut(skipped=True)
+
+
+@router.post("/projects/{slug}/labelling/extend", response=answers(ExtendOut, extra=(409,)))
+def labelling_extend(request: HttpRequest, slug: str, payload: SkipIn) -> ExtendOut:
+    """The caller is still at work on this lease: a full lease length from now. A lease that
+    ran out stays out (409), as for a submission."""
+    project = member_or_404(request, slug).project
+    expires = assignment_extend(
+        project=project, annotator=caller(request), assignment_id=payload.assignment_id
+    )
+    if expires is None:
+        raise JudgmentRefused("This pair is no longer yours: its time ran out or it was answered.")
+    return ExtendOut(expires_at=expires)
+
+
+@router.post("/projects/{slug}/labelling/undo", response=answers(Lease, extra=(409,)))
+def labelling_undo(request: HttpRequest, slug: str, payload: UndoIn) -> Lease:
+    """Take back the caller's last judgment (within the page's window); its lease is live
+    again and is answered with it."""
+    project = member_or_404(request, slug).project
+    assignment = judgment_undo(
+        project=project, annotator=caller(request), judgment_id=payload.judgment_id
+    )
+    return _lease(assignment)

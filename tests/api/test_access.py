@@ -16,12 +16,16 @@ MEMBER_OPERATIONS = (
     ("post", "/api/v1/projects/{slug}/labelling/next"),
     ("post", "/api/v1/projects/{slug}/labelling/submit"),
     ("post", "/api/v1/projects/{slug}/labelling/skip"),
+    ("post", "/api/v1/projects/{slug}/labelling/extend"),
+    ("post", "/api/v1/projects/{slug}/labelling/undo"),
 )
 # A valid body for each endpoint that takes one: an invalid body would be refused (422)
 # before anyone is asked who they are.
 BODIES = {
     "/api/v1/projects/{slug}/labelling/submit": {"assignment_id": 1, "side": "left"},
     "/api/v1/projects/{slug}/labelling/skip": {"assignment_id": 1},
+    "/api/v1/projects/{slug}/labelling/extend": {"assignment_id": 1},
+    "/api/v1/projects/{slug}/labelling/undo": {"judgment_id": 1},
     "/api/v1/projects/{slug}/pairs/priority": {"priorities": []},
     "/api/v1/projects/{slug}/imports/rows": {"rows": []},
     "/api/v1/projects/{slug}/runs": {"kind": "reward", "base": "org/model"},

@@ -116,3 +116,25 @@ def test_it_needs_csrf_for_a_session(project, annotator):
     token = browser.cookies["csrftoken"].value
     answer = browser.post(url(project, "next"), headers={"X-CSRFToken": token})
     assert answer.status_code == 200 and answer.json()["lease"] is not None
+
+
+def test_it_extends_a_lease_and_takes_back_the_last_judgment(project, annotator_api):
+    make_pairs(project, 2)
+    lease = annotator_api.post(url(project, "next")).json()["lease"]
+    body = {"assignment_id": lease["assignment_id"]}
+    extended = annotator_api.post(url(project, "extend"), body, content_type=JSON)
+    assert extended.status_code == 200 and extended.json()["expires_at"] >= lease["expires_at"]
+    judged = annotator_api.post(
+        url(project, "submit"), {**body, "side": "left"}, content_type=JSON
+    ).json()
+    late = annotator_api.post(url(project, "extend"), body, content_type=JSON)
+    assert late.status_code == 409
+    undone = annotator_api.post(
+        url(project, "undo"), {"judgment_id": judged["judgment_id"]}, content_type=JSON
+    )
+    assert undone.status_code == 200 and undone.json()["assignment_id"] == lease["assignment_id"]
+    assert not Judgment.objects.exists()
+    again = annotator_api.post(
+        url(project, "undo"), {"judgment_id": judged["judgment_id"]}, content_type=JSON
+    )
+    assert again.status_code == 409
