@@ -9,6 +9,7 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import DataError
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
@@ -119,6 +120,13 @@ def install(api: NinjaAPI) -> None:
     def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
         message = str(exc) or "You may not do this."
         return error_response(api, request, 403, simple(403, message))
+
+    @api.exception_handler(DataError)
+    def _unstorable(request: HttpRequest, exc: DataError) -> HttpResponse:
+        # A value the database refuses (a NUL character, a number out of range), sent where no
+        # rule of the pages looks at it (a filter, a name): the client's input, not a fault.
+        message = f"A value cannot be stored or searched for: {str(exc).splitlines()[0]}"
+        return error_response(api, request, 400, simple(400, message))
 
     @api.exception_handler(Http404)
     def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:

@@ -14,6 +14,7 @@ from api.errors import ApiError
 from api.schemas import Id, answers
 from labeling.models import Project
 from training.archive import tar_gz_stream
+from training.forms import RunFilterForm
 from training.ml.config import KINDS
 from training.models import ModelArtifact, TrainingRun
 from training.selectors import snapshots_for_project
@@ -160,7 +161,11 @@ def runs_list(
     request: HttpRequest, slug: str, kind: str = "", status: str = ""
 ) -> QuerySet[TrainingRun]:
     project = manager_project_or_404(request, slug)
-    return runs_filtered(project=project, kind=kind, status=status)
+    filters = RunFilterForm({"kind": kind, "status": status})  # the run list page's filters
+    if not filters.is_valid():
+        field = next(iter(filters.errors))
+        raise ApiError(400, f"{field}: {filters.errors[field].as_text()}", field=field)
+    return runs_filtered(project=project, **filters.cleaned_data)
 
 
 @router.get("/projects/{slug}/runs/{int:run_id}", response=answers(RunOut))

@@ -47,6 +47,8 @@ def test_it_creates_runs_with_the_services_checks(
     run = made.json()
     assert run["status"] == "queued" and run["snapshot_id"] is not None
     assert manager_api.get(url).json()["results"][0]["id"] == run["id"]
+    unknown = manager_api.get(f"{url}?kind=sft%00")
+    assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "kind"
     cancelled = manager_api.post(f"{url}/{run['id']}/cancel").json()
     assert cancelled == {"cancelled": True, "status": "cancelled"}
     assert manager_api.get(f"{url}/{run['id']}").json()["status"] == "cancelled"
