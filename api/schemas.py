@@ -139,11 +139,18 @@ class UndoIn(Schema):
 
 
 class ProjectProgressOut(Schema):
+    """The manage page's counters (labeling.selectors.ProjectProgress)."""
+
     pairs: int
+    overlap: int
     done: int
-    in_progress: int
-    open: int
+    started: int
+    not_started: int
     judgments: int
+    counted: int
+    live_leases: int
+    wanted: int
+    percent: int
 
 
 class ProjectOut(Schema):

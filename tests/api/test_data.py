@@ -62,7 +62,7 @@ def test_it_streams_exports_and_pulls_judgments_incrementally(project, manager_a
     lines = b"".join(export.streaming_content).decode().splitlines()
     assert len(lines) == 2 and "chosen" in json.loads(lines[0])
     empty = manager_api.get(f"{base}/export?file_format=hf&since=2000-01-01&until=2000-01-01")
-    assert empty.status_code == 200 and b"".join(empty.streaming_content)[:2] == b"PK"
+    assert empty.status_code == 409 and empty.json()["error"]["code"] == "empty"
     refused = manager_api.get(f"{base}/export?min_agreement=2")
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "min_agreement"
 
