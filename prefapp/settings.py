@@ -347,6 +347,9 @@ PREFAPP_API_RATE = os.environ.get("PREFAPP_API_RATE", "1200/m")
 # Imports sent to the API up to this size run in the request; larger ones become a job on the
 # default worker.
 PREFAPP_API_IMPORT_INLINE_BYTES = envint("PREFAPP_API_IMPORT_INLINE_BYTES", str(2 * 1024 * 1024))
+# Webhook URLs may point at loopback, private or link-local addresses only when this is on: off,
+# a manager cannot make the server call its own network (checked at registration and delivery).
+PREFAPP_WEBHOOK_PRIVATE_ADDRESSES = envbool("PREFAPP_WEBHOOK_PRIVATE_ADDRESSES", "false")
 NINJA_PAGINATION_PER_PAGE = 100
 NINJA_PAGINATION_MAX_PER_PAGE_SIZE = 1000
 

@@ -12,14 +12,18 @@ secret>` lets the receiver check it came from here.
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
+import socket
 import urllib.error
 import urllib.request
 from datetime import datetime
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
@@ -40,6 +44,36 @@ class WebhookRefused(ValueError):
     """The hook cannot be registered; the message names the field."""
 
 
+def url_refusal(url: str) -> str | None:
+    """Why the server must not POST to `url`, or None. Every address the host resolves to must
+    be public unless PREFAPP_WEBHOOK_PRIVATE_ADDRESSES: a hook is not a way into the server's
+    own network (the check runs again at each delivery, as DNS answers change)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "url: must start with http:// or https:// and name a host"
+    if settings.PREFAPP_WEBHOOK_PRIVATE_ADDRESSES:
+        return None
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return None  # nothing to reach yet; a delivery checks again and fails to connect
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            return f"url: {parts.hostname} is a private or local address ({address})"
+    return None
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a new target: following it would skip url_refusal."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def webhook_create(
     *, project: Project, url: str, events: list[str], every_judgments: int, user: User | None
 ) -> Webhook:
@@ -50,8 +84,9 @@ def webhook_create(
             f"events: choose among {', '.join(WebhookEvent.values)}"
             + (f" ({', '.join(unknown)} is not one)" if unknown else "")
         )
-    if not url.startswith(("http://", "https://")):
-        raise WebhookRefused("url: must start with http:// or https://")
+    refusal = url_refusal(url)
+    if refusal:
+        raise WebhookRefused(refusal)
     if every_judgments < 1:
         raise WebhookRefused("every_judgments: must be at least 1")
     last = Judgment.objects.filter(project=project).aggregate(last=Max("id"))["last"] or 0
@@ -190,8 +225,11 @@ def delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
     )
     delivery.attempts += 1
     delivery.last_attempt_at = timezone.now()
+    refusal = url_refusal(delivery.webhook.url)
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
+        if refusal:
+            raise OSError(refusal)
+        with _opener.open(request, timeout=TIMEOUT_SECONDS) as answer:
             delivery.response_status, delivery.error = answer.status, ""
             delivery.status = WebhookDelivery.Status.DELIVERED
     except urllib.error.HTTPError as error:

@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from api.models import WebhookDelivery
-from api.services.webhooks import webhooks_check
+from api.models import Webhook, WebhookDelivery
+from api.services.webhooks import delivery_attempt, webhooks_check
 from api.tasks import deliver_webhook
 from tests.conftest import client_for
 from tests.factories import make_pairs
@@ -23,8 +23,10 @@ JSON = "application/json"
 
 
 @pytest.fixture
-def receiver():
-    """An HTTP server that answers 500 to the first POST and 204 to the others."""
+def receiver(settings):
+    """An HTTP server on loopback (allowed for these tests) that answers 500 to the first POST
+    and 204 to the others."""
+    settings.PREFAPP_WEBHOOK_PRIVATE_ADDRESSES = True
     received: list[tuple[dict, bytes]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -110,3 +112,33 @@ def test_the_page_registers_and_lists_for_managers_only(project, manager, annota
     assert Client().get(url).status_code == 302
     strict = client_for(manager, enforce_csrf_checks=True)
     assert strict.post(url, {"url": "https://example.org/x"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/hook", "http://10.0.0.1/hook", "http://[::1]/hook", "ftp://x.org/"]
+)
+def test_it_refuses_hooks_into_the_servers_own_network(project, manager_api, url):
+    answer = manager_api.post(
+        f"/api/v1/projects/{project.slug}/webhooks",
+        {"url": url, "events": ["run.finished"], "every_judgments": 1},
+        content_type=JSON,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["message"].startswith("url: ")
+    assert not Webhook.objects.filter(project=project).exists()
+
+
+def test_it_does_not_deliver_to_an_address_that_became_private(
+    project, manager_api, receiver, settings
+):
+    url, received = receiver
+    manager_api.post(
+        f"/api/v1/projects/{project.slug}/webhooks",
+        {"url": url, "events": ["judgments.new"], "every_judgments": 1},
+        content_type=JSON,
+    )
+    settings.PREFAPP_WEBHOOK_PRIVATE_ADDRESSES = False
+    hook = Webhook.objects.get(project=project)
+    delivery = WebhookDelivery.objects.create(webhook=hook, event="judgments.new", payload={})
+    delivery = delivery_attempt(delivery_id=delivery.pk)
+    assert received == [] and "private or local address" in delivery.error
