@@ -4,7 +4,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
-from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +18,7 @@ from labeling.access import (
     membership_or_404,
     project_for_manager_or_404,
 )
+from labeling.downloads import export_empty_text, export_response
 from labeling.forms import (
     ExportForm,
     ImportForm,
@@ -37,7 +39,6 @@ from labeling.selectors import (
     project_annotator_names,
     projects_for_user,
 )
-from labeling.selectors_export import export_empty_reason
 from labeling.selectors_selection import selection_summary
 from labeling.services.assignment import assignment_extend, assignment_next, assignment_skip
 from labeling.services.exporting import export_prepare
@@ -359,9 +360,7 @@ def import_upload(request: AuthedRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def export_download(
-    request: AuthedRequest, slug: str
-) -> HttpResponse | StreamingHttpResponse | FileResponse:
+def export_download(request: AuthedRequest, slug: str) -> HttpResponseBase:
     project = project_for_manager_or_404(request, slug)
     form = ExportForm(request.GET, annotators=project_annotator_names(project=project))
     if not form.is_valid():
@@ -370,14 +369,7 @@ def export_download(
     options = form.options()
     download = export_prepare(project=project, options=options, actor=request.user)
     if download is None:
-        reason = export_empty_reason(project=project, options=options)
-        text = f"No row matches this export, so no file was made. {reason}"
+        text = export_empty_text(project=project, options=options)
         empty = {"project": project, "heading": "Nothing to export", "text": text}
         return render(request, "labeling/export_problem.html", empty)
-    response: StreamingHttpResponse | FileResponse
-    if download.pieces is not None:
-        response = StreamingHttpResponse(download.pieces, content_type=download.content_type)
-    else:
-        response = FileResponse(download.file, content_type=download.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{download.filename}"'
-    return response
+    return export_response(download)

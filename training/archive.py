@@ -10,6 +10,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from django.http import StreamingHttpResponse
+
 BLOCK = tarfile.BLOCKSIZE
 CHUNK = 1 << 20
 
@@ -62,3 +64,12 @@ def tar_gz_stream(directory: Path, *, root_name: str) -> Iterator[bytes]:
         if compressed:
             yield compressed
     yield compressor.flush()
+
+
+def artifact_download_response(*, directory: Path, name: str) -> StreamingHttpResponse:
+    """The model directory streamed as `name`.tar.gz (the page's and the API's download)."""
+    response = StreamingHttpResponse(
+        tar_gz_stream(directory, root_name=name), content_type="application/gzip"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}.tar.gz"'
+    return response

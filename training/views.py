@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,7 +17,7 @@ from django_htmx.middleware import HtmxDetails
 from labeling.access import project_for_manager_or_404
 from labeling.models import Project
 from labeling.selectors_selection import selection_summary
-from training.archive import tar_gz_stream
+from training.archive import artifact_download_response
 from training.forms import (
     LoopSettingsForm,
     RunConfigForm,
@@ -339,12 +339,9 @@ def artifact_download(request: HttpRequest, slug: str, artifact_id: int) -> Http
         directory = artifact_directory(artifact.path)  # from the shared store if not here
     except StorageMissing:
         raise Http404("The artifact's directory is gone") from None
-    name = f"{slug}-{artifact.kind}-{artifact.pk}"
-    response = StreamingHttpResponse(
-        tar_gz_stream(directory, root_name=name), content_type="application/gzip"
+    return artifact_download_response(
+        directory=directory, name=f"{slug}-{artifact.kind}-{artifact.pk}"
     )
-    response["Content-Disposition"] = f'attachment; filename="{name}.tar.gz"'
-    return response
 
 
 @login_required

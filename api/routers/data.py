@@ -9,7 +9,8 @@ from typing import IO, Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, StreamingHttpResponse
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
@@ -19,12 +20,13 @@ from api.errors import ApiError, form_error, import_error
 from api.schemas import Id, ImportOut, ImportRowsIn, JudgmentPage, answers
 from api.selectors import import_job_of
 from api.services.imports import import_counts, import_job_create, row_errors
+from labeling.downloads import export_empty_text, export_response
 from labeling.formats.exports import AGGREGATES, FILE_FORMATS, KINDS, ExportOptions
 from labeling.formats.parsers import PARSERS
 from labeling.forms import ExportForm
 from labeling.models import Project
 from labeling.selectors import project_annotator_names
-from labeling.selectors_export import export_empty_reason, judgment_rows
+from labeling.selectors_export import judgment_rows
 from labeling.services.exporting import export_prepare
 from labeling.services.importing import ImportFailed, data_import, import_summary
 
@@ -166,9 +168,7 @@ def import_status(request: HttpRequest, slug: str, job_id: int) -> ImportOut:
         }
     },
 )
-def export(
-    request: HttpRequest, slug: str, query: Query[ExportQuery]
-) -> StreamingHttpResponse | FileResponse:
+def export(request: HttpRequest, slug: str, query: Query[ExportQuery]) -> HttpResponseBase:
     """Any export of the manage page or `manage.py export_data`: kind, aggregation, file format
     and filters. Text formats stream row by row. An export with no row answers 409 (code
     `empty`) with the page's reason rather than an empty file."""
@@ -176,16 +176,8 @@ def export(
     options = _export_options(project, query.dict())
     download = export_prepare(project=project, options=options, actor=caller(request))
     if download is None:
-        reason = export_empty_reason(project=project, options=options)
-        text = f"No row matches this export, so no file was made. {reason}"
-        raise ApiError(409, text, code="empty")
-    response: StreamingHttpResponse | FileResponse
-    if download.pieces is not None:
-        response = StreamingHttpResponse(download.pieces, content_type=download.content_type)
-    else:
-        response = FileResponse(download.file, content_type=download.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{download.filename}"'
-    return response
+        raise ApiError(409, export_empty_text(project=project, options=options), code="empty")
+    return export_response(download)
 
 
 @router.get("/projects/{slug}/judgments", response=answers(JudgmentPage, extra=(400,)))

@@ -1,6 +1,5 @@
 """Training runs and artifacts: the dashboard's actions, for scripts (managers only)."""
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from django.db.models import QuerySet
@@ -13,7 +12,7 @@ from api.auth import caller
 from api.errors import ApiError
 from api.schemas import Id, answers
 from labeling.models import Project
-from training.archive import tar_gz_stream
+from training.archive import artifact_download_response
 from training.forms import RunFilterForm
 from training.ml.config import KINDS
 from training.models import ModelArtifact, TrainingRun
@@ -26,6 +25,7 @@ from training.selectors_dashboard import (
 )
 from training.services.artifacts import artifact_make_current
 from training.services.runs import TrainingRefused, run_cancel, run_create
+from training.storage import StorageMissing, artifact_directory
 
 router = Router(tags=["training"])
 
@@ -234,12 +234,10 @@ def artifact_current(request: HttpRequest, slug: str, artifact_id: int) -> Model
 )
 def artifact_download(request: HttpRequest, slug: str, artifact_id: int) -> StreamingHttpResponse:
     artifact = _artifact(manager_project_or_404(request, slug), artifact_id)
-    directory = Path(artifact.path)
-    if not directory.is_dir():
-        raise Http404("The artifact's directory is gone")
-    name = f"{slug}-{artifact.kind}-{artifact.pk}"
-    response = StreamingHttpResponse(
-        tar_gz_stream(directory, root_name=name), content_type="application/gzip"
+    try:
+        directory = artifact_directory(artifact.path)  # from the shared store if not here
+    except StorageMissing:
+        raise Http404("The artifact's directory is gone") from None
+    return artifact_download_response(
+        directory=directory, name=f"{slug}-{artifact.kind}-{artifact.pk}"
     )
-    response["Content-Disposition"] = f'attachment; filename="{name}.tar.gz"'
-    return response
