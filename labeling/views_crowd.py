@@ -2,6 +2,7 @@
 participants page with the study settings and the CSV for paying and approving."""
 
 from csp.decorators import csp_replace, csp_update
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -10,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET, require_POST
+from django_ratelimit.core import is_ratelimited
 
 from labeling.access import AuthedRequest, membership_or_404, project_for_manager_or_404
 from labeling.forms_crowd import CrowdStudyForm
@@ -48,6 +50,10 @@ def study_enter(request: HttpRequest, token: str) -> HttpResponse:
         # MTurk shows an external question in a frame, where the session cookie is a
         # third-party one and the app's pages refuse to be framed: the study opens in a window.
         return render(request, "labeling/study_open.html", {"url": request.get_full_path()})
+    rate = settings.PREFAPP_STUDY_ENTRY_RATE
+    if is_ratelimited(request, group="study_enter", key="ip", rate=rate, increment=True):
+        reason = "Too many study entries from this address. Please try again later."
+        return render(request, "labeling/study_refused.html", {"reason": reason}, status=429)
     try:
         participant = participant_enter(study=study, params=request.GET)
     except StudyRefused as refused:

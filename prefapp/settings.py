@@ -199,6 +199,12 @@ AXES_LOCKOUT_CALLABLE = "prefapp.lockout.lockout_response"
 # Reverse proxies in front of the app that append to X-Forwarded-For; 0: the connecting address.
 TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", "0")
 AXES_CLIENT_IP_CALLABLE = "prefapp.lockout.client_address"
+# django-ratelimit counts by the same client address as the login throttle.
+RATELIMIT_IP_META_KEY = "prefapp.lockout.client_address"
+# Entries through a crowd study link per client address: each can make an account without a
+# password, so a script inventing participant ids is slowed; a lab behind one address stays
+# well under it.
+PREFAPP_STUDY_ENTRY_RATE = os.environ.get("PREFAPP_STUDY_ENTRY_RATE", "300/h")
 # Only failures are stored; a row per successful login would keep every user's addresses.
 AXES_DISABLE_ACCESS_LOG = True
 

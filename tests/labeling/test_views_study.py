@@ -1,5 +1,7 @@
 """The study link (views_crowd.study_enter) and a participant's completion page (study_done)."""
 
+import secrets
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -75,6 +77,20 @@ def test_it_explains_a_link_it_refuses(project):
     assert b"no valid participant id (URL parameter PROLIFIC_PID)" in response.content
     assert not Participant.objects.exists()
     assert Client().get(reverse("study_enter", args=["no-such-token"])).status_code == 404
+
+
+def test_it_slows_one_address_that_enters_many_times(project, settings):
+    settings.PREFAPP_STUDY_ENTRY_RATE = "2/h"
+    study = CrowdStudyFactory(project=project)
+    # An address of its own: counts live in the cache for the hour, whatever ran before.
+    address = {"REMOTE_ADDR": f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(256)}"}
+    for pid in ("a" * 24, "b" * 24):
+        assert Client().get(*_link(study, pid=pid), **address).status_code == 302
+    refused = Client().get(*_link(study, pid="c" * 24), **address)
+    assert refused.status_code == 429 and b"Too many study entries" in refused.content
+    assert Participant.objects.count() == 2
+    elsewhere = f"198.19.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+    assert Client().get(*_link(study, pid="d" * 24), REMOTE_ADDR=elsewhere).status_code == 302
 
 
 def test_it_opens_mturk_in_a_window_of_its_own_and_previews_without_an_account(project):
