@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest
 from api.auth import request_token
 from labeling.access import membership_or_404, project_for_manager_or_404
 from labeling.models import Membership, Project
+from labeling.selectors_participants import participant_of
 
 
 def _in_scope(request: HttpRequest, project: Project) -> None:
@@ -18,8 +19,14 @@ def _in_scope(request: HttpRequest, project: Project) -> None:
 
 
 def member_or_404(request: HttpRequest, slug: str) -> Membership:
+    """A member's labelling. A crowd participant labels only through the study's page, where
+    their batch, time limit and attention checks hold (they have no password to skip the
+    lookup with)."""
     membership = membership_or_404(request, slug)
     _in_scope(request, membership.project)
+    user = membership.user
+    if not user.has_usable_password() and participant_of(project=membership.project, user=user):
+        raise Http404("No such project")
     return membership
 
 

@@ -138,3 +138,22 @@ def test_it_extends_a_lease_and_takes_back_the_last_judgment(project, annotator_
         url(project, "undo"), {"judgment_id": judged["judgment_id"]}, content_type=JSON
     )
     assert again.status_code == 409
+
+
+@pytest.mark.django_db
+def test_it_leaves_a_crowd_participant_to_the_studys_page(project):
+    """Their batch, time limit and attention checks hold on the page, so the API refuses them."""
+    from django.urls import reverse
+
+    from tests.factories import CrowdStudyFactory
+
+    make_pairs(project, 2)
+    study = CrowdStudyFactory(project=project)
+    browser = Client()
+    query = {"PROLIFIC_PID": "f" * 24, "STUDY_ID": "s", "SESSION_ID": "x"}
+    assert browser.get(reverse("study_enter", args=[study.token]), query).status_code == 302
+    browser.get("/")  # sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    answer = browser.post(url(project, "next"), headers={"X-CSRFToken": token})
+    assert answer.status_code == 404
+    assert not Assignment.objects.exists()
