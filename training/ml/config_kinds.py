@@ -52,6 +52,10 @@ class RewardRunConfig(OptimisationConfig):
 class DPORunConfig(OptimisationConfig):
     """Direct preference optimisation against a frozen copy of the base model."""
 
+    # TRL 1.16's DPOConfig has no `rpo_alpha`: trl_adapter.dpo_arguments turns it into TRL's
+    # combined losses (loss_type [loss_type, "sft"] with loss_weights [1, rpo_alpha]).
+    engine_fields: ClassVar[frozenset[str]] = OptimisationConfig.engine_fields | {"rpo_alpha"}
+
     learning_rate: float = learning_rate_field(1e-6)
     max_length: int = Field(1024, ge=8, description="Truncate prompt+response to this many tokens.")
     beta: float = Field(
@@ -68,6 +72,14 @@ class DPORunConfig(OptimisationConfig):
         False,
         description="Compute reference log-probs once before training "
         "(saves memory, frees the ref model).",
+    )
+    rpo_alpha: float | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description="Weight of a negative log-likelihood term on the chosen answer added to the "
+        "DPO loss (RPO; e.g. 1.0), which keeps DPO from pushing both answers' probabilities "
+        "down; empty = off.",
     )
 
     @model_validator(mode="after")

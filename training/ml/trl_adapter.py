@@ -79,6 +79,20 @@ def trl_arguments(
     return arguments_cls(**values)
 
 
+def dpo_arguments(
+    config: DPORunConfig, output_dir: str, *, has_eval: bool
+) -> Any:  # trl.DPOConfig, imported lazily like the trainers
+    """TRL's DPOConfig for a run; `rpo_alpha` becomes TRL's combined losses: the chosen
+    answer's mean token NLL (loss "sft") weighted `rpo_alpha`, next to the preference loss."""
+    from trl import DPOConfig
+
+    args = trl_arguments(DPOConfig, config, output_dir, has_eval=has_eval)
+    if config.rpo_alpha:
+        args.loss_type = [config.loss_type, "sft"]
+        args.loss_weights = [1.0, config.rpo_alpha]
+    return args
+
+
 def _numeric(logs: dict[str, Any]) -> dict[str, float]:
     return {
         k: float(v)
@@ -269,7 +283,7 @@ def train_reward(
 def train_dpo(
     config: DPORunConfig, base_model: str, train_file: str, eval_file: str | None, output_dir: str
 ) -> dict[str, float]:
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     tokenizer = load_tokenizer(base_model)
     train_dataset = data.load_preference_dataset(train_file, use_margin=False, tokenizer=tokenizer)
@@ -280,7 +294,7 @@ def train_dpo(
         if eval_file
         else None
     )
-    args = trl_arguments(DPOConfig, config, output_dir, has_eval=eval_dataset is not None)
+    args = dpo_arguments(config, output_dir, has_eval=eval_dataset is not None)
     # DPO samples nothing, so length, EOS rate and KL of its own answers are not measured while
     # it trains; the log-ratios on the labelled answers are what it measures, at every log.
     _, metrics = _train(

@@ -61,6 +61,8 @@ def test_it_coerces_form_and_cli_strings():
         ("dpo", {"beta": 0}, "beta"),
         ("dpo", {"loss_type": "kto"}, "loss_type"),
         ("dpo", {"label_smoothing": 0.1}, "label_smoothing"),  # only meaningful for robust
+        ("dpo", {"rpo_alpha": -0.5}, "rpo_alpha"),
+        ("dpo", {"rpo_alpha": 11}, "rpo_alpha"),
         ("sft", {"max_steps": "2.5"}, "max_steps"),
         ("sft", {"per_device_train_batch_size": 0}, "per_device_train_batch_size"),
         ("sft", {"per_device_train_batch_size": True}, "per_device_train_batch_size"),
@@ -126,6 +128,7 @@ def test_it_reads_empty_and_null_as_none_only_where_a_field_allows_it():
     for empty in ("", " ", "none", "null", None):
         config = validate_config("ppo", {"total_episodes": empty, "missing_eos_penalty": empty})
         assert config.total_episodes is None and config.missing_eos_penalty is None  # type: ignore[attr-defined]
+        assert validate_config("dpo", {"rpo_alpha": empty}).rpo_alpha is None  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="^max_steps: expected an integer, got 'none'"):
         validate_config("ppo", {"max_steps": "none"})
 

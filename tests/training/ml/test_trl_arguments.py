@@ -9,7 +9,7 @@ from pydantic import Field
 from trl import DPOConfig, GRPOConfig, RewardConfig, RLOOConfig, SFTConfig
 
 from training.ml.config import DPORunConfig, RewardRunConfig, validate_config
-from training.ml.trl_adapter import trl_arguments
+from training.ml.trl_adapter import dpo_arguments, trl_arguments
 
 TRL_CLASSES = {
     "sft": SFTConfig,
@@ -109,3 +109,15 @@ def test_it_keeps_the_fields_the_engine_reads_itself_away_from_trl(tmp_path):
 
     assert not hasattr(reward_args, "use_margin")
     assert not hasattr(online_args, "missing_eos_penalty")
+
+
+def test_it_adds_the_chosen_answers_nll_to_dpo_as_trls_sft_loss(tmp_path):
+    plain = dpo_arguments(validate_config("dpo", {}), str(tmp_path), has_eval=False)
+    rpo = dpo_arguments(
+        validate_config("dpo", {"rpo_alpha": "0.5", "loss_type": "ipo"}),
+        str(tmp_path),
+        has_eval=False,
+    )
+
+    assert (plain.loss_type, plain.loss_weights) == (["sigmoid"], None)
+    assert (rpo.loss_type, rpo.loss_weights) == (["ipo", "sft"], [1.0, 0.5])
