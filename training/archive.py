@@ -10,7 +10,9 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
+
+from training.storage import StorageMissing, artifact_directory
 
 BLOCK = tarfile.BLOCKSIZE
 CHUNK = 1 << 20
@@ -66,8 +68,13 @@ def tar_gz_stream(directory: Path, *, root_name: str) -> Iterator[bytes]:
     yield compressor.flush()
 
 
-def artifact_download_response(*, directory: Path, name: str) -> StreamingHttpResponse:
-    """The model directory streamed as `name`.tar.gz (the page's and the API's download)."""
+def artifact_download_response(*, path: str, name: str) -> StreamingHttpResponse:
+    """The model directory at `path` (fetched from the shared store if it is not on this
+    machine) streamed as `name`.tar.gz: the page's and the API's download."""
+    try:
+        directory = artifact_directory(path)
+    except StorageMissing:
+        raise Http404("The artifact's directory is gone") from None
     response = StreamingHttpResponse(
         tar_gz_stream(directory, root_name=name), content_type="application/gzip"
     )

@@ -63,7 +63,6 @@ from training.services.loop import (
 from training.services.runs import TrainingRefused, run_cancel, run_create
 from training.services.schedule import new_judgments_count, schedule_set
 from training.services.scoring import scoring_launch
-from training.storage import StorageMissing, artifact_directory
 from training.try_it import TryRefused, artifact_try_generate, artifact_try_score
 
 
@@ -335,12 +334,8 @@ def artifact_current_view(request: HttpRequest, slug: str, artifact_id: int) -> 
 @require_GET
 def artifact_download(request: HttpRequest, slug: str, artifact_id: int) -> HttpResponseBase:
     artifact = _artifact_for_manager(request, slug, artifact_id)
-    try:
-        directory = artifact_directory(artifact.path)  # from the shared store if not here
-    except StorageMissing:
-        raise Http404("The artifact's directory is gone") from None
     return artifact_download_response(
-        directory=directory, name=f"{slug}-{artifact.kind}-{artifact.pk}"
+        path=artifact.path, name=f"{slug}-{artifact.kind}-{artifact.pk}"
     )
 
 

@@ -25,7 +25,6 @@ from training.selectors_dashboard import (
 )
 from training.services.artifacts import artifact_make_current
 from training.services.runs import TrainingRefused, run_cancel, run_create
-from training.storage import StorageMissing, artifact_directory
 
 router = Router(tags=["training"])
 
@@ -234,10 +233,6 @@ def artifact_current(request: HttpRequest, slug: str, artifact_id: int) -> Model
 )
 def artifact_download(request: HttpRequest, slug: str, artifact_id: int) -> StreamingHttpResponse:
     artifact = _artifact(manager_project_or_404(request, slug), artifact_id)
-    try:
-        directory = artifact_directory(artifact.path)  # from the shared store if not here
-    except StorageMissing:
-        raise Http404("The artifact's directory is gone") from None
     return artifact_download_response(
-        directory=directory, name=f"{slug}-{artifact.kind}-{artifact.pk}"
+        path=artifact.path, name=f"{slug}-{artifact.kind}-{artifact.pk}"
     )
